@@ -1,0 +1,202 @@
+//! The crate's error types and the one table that maps them to process exit codes.
+//!
+//! Library code returns these typed errors; every variant carries the URL or path at fault so
+//! that `main` can print one clear line. Only `main` turns them into a report.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Process exit codes, documented in the README ("Exit codes").
+pub mod exit {
+    /// The run finished and everything was fetched and written.
+    pub const OK: u8 = 0;
+    /// The run finished, but some authors or pages failed (listed in the summary).
+    pub const PARTIAL: u8 = 1;
+    /// Bad usage: an invalid flag value such as `--date 2026-02-30` (clap uses 2 as well).
+    pub const USAGE: u8 = 2;
+    /// The publication does not exist (the server answered 404 or another non-retryable 4xx).
+    pub const NOT_FOUND: u8 = 3;
+    /// The host could not be reached (connection refused, DNS, timeouts after every retry).
+    pub const UNREACHABLE: u8 = 4;
+    /// The server answered something that is not Medium's JSON (HTML, truncated, `success: false`).
+    pub const MALFORMED: u8 = 5;
+    /// Reading or writing local files failed (raw store, outputs, `--source`).
+    pub const IO: u8 = 6;
+}
+
+/// What is wrong with a response body (see [`crate::sources::medium::guard`]).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    #[error("empty body")]
+    Empty,
+    #[error("an HTML page, not JSON (a challenge or error page?)")]
+    Html,
+    #[error("truncated JSON: {0}")]
+    Truncated(String),
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("the server said success: false{}", .0.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    Unsuccessful(Option<String>),
+    #[error("no payload in the response")]
+    NoPayload,
+    #[error("unexpected payload shape: {0}")]
+    Shape(String),
+}
+
+/// A failed request, after retries where retries apply.
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error("{url}: HTTP {status}{}", retry_note(*.attempts))]
+    Status {
+        url: String,
+        status: u16,
+        attempts: u32,
+    },
+    #[error("{url}: request timed out{}", retry_note(*.attempts))]
+    Timeout { url: String, attempts: u32 },
+    #[error("{url}: cannot connect: {message}{}", retry_note(*.attempts))]
+    Connect {
+        url: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{url}: transfer failed: {message}{}", retry_note(*.attempts))]
+    Transfer {
+        url: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{url}: malformed response: {kind}{}", retry_note(*.attempts))]
+    Body {
+        url: String,
+        kind: BodyError,
+        attempts: u32,
+    },
+    #[error("{url}: not in the source store {dir} (expected {file})")]
+    NotInSource {
+        url: String,
+        dir: PathBuf,
+        file: PathBuf,
+    },
+    #[error("{url}: stored body {file} is malformed: {kind}")]
+    StoredBody {
+        url: String,
+        file: PathBuf,
+        kind: BodyError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn retry_note(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    }
+}
+
+impl FetchError {
+    /// The URL of the request at fault (or the store path for store errors).
+    pub fn url(&self) -> String {
+        match self {
+            FetchError::Status { url, .. }
+            | FetchError::Timeout { url, .. }
+            | FetchError::Connect { url, .. }
+            | FetchError::Transfer { url, .. }
+            | FetchError::Body { url, .. }
+            | FetchError::NotInSource { url, .. }
+            | FetchError::StoredBody { url, .. } => url.clone(),
+            FetchError::Store(e) => e.path().display().to_string(),
+        }
+    }
+
+    /// The exit code this error earns when it ends a run.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            FetchError::Status { status, .. } if (400..500).contains(status) && *status != 429 => {
+                exit::NOT_FOUND
+            }
+            FetchError::Status { .. }
+            | FetchError::Timeout { .. }
+            | FetchError::Connect { .. }
+            | FetchError::Transfer { .. } => exit::UNREACHABLE,
+            FetchError::Body { .. } | FetchError::StoredBody { .. } => exit::MALFORMED,
+            FetchError::NotInSource { .. } | FetchError::Store(_) => exit::IO,
+        }
+    }
+}
+
+/// Reading or writing the raw store failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: unreadable metadata: {message}")]
+    Meta { path: PathBuf, message: String },
+}
+
+impl StoreError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            StoreError::Io { path, .. } | StoreError::Meta { path, .. } => path,
+        }
+    }
+}
+
+/// Invalid settings: found once, at start, before anything runs.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("invalid --date {value:?}: {reason}")]
+    Date { value: String, reason: String },
+    #[error("invalid --base-url {value:?}: {reason}")]
+    BaseUrl { value: String, reason: String },
+    #[error("invalid {flag} {value:?}: {reason}")]
+    Value {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("--source {path}: {reason}")]
+    Source { path: PathBuf, reason: String },
+}
+
+/// Everything that can end a run early.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("publication {publication}: {source}")]
+    Publication {
+        publication: String,
+        #[source]
+        source: FetchError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_) => exit::USAGE,
+            RunError::Publication { source, .. } => source.exit_code(),
+            RunError::Store(_) => exit::IO,
+            RunError::Client(_) => exit::IO,
+        }
+    }
+}

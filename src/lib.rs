@@ -1,0 +1,19 @@
+//! # medium-etl
+//!
+//! Harvests the top authors of Medium publications and publishes typed, dated Parquet and CSV.
+//!
+//! Data flows one way: [`sources::medium`] fetches pages (concurrently, politely, resumably)
+//! and keeps every body in the [`raw_store`]; [`pipeline`] wires the stages for one run date.
+//! The contract is `SPEC.md` (Medium's API shapes, paging, metrics, output layout, failures).
+
+pub mod atomic_file;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod pipeline;
+pub mod raw_store;
+pub mod sources;
+
+pub use config::{RunDate, Settings};
+pub use error::{exit, RunError};
+pub use pipeline::{run, RunOutcome};

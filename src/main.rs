@@ -1,0 +1,73 @@
+//! `etl`: parse the command line, set up logging, run, and map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use medium_etl::cli::{Cli, Command};
+use medium_etl::{exit, pipeline, Settings};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => {
+            init_tracing(args.quiet);
+            let settings = match Settings::from_args(&args) {
+                Ok(s) => s,
+                Err(e) => return fail(&e, exit::USAGE),
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(&e, exit::IO),
+            };
+            match runtime.block_on(pipeline::run(&settings)) {
+                Ok(outcome) => {
+                    if !settings.quiet || !outcome.is_complete() {
+                        print!("{}", pipeline::summary(&outcome));
+                    }
+                    if outcome.is_complete() {
+                        ExitCode::from(exit::OK)
+                    } else {
+                        eprintln!(
+                            "etl: {} stream(s) failed; see the summary above",
+                            outcome.failures.len()
+                        );
+                        ExitCode::from(exit::PARTIAL)
+                    }
+                }
+                Err(e) => {
+                    let code = e.exit_code();
+                    fail(&e, code)
+                }
+            }
+        }
+    }
+}
+
+fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = s.source();
+    }
+    eprintln!("etl: error: {line}");
+    ExitCode::from(code)
+}
+
+fn init_tracing(quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,207 @@
+//! The raw store: exact response bodies on disk, for resume and offline replay.
+//!
+//! Layout under `<out>/raw/date=YYYY-MM-DD/` (or any directory given to `--source`):
+//!
+//! ```text
+//! collections/<collection_id>/stream/page-0001.json        publication stream by id
+//! publications/<slug>/latest/page-0001.json                publication stream by slug
+//! users/<user_id>/profile_stream/page-0001.json            an author's stories
+//! users/<user_id>/following/page-0001.json                 whom an author follows
+//! ```
+//!
+//! Each `page-NNNN.json` is the response body byte for byte (XSSI guard included) and has a
+//! `page-NNNN.meta.json` beside it with the request URL, query, status, fetch time, size and
+//! attempts. The body is written first and the metadata last, both atomically, so a page counts
+//! as stored only when both exist and the body has the recorded size. A page is looked up by its
+//! position in the stream *and* the query that requests it: a stored page fetched with another
+//! query is not an answer.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic_file::write_atomic;
+use crate::error::StoreError;
+use crate::sources::medium::endpoints::{PublicationRef, StreamId};
+
+/// What is recorded beside each stored body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageMeta {
+    /// The full request URL.
+    pub url: String,
+    /// The query string of the request (empty for a stream's first page by id).
+    pub query: String,
+    /// The HTTP status of the stored answer.
+    pub status: u16,
+    /// When the body was received (RFC 3339, UTC).
+    pub fetched_at: String,
+    /// The body's size in bytes.
+    pub bytes: u64,
+    /// How many attempts the request took.
+    pub attempts: u32,
+}
+
+/// A stored page.
+#[derive(Debug, Clone)]
+pub struct StoredPage {
+    pub body: Vec<u8>,
+    pub meta: PageMeta,
+    pub body_path: PathBuf,
+}
+
+/// The result of looking a page up.
+#[derive(Debug)]
+pub enum Lookup {
+    Found(StoredPage),
+    Missing { body_path: PathBuf },
+    /// A page is stored at that position, but for another query (the stream changed).
+    OtherQuery { body_path: PathBuf, stored: String },
+}
+
+/// One raw store directory.
+#[derive(Debug, Clone)]
+pub struct RawStore {
+    root: PathBuf,
+}
+
+impl RawStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RawStore { root: root.into() }
+    }
+
+    /// The store of one run date under an output root: `<out>/raw/date=YYYY-MM-DD`.
+    pub fn for_date(out: &Path, date: &str) -> Self {
+        RawStore::new(out.join("raw").join(format!("date={date}")))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a stream's pages.
+    pub fn stream_dir(&self, stream: &StreamId) -> PathBuf {
+        let rel = match stream {
+            StreamId::Publication(PublicationRef::Id(id)) => format!("collections/{id}/stream"),
+            StreamId::Publication(PublicationRef::Slug(s)) => format!("publications/{s}/latest"),
+            StreamId::Profile(id) => format!("users/{id}/profile_stream"),
+            StreamId::Following(id) => format!("users/{id}/following"),
+        };
+        self.root.join(rel)
+    }
+
+    /// The body and metadata paths of page `index` (1-based) of a stream.
+    pub fn page_paths(&self, stream: &StreamId, index: usize) -> (PathBuf, PathBuf) {
+        let dir = self.stream_dir(stream);
+        (
+            dir.join(format!("page-{index:04}.json")),
+            dir.join(format!("page-{index:04}.meta.json")),
+        )
+    }
+
+    /// Looks up page `index` of `stream` as requested with `query`.
+    pub fn load(&self, stream: &StreamId, index: usize, query: &str) -> Result<Lookup, StoreError> {
+        let (body_path, meta_path) = self.page_paths(stream, index);
+        let meta_bytes = match fs::read(&meta_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Lookup::Missing { body_path })
+            }
+            Err(e) => return Err(StoreError::io(&meta_path, e)),
+        };
+        let meta: PageMeta = serde_json::from_slice(&meta_bytes).map_err(|e| StoreError::Meta {
+            path: meta_path.clone(),
+            message: e.to_string(),
+        })?;
+        if meta.query != query {
+            return Ok(Lookup::OtherQuery {
+                body_path,
+                stored: meta.query,
+            });
+        }
+        let body = match fs::read(&body_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Lookup::Missing { body_path })
+            }
+            Err(e) => return Err(StoreError::io(&body_path, e)),
+        };
+        if body.len() as u64 != meta.bytes {
+            return Err(StoreError::Meta {
+                path: body_path,
+                message: format!(
+                    "body has {} bytes, its metadata says {}",
+                    body.len(),
+                    meta.bytes
+                ),
+            });
+        }
+        Ok(Lookup::Found(StoredPage {
+            body,
+            meta,
+            body_path,
+        }))
+    }
+
+    /// Stores a page: the body, then its metadata, each atomically.
+    pub fn save(
+        &self,
+        stream: &StreamId,
+        index: usize,
+        body: &[u8],
+        meta: &PageMeta,
+    ) -> Result<(), StoreError> {
+        let (body_path, meta_path) = self.page_paths(stream, index);
+        write_atomic(&body_path, body, false)?;
+        let mut meta_json = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Meta {
+            path: meta_path.clone(),
+            message: e.to_string(),
+        })?;
+        meta_json.push(b'\n');
+        write_atomic(&meta_path, &meta_json, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(query: &str, bytes: u64) -> PageMeta {
+        PageMeta {
+            url: format!("http://127.0.0.1/x?{query}"),
+            query: query.into(),
+            status: 200,
+            fetched_at: "2026-11-27T00:00:00Z".into(),
+            bytes,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn saves_and_finds_a_page_by_position_and_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RawStore::for_date(dir.path(), "2026-11-27");
+        let s = StreamId::Profile("abc123".into());
+        store.save(&s, 2, b"body", &meta("page=2", 4)).unwrap();
+        assert!(dir
+            .path()
+            .join("raw/date=2026-11-27/users/abc123/profile_stream/page-0002.json")
+            .exists());
+        match store.load(&s, 2, "page=2").unwrap() {
+            Lookup::Found(p) => assert_eq!(p.body, b"body"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(store.load(&s, 2, "page=3").unwrap(), Lookup::OtherQuery { .. }));
+        assert!(matches!(store.load(&s, 3, "page=3").unwrap(), Lookup::Missing { .. }));
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_size_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RawStore::new(dir.path());
+        let s = StreamId::Following("u1".into());
+        store.save(&s, 1, b"body", &meta("", 99)).unwrap();
+        let err = store.load(&s, 1, "").unwrap_err();
+        assert!(err.to_string().contains("page-0001.json"), "{err}");
+    }
+}

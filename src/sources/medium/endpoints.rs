@@ -1,0 +1,165 @@
+//! Medium's endpoints: one definition of each path (SPEC §2).
+//!
+//! A [`StreamId`] names one paged stream (a publication's, or one author's stories or
+//! followings). Ids and slugs are checked before they go into a URL or a file name, so a user id
+//! from the network can never point a request or a raw-store file somewhere else.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The kinds of request the client makes; used for the request counts in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    PublicationStream,
+    ProfileStream,
+    Following,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 3] = [
+        Endpoint::PublicationStream,
+        Endpoint::ProfileStream,
+        Endpoint::Following,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::PublicationStream => "publication_stream",
+            Endpoint::ProfileStream => "profile_stream",
+            Endpoint::Following => "following",
+        }
+    }
+}
+
+/// A publication, as the user names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case", tag = "by", content = "value")]
+pub enum PublicationRef {
+    /// A collection id such as `7f60cf5620c9`.
+    Id(String),
+    /// A publication slug such as `towards-data-science`.
+    Slug(String),
+}
+
+impl PublicationRef {
+    /// Towards Data Science, the original pipeline's default.
+    pub fn default_publication() -> Self {
+        PublicationRef::Id("7f60cf5620c9".into())
+    }
+}
+
+impl fmt::Display for PublicationRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublicationRef::Id(id) => write!(f, "collection {id}"),
+            PublicationRef::Slug(slug) => write!(f, "publication {slug}"),
+        }
+    }
+}
+
+/// Whether `s` is safe as one path segment: ASCII letters, digits, `-`, `_`, `.` (not only dots).
+pub fn is_safe_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !s.bytes().all(|b| b == b'.')
+}
+
+/// One paged stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StreamId {
+    Publication(PublicationRef),
+    Profile(String),
+    Following(String),
+}
+
+impl StreamId {
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            StreamId::Publication(_) => Endpoint::PublicationStream,
+            StreamId::Profile(_) => Endpoint::ProfileStream,
+            StreamId::Following(_) => Endpoint::Following,
+        }
+    }
+
+    /// The identifier inside the stream's path (collection id, slug or user id).
+    pub fn key(&self) -> &str {
+        match self {
+            StreamId::Publication(PublicationRef::Id(k) | PublicationRef::Slug(k))
+            | StreamId::Profile(k)
+            | StreamId::Following(k) => k,
+        }
+    }
+
+    /// Whether the id can be used in a URL and a file name.
+    pub fn is_valid(&self) -> bool {
+        is_safe_segment(self.key())
+    }
+
+    /// The HTTP path of the stream's pages.
+    pub fn http_path(&self) -> String {
+        match self {
+            StreamId::Publication(PublicationRef::Id(id)) => {
+                format!("/_/api/collections/{id}/stream")
+            }
+            StreamId::Publication(PublicationRef::Slug(slug)) => format!("/{slug}/latest"),
+            StreamId::Profile(id) => format!("/_/api/users/{id}/profile/stream"),
+            StreamId::Following(id) => format!("/_/api/users/{id}/following"),
+        }
+    }
+
+    /// Query pairs every request of the stream carries (the human URLs need `format=json`).
+    pub fn base_query(&self) -> Vec<(String, String)> {
+        match self {
+            StreamId::Publication(PublicationRef::Slug(_)) => {
+                vec![("format".into(), "json".into())]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamId::Publication(p) => write!(f, "{p} stream"),
+            StreamId::Profile(id) => write!(f, "profile stream of user {id}"),
+            StreamId::Following(id) => write!(f, "following of user {id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_the_spec() {
+        let s = StreamId::Publication(PublicationRef::Id("7f60cf5620c9".into()));
+        assert_eq!(s.http_path(), "/_/api/collections/7f60cf5620c9/stream");
+        assert!(s.base_query().is_empty());
+        let s = StreamId::Publication(PublicationRef::Slug("towards-data-science".into()));
+        assert_eq!(s.http_path(), "/towards-data-science/latest");
+        assert_eq!(s.base_query(), vec![("format".into(), "json".into())]);
+        assert_eq!(
+            StreamId::Profile("e2f299e30cb9".into()).http_path(),
+            "/_/api/users/e2f299e30cb9/profile/stream"
+        );
+        assert_eq!(
+            StreamId::Following("b5e0373348ba".into()).http_path(),
+            "/_/api/users/b5e0373348ba/following"
+        );
+    }
+
+    #[test]
+    fn unsafe_ids_are_refused() {
+        for bad in ["", "..", ".", "a/b", "../x", "a b", "%2e%2e", "a\\b"] {
+            assert!(!StreamId::Profile(bad.into()).is_valid(), "{bad:?}");
+        }
+        assert!(StreamId::Profile("17ff8967433".into()).is_valid());
+        assert!(StreamId::Publication(PublicationRef::Slug("chintan.t93".into())).is_valid());
+    }
+}

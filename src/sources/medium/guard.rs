@@ -1,0 +1,150 @@
+//! The XSSI guard and the `{"success": true, "payload": ...}` envelope.
+//!
+//! Medium prefixes every JSON body with `])}while(1);</x>` so that a `<script>` tag cannot
+//! execute it. [`strip_guard`] removes that prefix (a body without it is accepted: Medium has
+//! served both) and [`parse_payload`] turns the rest into a typed payload, or into a
+//! [`BodyError`] that says what the body was instead (HTML, truncated, `success: false`, ...).
+//! Nothing here panics on any input; the fuzz targets hold it to that.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::BodyError;
+
+/// The prefix Medium puts before every JSON body.
+pub const XSSI_GUARD: &[u8] = b"])}while(1);</x>";
+
+/// The JSON part of a body: the body without the XSSI guard and without leading white space or a
+/// UTF-8 byte order mark. A body without the guard is returned as it is (trimmed).
+pub fn strip_guard(body: &[u8]) -> &[u8] {
+    let body = trim_start(body);
+    let body = body.strip_prefix(XSSI_GUARD).unwrap_or(body);
+    trim_start(body)
+}
+
+fn trim_start(mut bytes: &[u8]) -> &[u8] {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        bytes = rest;
+    }
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+#[derive(Deserialize)]
+struct Envelope<P> {
+    success: bool,
+    #[serde(default = "none")]
+    payload: Option<P>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+fn none<P>() -> Option<P> {
+    None
+}
+
+/// Only the status fields, to tell `success: false` from a payload of the wrong shape.
+#[derive(Deserialize)]
+struct Status {
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+fn error_text(error: Option<serde_json::Value>) -> Option<String> {
+    match error? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Strips the guard, checks the envelope and deserializes the payload.
+pub fn parse_payload<P: DeserializeOwned>(body: &[u8]) -> Result<P, BodyError> {
+    let json = strip_guard(body);
+    match json.first() {
+        None => return Err(BodyError::Empty),
+        Some(b'<') => return Err(BodyError::Html),
+        _ => {}
+    }
+    match serde_json::from_slice::<Envelope<P>>(json) {
+        Ok(envelope) if !envelope.success => {
+            Err(BodyError::Unsuccessful(error_text(envelope.error)))
+        }
+        Ok(envelope) => envelope.payload.ok_or(BodyError::NoPayload),
+        Err(e) if e.is_eof() => Err(BodyError::Truncated(e.to_string())),
+        Err(e) if e.is_syntax() => Err(BodyError::NotJson(e.to_string())),
+        Err(e) => match serde_json::from_slice::<Status>(json) {
+            Ok(Status {
+                success: Some(false),
+                error,
+            }) => Err(BodyError::Unsuccessful(error_text(error))),
+            Ok(_) => Err(BodyError::Shape(e.to_string())),
+            Err(_) => Err(BodyError::NotJson(e.to_string())),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct P {
+        n: u32,
+    }
+
+    #[test]
+    fn strips_the_guard_and_keeps_a_body_without_it() {
+        assert_eq!(strip_guard(b"])}while(1);</x>{\"a\":1}"), b"{\"a\":1}");
+        assert_eq!(strip_guard(b"{\"a\":1}"), b"{\"a\":1}");
+        assert_eq!(strip_guard(b"\xEF\xBB\xBF  ])}while(1);</x>\n{}"), b"{}");
+        assert_eq!(strip_guard(b""), b"");
+        assert_eq!(strip_guard(b"])}while(1);</x>"), b"");
+    }
+
+    #[test]
+    fn parses_a_guarded_and_an_unguarded_body_alike() {
+        let guarded: P = parse_payload(b"])}while(1);</x>{\"success\":true,\"payload\":{\"n\":7}}")
+            .unwrap();
+        let plain: P = parse_payload(b"{\"success\":true,\"payload\":{\"n\":7},\"v\":3}").unwrap();
+        assert_eq!(guarded, P { n: 7 });
+        assert_eq!(plain, guarded);
+    }
+
+    #[test]
+    fn names_what_a_bad_body_is() {
+        let cases: &[(&[u8], fn(&BodyError) -> bool)] = &[
+            (b"", |e| *e == BodyError::Empty),
+            (b"  \n", |e| *e == BodyError::Empty),
+            (b"])}while(1);</x>", |e| *e == BodyError::Empty),
+            (b"<!DOCTYPE html><html>Just a moment...</html>", |e| {
+                *e == BodyError::Html
+            }),
+            (b"])}while(1);</x>{\"success\":true,\"payload\":{\"n\":", |e| {
+                matches!(e, BodyError::Truncated(_))
+            }),
+            (b"])}while(1);</x>{\"success\":false,\"error\":\"Collection not found\"}", |e| {
+                *e == BodyError::Unsuccessful(Some("Collection not found".into()))
+            }),
+            (b"{\"success\":false,\"payload\":{\"n\":\"x\"}}", |e| {
+                *e == BodyError::Unsuccessful(None)
+            }),
+            (b"{\"success\":true}", |e| *e == BodyError::NoPayload),
+            (b"{\"success\":true,\"payload\":{\"n\":\"seven\"}}", |e| {
+                matches!(e, BodyError::Shape(_))
+            }),
+            (b"while(1);", |e| matches!(e, BodyError::NotJson(_))),
+            (b"[1,2]", |e| matches!(e, BodyError::Shape(_) | BodyError::NotJson(_))),
+            (b"{\"payload\":{\"n\":1}}", |e| matches!(e, BodyError::Shape(_))),
+        ];
+        for (body, check) in cases {
+            let err = parse_payload::<P>(body).unwrap_err();
+            assert!(check(&err), "{:?} gave {err:?}", String::from_utf8_lossy(body));
+        }
+    }
+}

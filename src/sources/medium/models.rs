@@ -1,0 +1,320 @@
+//! Serde models of the parts of Medium's payloads this project reads.
+//!
+//! Only the fields the tables need are declared; unknown fields are skipped without being
+//! materialised. Every field Medium may leave out is optional or defaulted: a missing count is
+//! `None` (null in the tables, never 0), missing `virtuals.tags` / `virtuals.links` are empty.
+//! `references.User`, `.Post` and `.Collection` are maps keyed by id; [`IdMap`] keeps their
+//! values in document order, which defines "first seen" for authors (SPEC §1).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::paging::Paging;
+
+/// The values of a JSON object keyed by id, in document order (keys are ignored: every entity
+/// carries its own id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdMap<T>(pub Vec<T>);
+
+impl<T> Default for IdMap<T> {
+    fn default() -> Self {
+        IdMap(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for IdMap<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdMapVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for IdMapVisitor<T> {
+            type Value = IdMap<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object keyed by id")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut values = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((_, value)) = map.next_entry::<IgnoredAny, T>()? {
+                    values.push(value);
+                }
+                Ok(IdMap(values))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(IdMap::default())
+            }
+        }
+        deserializer.deserialize_any(IdMapVisitor(PhantomData))
+    }
+}
+
+/// `payload.references`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct References {
+    #[serde(rename = "User", default)]
+    pub users: IdMap<User>,
+    /// `None` when the page has no `references.Post` key at all (an empty page).
+    #[serde(rename = "Post", default)]
+    pub posts: Option<IdMap<Post>>,
+    #[serde(rename = "Collection", default)]
+    pub collections: IdMap<Collection>,
+}
+
+/// A Medium user (an author, or someone an author follows).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub user_id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub bio: Option<String>,
+    /// Epoch milliseconds.
+    #[serde(default)]
+    pub created_at: Option<i64>,
+    /// Epoch milliseconds; Medium writes 0 for "not a member".
+    #[serde(default)]
+    pub medium_member_at: Option<i64>,
+    #[serde(default)]
+    pub twitter_screen_name: Option<String>,
+    #[serde(default)]
+    pub image_id: Option<String>,
+}
+
+/// A publication.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collection {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub creator_id: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// A post: a story, or a response when `in_response_to_post_id` is non-empty.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Post {
+    pub id: String,
+    #[serde(default)]
+    pub creator_id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub unique_slug: Option<String>,
+    /// Empty string (or missing) = published in no publication.
+    #[serde(default)]
+    pub home_collection_id: Option<String>,
+    /// Epoch milliseconds.
+    #[serde(default)]
+    pub first_published_at: Option<i64>,
+    /// Epoch milliseconds.
+    #[serde(default)]
+    pub latest_published_at: Option<i64>,
+    /// Non-empty = this post is a response, not a story.
+    #[serde(default)]
+    pub in_response_to_post_id: Option<String>,
+    #[serde(default)]
+    pub virtuals: Virtuals,
+}
+
+impl Post {
+    /// A story by `author`: written by them and not a response (SPEC §4).
+    pub fn is_story_by(&self, author: &str) -> bool {
+        self.creator_id == author && !self.is_response()
+    }
+
+    pub fn is_response(&self) -> bool {
+        self.in_response_to_post_id
+            .as_deref()
+            .is_some_and(|id| !id.is_empty())
+    }
+}
+
+/// `post.virtuals`: Medium's computed fields.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Virtuals {
+    #[serde(default)]
+    pub word_count: Option<i64>,
+    #[serde(default)]
+    pub total_clap_count: Option<i64>,
+    /// Minutes, fractional.
+    #[serde(default)]
+    pub reading_time: Option<f64>,
+    #[serde(default)]
+    pub image_count: Option<i64>,
+    #[serde(default)]
+    pub responses_created_count: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub links: Option<Links>,
+}
+
+impl Virtuals {
+    /// The number of `links.entries` (0 when `links` is missing).
+    pub fn link_count(&self) -> usize {
+        self.links.as_ref().map_or(0, |l| l.entries.len())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Tag {
+    pub slug: String,
+}
+
+/// `virtuals.links`: an object whose `entries` are the links in the story.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Links {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub entries: Vec<IgnoredEntry>,
+}
+
+/// A link entry; only counted, never read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IgnoredEntry;
+
+impl<'de> Deserialize<'de> for IgnoredEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer)?;
+        Ok(IgnoredEntry)
+    }
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// The payload of a publication stream or an author's profile stream.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamPayload {
+    /// The publication itself (publication streams).
+    #[serde(default)]
+    pub collection: Option<Collection>,
+    /// The author (profile streams).
+    #[serde(default)]
+    pub user: Option<User>,
+    #[serde(default)]
+    pub references: References,
+    #[serde(default)]
+    pub paging: Option<Paging>,
+}
+
+/// The payload of a following page: `value` is the users followed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FollowingPayload {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub value: Vec<User>,
+    #[serde(default)]
+    pub paging: Option<Paging>,
+}
+
+/// What a page contributes to the end-of-stream test: the ids of its items (SPEC §2).
+pub trait PageItems {
+    fn item_ids(&self) -> Vec<&str>;
+    fn paging(&self) -> Option<&Paging>;
+}
+
+impl PageItems for StreamPayload {
+    fn item_ids(&self) -> Vec<&str> {
+        self.references
+            .posts
+            .as_ref()
+            .map(|posts| posts.0.iter().map(|p| p.id.as_str()).collect())
+            .unwrap_or_default()
+    }
+    fn paging(&self) -> Option<&Paging> {
+        self.paging.as_ref()
+    }
+}
+
+impl PageItems for FollowingPayload {
+    fn item_ids(&self) -> Vec<&str> {
+        self.value.iter().map(|u| u.user_id.as_str()).collect()
+    }
+    fn paging(&self) -> Option<&Paging> {
+        self.paging.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::medium::guard::parse_payload;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/medium/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn reads_the_real_publication_stream() {
+        let page: StreamPayload = parse_payload(&fixture("collection_stream.json")).unwrap();
+        assert_eq!(page.collection.as_ref().unwrap().id, "7f60cf5620c9");
+        let users = &page.references.users.0;
+        assert_eq!(users.len(), 10);
+        // document order, not key order
+        assert_eq!(users[0].user_id, "cba121ffc3f5");
+        assert_eq!(users[9].user_id, "bb3521dac22f");
+        let posts = page.references.posts.as_ref().unwrap();
+        assert_eq!(posts.0.len(), 10);
+        let first = &posts.0[0];
+        assert_eq!(first.id, "71cfbe428bd1");
+        assert_eq!(first.virtuals.word_count, Some(927));
+        assert_eq!(first.virtuals.total_clap_count, Some(111));
+        assert_eq!(first.virtuals.link_count(), 6);
+        assert_eq!(first.virtuals.tags.len(), 5);
+        assert!(page.paging.is_some());
+    }
+
+    #[test]
+    fn reads_the_real_profile_stream_and_following_page() {
+        let page: StreamPayload = parse_payload(&fixture("user_profile_stream.json")).unwrap();
+        assert_eq!(page.user.as_ref().unwrap().user_id, "e2f299e30cb9");
+        assert_eq!(
+            page.item_ids(),
+            ["6c68789e5a53", "e16cc71abb64", "24c6491a8ff0"]
+        );
+        assert_eq!(page.references.collections.0.len(), 2);
+        let following: FollowingPayload = parse_payload(&fixture("user_following.json")).unwrap();
+        assert_eq!(
+            following.item_ids(),
+            ["48dfcde4c4fd", "7053de462a28", "a32c340ea342"]
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_none_not_zero() {
+        let body = br#"{"success":true,"payload":{"references":{"Post":{"p1":{"id":"p1","creatorId":"u","virtuals":{"tags":null}}}}}}"#;
+        let page: StreamPayload = parse_payload(body).unwrap();
+        let post = &page.references.posts.unwrap().0[0];
+        assert_eq!(post.virtuals.word_count, None);
+        assert_eq!(post.virtuals.total_clap_count, None);
+        assert_eq!(post.virtuals.reading_time, None);
+        assert_eq!(post.virtuals.link_count(), 0);
+        assert!(post.virtuals.tags.is_empty());
+        assert!(!post.is_response());
+    }
+
+    #[test]
+    fn an_empty_page_has_no_post_references() {
+        let page: StreamPayload =
+            parse_payload(br#"{"success":true,"payload":{"references":{}}}"#).unwrap();
+        assert!(page.references.posts.is_none());
+        assert!(page.item_ids().is_empty());
+    }
+}

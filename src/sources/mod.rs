@@ -1,0 +1,3 @@
+//! Where data comes from. The network lives only here.
+
+pub mod medium;
