@@ -24,10 +24,7 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(
-        ".{name}{TEMP_MARKER}{}-{n}",
-        std::process::id()
-    ))
+    path.with_file_name(format!(".{name}{TEMP_MARKER}{}-{n}", std::process::id()))
 }
 
 /// Writes `bytes` to `path` atomically, creating parent directories. With `durable`, the data
@@ -65,20 +62,14 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
-        let is_temp = name.to_string_lossy().starts_with('.')
-            && name.to_string_lossy().contains(TEMP_MARKER);
+        let is_temp =
+            name.to_string_lossy().starts_with('.') && name.to_string_lossy().contains(TEMP_MARKER);
         match entry.file_type() {
             Ok(t) if t.is_dir() && is_temp => {
-                if fs::remove_dir_all(&path).is_ok() {
-                    removed += 1;
-                }
+                removed += usize::from(fs::remove_dir_all(&path).is_ok())
             }
             Ok(t) if t.is_dir() => removed += remove_stale_temps(&path),
-            Ok(_) if is_temp => {
-                if fs::remove_file(&path).is_ok() {
-                    removed += 1;
-                }
-            }
+            Ok(_) if is_temp => removed += usize::from(fs::remove_file(&path).is_ok()),
             _ => {}
         }
     }

@@ -19,6 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the job for one date: harvest, then publish the date's partitions.
+    #[command(args_override_self = true)]
     Run(RunArgs),
 }
 
@@ -134,7 +135,10 @@ mod tests {
         assert_eq!(a.concurrency, 32);
         assert_eq!(a.max_rps, 0.0);
         assert!(a.refresh && a.quiet);
-        assert_eq!(a.source.as_deref(), Some(std::path::Path::new("data/sample")));
+        assert_eq!(
+            a.source.as_deref(),
+            Some(std::path::Path::new("data/sample"))
+        );
     }
 
     #[test]
@@ -146,5 +150,11 @@ mod tests {
         assert_eq!(a.concurrency, 8);
         assert_eq!(a.max_rps, 10.0);
         assert!(Cli::try_parse_from(["etl", "run", "--concurrency", "x"]).is_err());
+        // a later flag overrides an earlier one (scripts append overrides)
+        let Command::Run(a) =
+            Cli::try_parse_from(["etl", "run", "--max-rps", "0", "--max-rps", "20"])
+                .unwrap()
+                .command;
+        assert_eq!(a.max_rps, 20.0);
     }
 }

@@ -202,13 +202,27 @@ mod tests {
     fn parses_today_yesterday_and_iso_dates() {
         let today = d("2026-03-01");
         assert_eq!(RunDate::parse_at("today", today).unwrap().0, today);
-        assert_eq!(RunDate::parse_at("Yesterday", today).unwrap().0, d("2026-02-28"));
-        assert_eq!(RunDate::parse_at("2024-02-29", today).unwrap().to_string(), "2024-02-29");
+        assert_eq!(
+            RunDate::parse_at("Yesterday", today).unwrap().0,
+            d("2026-02-28")
+        );
+        assert_eq!(
+            RunDate::parse_at("2024-02-29", today).unwrap().to_string(),
+            "2024-02-29"
+        );
     }
 
     #[test]
     fn refuses_impossible_and_odd_dates_naming_them() {
-        for bad in ["2026-02-30", "tomorrow", "2026-1-5", "26-01-05", "2026/01/05", "", "2026-13-01"] {
+        for bad in [
+            "2026-02-30",
+            "tomorrow",
+            "2026-1-5",
+            "26-01-05",
+            "2026/01/05",
+            "",
+            "2026-13-01",
+        ] {
             let err = RunDate::parse_at(bad, d("2026-01-01")).unwrap_err();
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod pipeline;
 pub mod raw_store;
 pub mod sources;
+pub mod synthetic;
 
 pub use config::{RunDate, Settings};
 pub use error::{exit, RunError};

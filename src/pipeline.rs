@@ -10,9 +10,7 @@ use crate::error::RunError;
 use crate::raw_store::RawStore;
 use crate::sources::medium::client::{EndpointCounts, FetchStats, MediumClient};
 use crate::sources::medium::endpoints::Endpoint;
-use crate::sources::medium::harvest::{
-    Failure, Harvest, HarvestSettings, Harvester, Origin,
-};
+use crate::sources::medium::harvest::{Failure, Harvest, HarvestSettings, Harvester, Origin};
 
 /// What a run did.
 #[derive(Debug)]
@@ -44,7 +42,10 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
     let stats = Arc::new(FetchStats::default());
     let origin = match &settings.source {
         Some(dir) => Origin::Replay(RawStore::new(dir)),
-        None => Origin::Http(MediumClient::new(settings.client.clone(), stats.clone())?),
+        None => Origin::Http(Box::new(MediumClient::new(
+            settings.client.clone(),
+            stats.clone(),
+        )?)),
     };
     let harvester = Arc::new(Harvester::new(
         origin,
@@ -84,7 +85,10 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
     }
 
     let failures = harvest.failures();
-    let requests = Endpoint::ALL.iter().map(|e| (*e, stats.counts(*e))).collect();
+    let requests = Endpoint::ALL
+        .iter()
+        .map(|e| (*e, stats.counts(*e)))
+        .collect();
     Ok(RunOutcome {
         date,
         harvest,
@@ -100,7 +104,12 @@ pub fn summary(outcome: &RunOutcome) -> String {
     use std::fmt::Write;
     let h = &outcome.harvest;
     let mut s = String::new();
-    let _ = writeln!(s, "run {} finished in {:.1}s", outcome.date, outcome.duration.as_secs_f64());
+    let _ = writeln!(
+        s,
+        "run {} finished in {:.1}s",
+        outcome.date,
+        outcome.duration.as_secs_f64()
+    );
     for p in &h.publications {
         let name = p
             .collection
@@ -111,9 +120,17 @@ pub fn summary(outcome: &RunOutcome) -> String {
             s,
             "  {} {}: {} page(s){}",
             p.publication,
-            if name.is_empty() { String::new() } else { format!("({name})") },
+            if name.is_empty() {
+                String::new()
+            } else {
+                format!("({name})")
+            },
             p.stream.pages.len(),
-            if p.stream.is_complete() { "" } else { ", FAILED" }
+            if p.stream.is_complete() {
+                ""
+            } else {
+                ", FAILED"
+            }
         );
     }
     let complete = h.authors.iter().filter(|a| a.is_complete()).count();

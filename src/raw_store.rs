@@ -54,9 +54,14 @@ pub struct StoredPage {
 #[derive(Debug)]
 pub enum Lookup {
     Found(StoredPage),
-    Missing { body_path: PathBuf },
+    Missing {
+        body_path: PathBuf,
+    },
     /// A page is stored at that position, but for another query (the stream changed).
-    OtherQuery { body_path: PathBuf, stored: String },
+    OtherQuery {
+        body_path: PathBuf,
+        stored: String,
+    },
 }
 
 /// One raw store directory.
@@ -191,8 +196,14 @@ mod tests {
             Lookup::Found(p) => assert_eq!(p.body, b"body"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(store.load(&s, 2, "page=3").unwrap(), Lookup::OtherQuery { .. }));
-        assert!(matches!(store.load(&s, 3, "page=3").unwrap(), Lookup::Missing { .. }));
+        assert!(matches!(
+            store.load(&s, 2, "page=3").unwrap(),
+            Lookup::OtherQuery { .. }
+        ));
+        assert!(matches!(
+            store.load(&s, 3, "page=3").unwrap(),
+            Lookup::Missing { .. }
+        ));
     }
 
     #[test]

@@ -419,7 +419,10 @@ mod tests {
         assert_eq!(retry_after(&headers("3")), Some(Duration::from_secs(3)));
         let future = SystemTime::now() + Duration::from_secs(30);
         let d = retry_after(&headers(&httpdate::fmt_http_date(future))).unwrap();
-        assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(27) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         assert_eq!(
             retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT")),
             Some(Duration::ZERO)
@@ -461,6 +464,9 @@ mod tests {
             "http://127.0.0.1:9/mirror/_/api/users/u1/following?limit=8&to=x"
         );
         let url = c.url_for(&StreamId::Profile("u1".into()), "");
-        assert_eq!(url.as_str(), "http://127.0.0.1:9/mirror/_/api/users/u1/profile/stream");
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/mirror/_/api/users/u1/profile/stream"
+        );
     }
 }

@@ -109,8 +109,8 @@ mod tests {
 
     #[test]
     fn parses_a_guarded_and_an_unguarded_body_alike() {
-        let guarded: P = parse_payload(b"])}while(1);</x>{\"success\":true,\"payload\":{\"n\":7}}")
-            .unwrap();
+        let guarded: P =
+            parse_payload(b"])}while(1);</x>{\"success\":true,\"payload\":{\"n\":7}}").unwrap();
         let plain: P = parse_payload(b"{\"success\":true,\"payload\":{\"n\":7},\"v\":3}").unwrap();
         assert_eq!(guarded, P { n: 7 });
         assert_eq!(plain, guarded);
@@ -118,19 +118,22 @@ mod tests {
 
     #[test]
     fn names_what_a_bad_body_is() {
-        let cases: &[(&[u8], fn(&BodyError) -> bool)] = &[
+        type Check = fn(&BodyError) -> bool;
+        let cases: &[(&[u8], Check)] = &[
             (b"", |e| *e == BodyError::Empty),
             (b"  \n", |e| *e == BodyError::Empty),
             (b"])}while(1);</x>", |e| *e == BodyError::Empty),
             (b"<!DOCTYPE html><html>Just a moment...</html>", |e| {
                 *e == BodyError::Html
             }),
-            (b"])}while(1);</x>{\"success\":true,\"payload\":{\"n\":", |e| {
-                matches!(e, BodyError::Truncated(_))
-            }),
-            (b"])}while(1);</x>{\"success\":false,\"error\":\"Collection not found\"}", |e| {
-                *e == BodyError::Unsuccessful(Some("Collection not found".into()))
-            }),
+            (
+                b"])}while(1);</x>{\"success\":true,\"payload\":{\"n\":",
+                |e| matches!(e, BodyError::Truncated(_)),
+            ),
+            (
+                b"])}while(1);</x>{\"success\":false,\"error\":\"Collection not found\"}",
+                |e| *e == BodyError::Unsuccessful(Some("Collection not found".into())),
+            ),
             (b"{\"success\":false,\"payload\":{\"n\":\"x\"}}", |e| {
                 *e == BodyError::Unsuccessful(None)
             }),
@@ -139,12 +142,20 @@ mod tests {
                 matches!(e, BodyError::Shape(_))
             }),
             (b"while(1);", |e| matches!(e, BodyError::NotJson(_))),
-            (b"[1,2]", |e| matches!(e, BodyError::Shape(_) | BodyError::NotJson(_))),
-            (b"{\"payload\":{\"n\":1}}", |e| matches!(e, BodyError::Shape(_))),
+            (b"[1,2]", |e| {
+                matches!(e, BodyError::Shape(_) | BodyError::NotJson(_))
+            }),
+            (b"{\"payload\":{\"n\":1}}", |e| {
+                matches!(e, BodyError::Shape(_))
+            }),
         ];
         for (body, check) in cases {
             let err = parse_payload::<P>(body).unwrap_err();
-            assert!(check(&err), "{:?} gave {err:?}", String::from_utf8_lossy(body));
+            assert!(
+                check(&err),
+                "{:?} gave {err:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::raw_store::{Lookup, PageMeta, RawStore};
 #[derive(Debug)]
 pub enum Origin {
     /// Medium (or a compatible server) over HTTP.
-    Http(MediumClient),
+    Http(Box<MediumClient>),
     /// A raw store directory (`--source`): no network at all.
     Replay(RawStore),
 }

@@ -268,7 +268,10 @@ mod tests {
             r#"{"path":"x","next":{"limit":10,"source":"overview","ignoredIds":["a"],"page":2,"to":"1546 x","flag":true,"gone":null,"ratio":0.5,"obj":{"a":1}}}"#,
         );
         let q = pager().after_page(["p1"], Some(&pg)).unwrap();
-        assert_eq!(q, "limit=10&source=overview&page=2&to=1546+x&flag=true&ratio=0.5");
+        assert_eq!(
+            q,
+            "limit=10&source=overview&page=2&to=1546+x&flag=true&ratio=0.5"
+        );
     }
 
     #[test]
@@ -276,32 +279,50 @@ mod tests {
         let mut p = StreamPager::new(vec![("format".into(), "json".into())], 10);
         assert_eq!(p.first_query(), "format=json");
         let pg = paging(r#"{"next":{"format":"json","to":"abc","page":2}}"#);
-        assert_eq!(p.after_page(["x"], Some(&pg)).unwrap(), "format=json&to=abc&page=2");
+        assert_eq!(
+            p.after_page(["x"], Some(&pg)).unwrap(),
+            "format=json&to=abc&page=2"
+        );
     }
 
     #[test]
     fn ends_without_paging_or_next() {
         assert_eq!(pager().after_page(["a"], None), Err(StreamEnd::NoPaging));
         let pg = paging(r#"{"path":"/x"}"#);
-        assert_eq!(pager().after_page(["a"], Some(&pg)), Err(StreamEnd::NoPaging));
+        assert_eq!(
+            pager().after_page(["a"], Some(&pg)),
+            Err(StreamEnd::NoPaging)
+        );
         let pg = paging(r#"{"next":null}"#);
-        assert_eq!(pager().after_page(["a"], Some(&pg)), Err(StreamEnd::NoPaging));
+        assert_eq!(
+            pager().after_page(["a"], Some(&pg)),
+            Err(StreamEnd::NoPaging)
+        );
     }
 
     #[test]
     fn ends_when_to_is_null_as_string_or_json() {
         // the real publication fixture: {"to":"null","ignoredIds":[],"page":4}
         let pg = paging(r#"{"next":{"to":"null","ignoredIds":[],"page":4}}"#);
-        assert_eq!(pager().after_page(["a"], Some(&pg)), Err(StreamEnd::NullCursor));
+        assert_eq!(
+            pager().after_page(["a"], Some(&pg)),
+            Err(StreamEnd::NullCursor)
+        );
         let pg = paging(r#"{"next":{"to":null,"page":4}}"#);
-        assert_eq!(pager().after_page(["a"], Some(&pg)), Err(StreamEnd::NullCursor));
+        assert_eq!(
+            pager().after_page(["a"], Some(&pg)),
+            Err(StreamEnd::NullCursor)
+        );
     }
 
     #[test]
     fn ends_when_next_has_neither_to_nor_page() {
         // the real following fixture: {"limit":8}
         let pg = paging(r#"{"next":{"limit":8}}"#);
-        assert_eq!(pager().after_page(["a"], Some(&pg)), Err(StreamEnd::NoPosition));
+        assert_eq!(
+            pager().after_page(["a"], Some(&pg)),
+            Err(StreamEnd::NoPosition)
+        );
         let pg = paging(r#"{"next":{"page":3}}"#);
         assert!(pager().after_page(["a"], Some(&pg)).is_ok());
         let pg = paging(r#"{"next":{"to":"u9"}}"#);
@@ -314,9 +335,15 @@ mod tests {
         let pg2 = paging(r#"{"next":{"page":2}}"#);
         let pg3 = paging(r#"{"next":{"page":3}}"#);
         assert_eq!(p.after_page(["a", "b"], Some(&pg2)).unwrap(), "page=2");
-        assert_eq!(p.after_page(["b", "a"], Some(&pg3)), Err(StreamEnd::NoNewItems));
+        assert_eq!(
+            p.after_page(["b", "a"], Some(&pg3)),
+            Err(StreamEnd::NoNewItems)
+        );
         // an empty first page ends the stream too
-        assert_eq!(pager().after_page([], Some(&pg2)), Err(StreamEnd::NoNewItems));
+        assert_eq!(
+            pager().after_page([], Some(&pg2)),
+            Err(StreamEnd::NoNewItems)
+        );
     }
 
     #[test]
@@ -325,13 +352,22 @@ mod tests {
         let pg2 = paging(r#"{"next":{"page":2}}"#);
         assert_eq!(p.after_page(["a"], Some(&pg2)).unwrap(), "page=2");
         // page 2 points back at itself (a cursor that loops)
-        assert_eq!(p.after_page(["b"], Some(&pg2)), Err(StreamEnd::RepeatedQuery));
+        assert_eq!(
+            p.after_page(["b"], Some(&pg2)),
+            Err(StreamEnd::RepeatedQuery)
+        );
         // a cursor pointing back at the first page (empty query)
         let mut p = StreamPager::new(vec![("format".into(), "json".into())], 10);
         p.first_query();
         let back = paging(r#"{"next":{"to":"x"}}"#);
-        assert_eq!(p.after_page(["a"], Some(&back)).unwrap(), "format=json&to=x");
-        assert_eq!(p.after_page(["b"], Some(&back)), Err(StreamEnd::RepeatedQuery));
+        assert_eq!(
+            p.after_page(["a"], Some(&back)).unwrap(),
+            "format=json&to=x"
+        );
+        assert_eq!(
+            p.after_page(["b"], Some(&back)),
+            Err(StreamEnd::RepeatedQuery)
+        );
     }
 
     #[test]

@@ -1,0 +1,479 @@
+//! A deterministic synthetic Medium: N authors, M stories each, K followings, paged like the
+//! real API. It can answer a request (path + query → the exact body Medium would send), write a
+//! whole raw store for offline replay, and serve itself over HTTP on 127.0.0.1 with a chosen
+//! latency per response. Tests and benchmarks share it; the bundled sample uses the real
+//! fixtures instead.
+//!
+//! Paging follows real Medium: the publication stream pages with `to`/`page` and ends with
+//! `to: "null"`; profile streams page with `page` and the last page has no `next`; following
+//! pages use `to` and the last page's `next` has only `limit`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::sources::medium::guard::XSSI_GUARD;
+
+/// The shape of a synthetic publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyntheticSpec {
+    pub authors: usize,
+    pub stories_per_author: usize,
+    pub followings_per_author: usize,
+    /// Authors (users) per publication-stream page.
+    pub publication_page_size: usize,
+    /// Posts per profile-stream page (Medium: 10).
+    pub profile_page_size: usize,
+    /// Users per following page (Medium: 8).
+    pub following_page_size: usize,
+    pub seed: u64,
+}
+
+impl Default for SyntheticSpec {
+    fn default() -> Self {
+        SyntheticSpec {
+            authors: 20,
+            stories_per_author: 10,
+            followings_per_author: 8,
+            publication_page_size: 10,
+            profile_page_size: 10,
+            following_page_size: 8,
+            seed: 42,
+        }
+    }
+}
+
+/// The collection id of the synthetic publication.
+pub const SYNTHETIC_COLLECTION: &str = "5a17e71c0de5";
+
+/// The synthetic Medium.
+#[derive(Debug, Clone)]
+pub struct SyntheticMedium {
+    pub spec: SyntheticSpec,
+}
+
+const WORDS: &[&str] = &[
+    "data",
+    "science",
+    "learning",
+    "deep",
+    "python",
+    "neural",
+    "networks",
+    "a",
+    "guide",
+    "to",
+    "the",
+    "statistics",
+    "of",
+    "everything",
+    "why",
+    "how",
+    "regression",
+    "bayesian",
+    "pandas",
+    "rust",
+    "fast",
+    "model",
+    "é",
+    "naïve",
+    "日本語",
+    "\u{200a}—\u{200a}",
+];
+const TAGS: &[&str] = &[
+    "data-science",
+    "machine-learning",
+    "python",
+    "statistics",
+    "ai",
+    "deep-learning",
+    "programming",
+    "towards-data-science",
+    "visualization",
+    "sql",
+];
+
+impl SyntheticMedium {
+    pub fn new(spec: SyntheticSpec) -> Self {
+        SyntheticMedium { spec }
+    }
+
+    /// The user id of author `i` (also used for followed users beyond the authors).
+    pub fn user_id(&self, i: usize) -> String {
+        format!("{:012x}", mix(self.spec.seed, i as u64) & 0xffff_ffff_ffff)
+    }
+
+    fn post_id(&self, author: usize, story: usize) -> String {
+        format!(
+            "{:012x}",
+            mix(
+                self.spec.seed ^ 0x5107,
+                (author as u64) << 20 | story as u64
+            ) & 0xffff_ffff_ffff
+        )
+    }
+
+    fn user(&self, i: usize) -> Value {
+        json!({
+            "userId": self.user_id(i),
+            "name": format!("Author {i}"),
+            "username": format!("author{i}"),
+            "createdAt": 1_420_000_000_000i64 + i as i64 * 86_400_000,
+            "imageId": "",
+            "backgroundImageId": "",
+            "bio": "Writes about data.",
+            "twitterScreenName": "",
+            "facebookAccountId": "",
+            "allowNotes": 1,
+            "mediumMemberAt": 0,
+            "isNsfw": false,
+            "type": "User"
+        })
+    }
+
+    /// Story `s` of author `a` (every 7th post is a response, every 11th lacks counts).
+    pub fn post(&self, a: usize, s: usize) -> Value {
+        let mut rng = fastrand::Rng::with_seed(mix(self.spec.seed, (a as u64) << 24 | s as u64));
+        let n_words = rng.usize(0..9);
+        let title: Vec<&str> = (0..n_words)
+            .map(|_| WORDS[rng.usize(..WORDS.len())])
+            .collect();
+        let word_count = rng.i64(50..4000);
+        let n_tags = rng.usize(0..6);
+        let tags: Vec<Value> = (0..n_tags)
+            .map(|t| json!({"slug": TAGS[(t + a + s) % TAGS.len()], "name": "", "postCount": 1}))
+            .collect();
+        let links: Vec<Value> = (0..rng.usize(0..12))
+            .map(|l| json!({"url": format!("https://example.com/{l}"), "alts": [], "httpStatus": 200}))
+            .collect();
+        let published = 1_500_000_000_000i64 + (a as i64 * 1_000 + s as i64) * 3_600_000;
+        let response = s % 7 == 6;
+        let mut virtuals = json!({
+            "wordCount": word_count,
+            "totalClapCount": rng.i64(0..5000),
+            "readingTime": word_count as f64 / 265.0,
+            "imageCount": rng.i64(0..20),
+            "responsesCreatedCount": rng.i64(0..9),
+            "tags": tags,
+            "links": {"entries": links, "version": "0.3", "generatedAt": published},
+            "subtitle": "",
+            "recommends": 0
+        });
+        if s % 11 == 10 {
+            let v = virtuals.as_object_mut().expect("virtuals is an object");
+            v.remove("wordCount");
+            v.remove("totalClapCount");
+            v.remove("links");
+        }
+        let home = match s % 3 {
+            0 => SYNTHETIC_COLLECTION.to_owned(),
+            1 => String::new(),
+            _ => format!("c01{:09x}", a % 5),
+        };
+        json!({
+            "id": self.post_id(a, s),
+            "creatorId": self.user_id(a),
+            "title": title.join(" "),
+            "uniqueSlug": format!("story-{}", self.post_id(a, s)),
+            "homeCollectionId": if response { String::new() } else { home },
+            "firstPublishedAt": published,
+            "latestPublishedAt": published + 60_000,
+            "inResponseToPostId": if response { self.post_id((a + 1) % self.spec.authors.max(1), 0) } else { String::new() },
+            "virtuals": virtuals,
+            "type": "Post"
+        })
+    }
+
+    fn collection(&self, id: &str) -> Value {
+        json!({"id": id, "name": format!("Publication {id}"), "slug": format!("pub-{id}"), "type": "Collection"})
+    }
+
+    fn envelope(payload: Value) -> Vec<u8> {
+        let mut out = XSSI_GUARD.to_vec();
+        // serde_json::to_writer into a Vec cannot fail
+        let _ = serde_json::to_writer(
+            &mut out,
+            &json!({"success": true, "payload": payload, "v": 3, "b": "synthetic"}),
+        );
+        out
+    }
+
+    fn query_value<'a>(query: &'a str, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    fn page_number(query: &str) -> usize {
+        Self::query_value(query, "page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// The body for `path?query`, or `None` (404) for anything it does not know.
+    pub fn respond(&self, path: &str, query: &str) -> Option<Vec<u8>> {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match parts.as_slice() {
+            ["_", "api", "collections", id, "stream"] if *id == SYNTHETIC_COLLECTION => {
+                Some(self.publication_page(Self::page_number(query)))
+            }
+            ["_", "api", "users", uid, "profile", "stream"] => {
+                let a = self.author_index(uid)?;
+                Some(self.profile_page(a, Self::page_number(query)))
+            }
+            ["_", "api", "users", uid, "following"] => {
+                let a = self.author_index(uid)?;
+                let page = match Self::query_value(query, "to") {
+                    None => 1,
+                    Some(to) => self.following_page_after(a, &to)?,
+                };
+                Some(self.following_page(a, page))
+            }
+            _ => None,
+        }
+    }
+
+    fn author_index(&self, uid: &str) -> Option<usize> {
+        (0..self.spec.authors).find(|i| self.user_id(*i) == uid)
+    }
+
+    fn pages(total: usize, size: usize) -> usize {
+        total.div_ceil(size.max(1)).max(1)
+    }
+
+    fn publication_page(&self, page: usize) -> Vec<u8> {
+        let size = self.spec.publication_page_size.max(1);
+        let last = Self::pages(self.spec.authors, size);
+        let authors: Vec<usize> =
+            ((page - 1) * size..(page * size).min(self.spec.authors)).collect();
+        let mut users = serde_json::Map::new();
+        let mut posts = serde_json::Map::new();
+        for a in &authors {
+            users.insert(self.user_id(*a), self.user(*a));
+            if self.spec.stories_per_author > 0 {
+                let p = self.post(*a, 0);
+                posts.insert(p["id"].as_str().unwrap_or_default().to_owned(), p);
+            }
+        }
+        let to = if page >= last {
+            "null".to_owned()
+        } else {
+            format!("{}", 1_546_000_000_000i64 - page as i64)
+        };
+        let mut references = json!({"User": users, "Collection": {SYNTHETIC_COLLECTION: self.collection(SYNTHETIC_COLLECTION)}});
+        if !posts.is_empty() {
+            references["Post"] = Value::Object(posts);
+        }
+        Self::envelope(json!({
+            "collection": self.collection(SYNTHETIC_COLLECTION),
+            "references": references,
+            "paging": {"path": format!("/_/api/collections/{SYNTHETIC_COLLECTION}/stream"),
+                       "next": {"to": to, "ignoredIds": [], "page": page + 1}}
+        }))
+    }
+
+    fn profile_page(&self, a: usize, page: usize) -> Vec<u8> {
+        let size = self.spec.profile_page_size.max(1);
+        let last = Self::pages(self.spec.stories_per_author, size);
+        let mut posts = serde_json::Map::new();
+        let mut cols = serde_json::Map::new();
+        for s in (page - 1) * size..(page * size).min(self.spec.stories_per_author) {
+            let p = self.post(a, s);
+            if let Some(home) = p["homeCollectionId"].as_str().filter(|h| !h.is_empty()) {
+                cols.insert(home.to_owned(), self.collection(home));
+            }
+            posts.insert(p["id"].as_str().unwrap_or_default().to_owned(), p);
+        }
+        let mut references = json!({"User": {self.user_id(a): self.user(a)}, "Collection": cols});
+        if !posts.is_empty() {
+            references["Post"] = Value::Object(posts);
+        }
+        let mut paging = json!({"path": format!("https://medium.com/_/api/users/{}/profile/stream", self.user_id(a))});
+        if page < last {
+            paging["next"] =
+                json!({"limit": size, "source": "overview", "ignoredIds": [], "page": page + 1});
+        }
+        Self::envelope(json!({"user": self.user(a), "references": references, "paging": paging}))
+    }
+
+    /// Followed users of author `a`: other authors first, then users beyond the authors.
+    fn followed(&self, a: usize) -> Vec<usize> {
+        (1..=self.spec.followings_per_author)
+            .map(|k| (a + k * 7) % (self.spec.authors + self.spec.followings_per_author).max(1))
+            .filter(|u| *u != a)
+            .collect()
+    }
+
+    fn following_page_after(&self, a: usize, to: &str) -> Option<usize> {
+        let size = self.spec.following_page_size.max(1);
+        let followed = self.followed(a);
+        let pos = followed.iter().position(|u| self.user_id(*u) == to)?;
+        Some(pos / size + 2)
+    }
+
+    fn following_page(&self, a: usize, page: usize) -> Vec<u8> {
+        let size = self.spec.following_page_size.max(1);
+        let followed = self.followed(a);
+        let slice: Vec<usize> = followed
+            .iter()
+            .copied()
+            .skip((page - 1) * size)
+            .take(size)
+            .collect();
+        let value: Vec<Value> = slice.iter().map(|u| self.user(*u)).collect();
+        let more = page * size < followed.len();
+        let next = match (more, slice.last()) {
+            (true, Some(u)) => json!({"limit": size, "to": self.user_id(*u)}),
+            _ => json!({"limit": size}),
+        };
+        Self::envelope(json!({
+            "value": value,
+            "paging": {"path": format!("/_/api/users/{}/following", self.user_id(a)), "next": next}
+        }))
+    }
+
+    /// Requests a full harvest sends: publication pages + profile pages + following pages.
+    pub fn expected_requests(&self) -> usize {
+        let s = &self.spec;
+        let pubs = Self::pages(s.authors, s.publication_page_size);
+        let profile = s.authors * Self::pages(s.stories_per_author, s.profile_page_size);
+        let following: usize = (0..s.authors)
+            .map(|a| Self::pages(self.followed(a).len(), s.following_page_size))
+            .sum();
+        pubs + profile + following
+    }
+}
+
+/// SplitMix64: a well-spread hash of (seed, n).
+fn mix(seed: u64, n: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Counters of a running server.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub requests: AtomicU64,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    /// Requests that came without a User-Agent header.
+    pub without_user_agent: AtomicU64,
+}
+
+/// A synthetic Medium served on 127.0.0.1; stops when dropped.
+#[derive(Debug)]
+pub struct SyntheticServer {
+    pub addr: SocketAddr,
+    pub stats: Arc<ServerStats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SyntheticServer {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for SyntheticServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `medium` on an ephemeral port of 127.0.0.1, each response delayed by `latency`.
+pub async fn serve(
+    medium: Arc<SyntheticMedium>,
+    latency: Duration,
+) -> std::io::Result<SyntheticServer> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let stats = Arc::new(ServerStats::default());
+    let task_stats = stats.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let medium = medium.clone();
+            let stats = task_stats.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let medium = medium.clone();
+                    let stats = stats.clone();
+                    async move {
+                        stats.requests.fetch_add(1, Ordering::Relaxed);
+                        if !req.headers().contains_key(hyper::header::USER_AGENT) {
+                            stats.without_user_agent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(latency).await;
+                        let body =
+                            medium.respond(req.uri().path(), req.uri().query().unwrap_or(""));
+                        stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+                        let response = match body {
+                            Some(b) => Response::builder()
+                                .header("content-type", "application/json; charset=utf-8")
+                                .body(Full::new(Bytes::from(b))),
+                            None => Response::builder()
+                                .status(StatusCode::NOT_FOUND)
+                                .body(Full::new(Bytes::from_static(b"not found"))),
+                        };
+                        Ok::<_, Infallible>(
+                            response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(SyntheticServer { addr, stats, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::medium::guard::parse_payload;
+    use crate::sources::medium::models::{FollowingPayload, PageItems, StreamPayload};
+
+    #[test]
+    fn is_deterministic_and_pages_like_medium() {
+        let m = SyntheticMedium::new(SyntheticSpec {
+            authors: 25,
+            ..Default::default()
+        });
+        let again = SyntheticMedium::new(m.spec);
+        let path = format!("/_/api/collections/{SYNTHETIC_COLLECTION}/stream");
+        assert_eq!(m.respond(&path, ""), again.respond(&path, ""));
+        let p1: StreamPayload = parse_payload(&m.respond(&path, "").unwrap()).unwrap();
+        assert_eq!(p1.references.users.0.len(), 10);
+        let p3: StreamPayload = parse_payload(&m.respond(&path, "to=1&page=3").unwrap()).unwrap();
+        assert_eq!(p3.references.users.0.len(), 5);
+        let uid = m.user_id(3);
+        let f: FollowingPayload = parse_payload(
+            &m.respond(&format!("/_/api/users/{uid}/following"), "")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(f.item_ids().len(), 8);
+        assert!(m.respond("/_/api/users/nobody/following", "").is_none());
+        assert_eq!(m.expected_requests(), 3 + 25 + 25);
+    }
+}

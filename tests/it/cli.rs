@@ -1,0 +1,241 @@
+//! The real `etl` binary: the README's quick start, bad input and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::*;
+
+fn etl(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the etl binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn the_quick_start_runs_on_the_bundled_sample_without_network() {
+    let out = tempfile::tempdir().unwrap();
+    let sample = repo().join("data/sample");
+    let args = [
+        "run",
+        "--date",
+        "2026-11-27",
+        "--source",
+        sample.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--base-url",
+        "http://127.0.0.1:9",
+    ];
+    let o = etl(&args, &repo());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let raw = out.path().join("raw/date=2026-11-27");
+    assert_eq!(stored_bodies(&raw).len(), 40);
+    assert_eq!(stored_bodies(&raw), stored_bodies(&raw).clone());
+    // the real publication page is kept byte for byte
+    assert_eq!(
+        std::fs::read(raw.join("collections/7f60cf5620c9/stream/page-0001.json")).unwrap(),
+        fixture("collection_stream.json")
+    );
+    let summary = text(&o.stdout);
+    assert!(summary.contains("authors: 10 found"), "{summary}");
+    // replaying the run's own raw store gives the same pages
+    let again = tempfile::tempdir().unwrap();
+    let o = etl(
+        &[
+            "run",
+            "--date",
+            "2026-11-28",
+            "--source",
+            raw.to_str().unwrap(),
+            "--out",
+            again.path().to_str().unwrap(),
+            "-q",
+        ],
+        &repo(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        stored_bodies(&again.path().join("raw/date=2026-11-28")).len(),
+        40
+    );
+}
+
+#[test]
+fn an_invalid_date_is_one_line_exit_2_and_writes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    for bad in ["2026-02-30", "tomorrow"] {
+        let o = etl(
+            &[
+                "run",
+                "--date",
+                bad,
+                "--out",
+                "o",
+                "--source",
+                "data/sample",
+            ],
+            out.path(),
+        );
+        assert_eq!(o.status.code(), Some(2));
+        let err = text(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(bad), "{err}");
+        assert!(!out.path().join("o").exists());
+    }
+}
+
+#[test]
+fn a_source_that_cannot_answer_names_the_missing_file() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = etl(
+        &[
+            "run",
+            "--date",
+            "2026-11-27",
+            "--source",
+            empty.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    assert_eq!(o.status.code(), Some(6));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("collections/7f60cf5620c9/stream/page-0001.json"),
+        "{err}"
+    );
+    let o = etl(
+        &[
+            "run",
+            "--source",
+            "/nonexistent/dir",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("/nonexistent/dir"));
+}
+
+async fn run_against(server: &MockServer, extra: &[&str]) -> (Output, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let uri = server.uri();
+    let mut args = vec![
+        "run",
+        "--date",
+        "2026-11-27",
+        "--base-url",
+        &uri,
+        "--retries",
+        "1",
+        "--backoff",
+        "0.01",
+        "--max-rps",
+        "0",
+    ];
+    let out_s = out.path().to_str().unwrap().to_owned();
+    args.extend_from_slice(&["--out", &out_s]);
+    args.extend_from_slice(extra);
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let cwd = repo();
+    let o = tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        etl(&a, &cwd)
+    })
+    .await
+    .unwrap();
+    (o, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_collection_exits_3_naming_the_url() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let (o, _out) = run_against(&server, &["--collection-id", "deadbeef0000"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("/_/api/collections/deadbeef0000/stream") && err.contains("404"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_publication_page_exits_5() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>challenge</html>"))
+        .mount(&server)
+        .await;
+    let (o, _out) = run_against(&server, &[]).await;
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("HTML"));
+}
+
+#[test]
+fn an_unreachable_host_exits_4() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let o = etl(
+        &[
+            "run",
+            "--base-url",
+            &base,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--retries",
+            "0",
+        ],
+        &repo(),
+    );
+    assert_eq!(o.status.code(), Some(4));
+    let err = text(&o.stderr);
+    assert!(err.contains(&base) && err.contains("connect"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_author_exits_1_and_the_summary_names_the_url() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/_/api/users/a3/following"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    small_publication(&server).await;
+    let (o, out) = run_against(&server, &["--collection-id", "c0ffee"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("/_/api/users/a3/following"), "{stdout}");
+    assert!(stdout.contains("user a3"), "{stdout}");
+    // what was fetched is kept
+    assert_eq!(
+        stored_bodies(&out.path().join("raw/date=2026-11-27")).len(),
+        2 + 9 - 1
+    );
+}

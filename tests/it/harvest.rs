@@ -1,0 +1,316 @@
+//! Whole harvests against local servers: paging across pages, resume, refresh, failures that
+//! do not stop the others, concurrency and rate bounds.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medium_etl::pipeline;
+use medium_etl::sources::medium::endpoints::Endpoint;
+use medium_etl::sources::medium::paging::StreamEnd;
+use medium_etl::synthetic::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::*;
+
+fn counts(
+    o: &pipeline::RunOutcome,
+    e: Endpoint,
+) -> medium_etl::sources::medium::client::EndpointCounts {
+    o.requests.iter().find(|(k, _)| *k == e).unwrap().1
+}
+
+#[tokio::test]
+async fn pages_through_a_publication_and_every_author() {
+    let server = MockServer::start().await;
+    small_publication(&server).await;
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(&server.uri(), out.path(), &["--collection-id", "c0ffee"]);
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    let p = &o.harvest.publications[0];
+    assert_eq!(p.stream.pages.len(), 2);
+    assert_eq!(p.stream.end.as_ref().unwrap(), &StreamEnd::NullCursor);
+    assert_eq!(
+        p.collection.as_ref().unwrap().name.as_deref(),
+        Some("Coffee")
+    );
+    let ids: Vec<_> = o
+        .harvest
+        .authors
+        .iter()
+        .map(|a| a.user.user_id.as_str())
+        .collect();
+    assert_eq!(ids, ["a1", "a2", "a3"], "de-duplicated, first seen first");
+    for a in &o.harvest.authors {
+        assert_eq!(a.profile.pages.len(), 2);
+        assert_eq!(a.profile.end.as_ref().unwrap(), &StreamEnd::NoNewItems);
+        assert_eq!(a.following.end.as_ref().unwrap(), &StreamEnd::NoPosition);
+    }
+    assert_eq!(request_count(&server).await, 11);
+    let bodies = stored_bodies(&out.path().join("raw/date=2026-11-27"));
+    assert_eq!(bodies.len(), 11);
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            out.path()
+                .join("raw/date=2026-11-27/collections/c0ffee/stream/page-0002.meta.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["query"], "page=2&to=1546");
+    assert_eq!(
+        meta["url"],
+        format!(
+            "{}/_/api/collections/c0ffee/stream?page=2&to=1546",
+            server.uri()
+        )
+    );
+    assert_eq!(meta["status"], 200);
+}
+
+#[tokio::test]
+async fn a_second_run_of_the_same_date_sends_no_request() {
+    let server = MockServer::start().await;
+    small_publication(&server).await;
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(&server.uri(), out.path(), &["--collection-id", "c0ffee"]);
+    let first = pipeline::run(&s).await.unwrap();
+    assert_eq!(request_count(&server).await, 11);
+    let second = pipeline::run(&s).await.unwrap();
+    assert_eq!(request_count(&server).await, 11, "resume: zero requests");
+    assert!(second.is_complete());
+    let stored: u64 = second
+        .requests
+        .iter()
+        .map(|(_, c)| c.pages_from_store)
+        .sum();
+    assert_eq!(stored, 11);
+    assert_eq!(first.harvest.authors.len(), second.harvest.authors.len());
+
+    // --refresh ignores the store
+    let s = settings(
+        &server.uri(),
+        out.path(),
+        &["--collection-id", "c0ffee", "--refresh"],
+    );
+    pipeline::run(&s).await.unwrap();
+    assert_eq!(request_count(&server).await, 22);
+}
+
+#[tokio::test]
+async fn one_failing_author_does_not_stop_the_others_and_a_rerun_fetches_only_what_is_missing() {
+    let server = MockServer::start().await;
+    // a2's profile stream fails on every attempt (mounted first, so it wins)
+    Mock::given(method("GET"))
+        .and(path("/_/api/users/a2/profile/stream"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    small_publication(&server).await;
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(&server.uri(), out.path(), &["--collection-id", "c0ffee"]);
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(!o.is_complete());
+    assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
+    let f = &o.failures[0];
+    assert_eq!(f.endpoint, "profile_stream");
+    assert_eq!(f.user_id.as_deref(), Some("a2"));
+    assert_eq!(
+        f.url,
+        format!("{}/_/api/users/a2/profile/stream", server.uri())
+    );
+    let complete: Vec<_> = o
+        .harvest
+        .authors
+        .iter()
+        .filter(|a| a.is_complete())
+        .map(|a| a.user.user_id.clone())
+        .collect();
+    assert_eq!(complete, ["a1", "a3"]);
+    assert!(pipeline::summary(&o).contains("/_/api/users/a2/profile/stream"));
+    // 2 publication pages + a1, a3 (3 each) + a2 following (1) + a2 profile (3 attempts)
+    assert_eq!(request_count(&server).await, 2 + 6 + 1 + 3);
+
+    // the server heals: only a2's two profile pages are requested again
+    server.reset().await;
+    small_publication(&server).await;
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    let reqs = server.received_requests().await.unwrap();
+    let paths: Vec<_> = reqs.iter().map(|r| r.url.path().to_owned()).collect();
+    assert_eq!(paths, ["/_/api/users/a2/profile/stream"; 2]);
+}
+
+#[tokio::test]
+async fn a_cursor_pointing_back_and_the_page_cap_end_a_stream() {
+    let server = MockServer::start().await;
+    let pub_path = "/_/api/collections/c0ffee/stream";
+    page(
+        &server,
+        pub_path,
+        "",
+        guarded(serde_json::json!({
+            "references": {"User": {"a1": user("a1")}, "Post": {"p1": post("p1", "a1", 1)}},
+            "paging": {"next": {"to": "x", "page": 2}}
+        })),
+    )
+    .await;
+    // page 2 points at itself
+    page(
+        &server,
+        pub_path,
+        "page=2&to=x",
+        guarded(serde_json::json!({
+            "references": {"User": {"a1": user("a1")}, "Post": {"p2": post("p2", "a1", 1)}},
+            "paging": {"next": {"to": "x", "page": 2}}
+        })),
+    )
+    .await;
+    // a1's profile stream never ends: each page has a new post and a next page
+    for n in 1..=5 {
+        let q = if n == 1 {
+            String::new()
+        } else {
+            format!("page={n}")
+        };
+        page(
+            &server,
+            "/_/api/users/a1/profile/stream",
+            &q,
+            guarded(serde_json::json!({
+                "references": {"Post": {format!("q{n}"): post(&format!("q{n}"), "a1", 1)}},
+                "paging": {"next": {"page": n + 1}}
+            })),
+        )
+        .await;
+    }
+    page(
+        &server,
+        "/_/api/users/a1/following",
+        "",
+        guarded(serde_json::json!({"value": [], "paging": null})),
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(
+        &server.uri(),
+        out.path(),
+        &["--collection-id", "c0ffee", "--max-pages", "3"],
+    );
+    let o = pipeline::run(&s).await.unwrap();
+    assert_eq!(
+        o.harvest.publications[0].stream.end.as_ref().unwrap(),
+        &StreamEnd::RepeatedQuery
+    );
+    assert_eq!(o.harvest.publications[0].stream.pages.len(), 2);
+    let a1 = &o.harvest.authors[0];
+    assert_eq!(a1.profile.end.as_ref().unwrap(), &StreamEnd::PageCap);
+    assert_eq!(a1.profile.pages.len(), 3);
+    assert_eq!(a1.following.end.as_ref().unwrap(), &StreamEnd::NoNewItems);
+    assert_eq!(request_count(&server).await, 2 + 3 + 1);
+}
+
+#[tokio::test]
+async fn a_publication_by_slug_uses_the_human_url_with_format_json() {
+    let server = MockServer::start().await;
+    page(
+        &server,
+        "/coffee/latest",
+        "format=json",
+        guarded(serde_json::json!({
+            "collection": {"id": "c0ffee", "name": "Coffee", "slug": "coffee"},
+            "references": {"User": {"a1": user("a1")}, "Post": {"p1": post("p1", "a1", 5)}},
+            "paging": {"next": {"to": "123", "page": 2}}
+        })),
+    )
+    .await;
+    page(
+        &server,
+        "/coffee/latest",
+        "format=json&page=2&to=123",
+        guarded(serde_json::json!({
+            "references": {}, "paging": {"next": {"to": "124", "page": 3}}
+        })),
+    )
+    .await;
+    author(&server, "a1").await;
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(&server.uri(), out.path(), &["--publication", "coffee"]);
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    assert_eq!(o.harvest.publications[0].stream.pages.len(), 2);
+    assert_eq!(o.harvest.authors.len(), 1);
+    assert!(out
+        .path()
+        .join("raw/date=2026-11-27/publications/coffee/latest/page-0002.json")
+        .exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_is_bounded_across_authors_and_covers_every_page() {
+    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
+        authors: 24,
+        stories_per_author: 25,
+        ..SyntheticSpec::default()
+    }));
+    let server = serve(medium.clone(), Duration::from_millis(30))
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(
+        &server.base_url(),
+        out.path(),
+        &[
+            "--collection-id",
+            SYNTHETIC_COLLECTION,
+            "--concurrency",
+            "3",
+        ],
+    );
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    let requests = server.stats.requests.load(Ordering::SeqCst) as usize;
+    assert_eq!(requests, medium.expected_requests());
+    let max = server.stats.max_in_flight.load(Ordering::SeqCst);
+    assert!(max <= 3, "at most 3 in flight, saw {max}");
+    assert!(max >= 2, "authors ran concurrently (saw {max})");
+    assert_eq!(server.stats.without_user_agent.load(Ordering::SeqCst), 0);
+    assert_eq!(counts(&o, Endpoint::ProfileStream).pages_fetched, 24 * 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requests_per_second_cap_spaces_requests() {
+    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
+        authors: 5,
+        stories_per_author: 3,
+        followings_per_author: 3,
+        ..SyntheticSpec::default()
+    }));
+    let server = serve(medium.clone(), Duration::ZERO).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(
+        &server.base_url(),
+        out.path(),
+        &[
+            "--collection-id",
+            SYNTHETIC_COLLECTION,
+            "--max-rps",
+            "20",
+            "--concurrency",
+            "8",
+        ],
+    );
+    let started = Instant::now();
+    pipeline::run(&s).await.unwrap();
+    let n = medium.expected_requests();
+    assert_eq!(server.stats.requests.load(Ordering::SeqCst) as usize, n);
+    // n requests at 20/s cannot start within less than (n - 1) / 20 seconds
+    let floor = Duration::from_secs_f64((n - 1) as f64 / 20.0);
+    assert!(
+        started.elapsed() >= floor,
+        "{:?} < {floor:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,6 @@
+//! The integration tests: one binary, real HTTP servers on 127.0.0.1, real fixtures.
+
+mod cli;
+mod client;
+mod harvest;
+mod support;

@@ -1,0 +1,184 @@
+//! Small helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use medium_etl::cli::{Cli, Command};
+use medium_etl::Settings;
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+pub const GUARD: &str = "])}while(1);</x>";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let p = repo().join("tests/fixtures/medium").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A guarded Medium body with `payload`. (`json!` sorts object keys, so the paging queries
+/// these bodies lead to are in key order; document order is tested in `paging`.)
+pub fn guarded(payload: Value) -> Vec<u8> {
+    format!(
+        "{GUARD}{}",
+        serde_json::json!({"success": true, "payload": payload})
+    )
+    .into_bytes()
+}
+
+/// Settings for a run against `base_url`, with quick timeouts and backoff; `extra` flags win.
+pub fn settings(base_url: &str, out: &Path, extra: &[&str]) -> Settings {
+    let out = out.to_string_lossy().into_owned();
+    let mut args = vec![
+        "etl",
+        "run",
+        "--date",
+        "2026-11-27",
+        "--base-url",
+        base_url,
+        "--out",
+        &out,
+        "--max-rps",
+        "0",
+        "--timeout",
+        "2",
+        "--connect-timeout",
+        "1",
+        "--retries",
+        "2",
+        "--backoff",
+        "0.01",
+        "--max-backoff",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    let Command::Run(run) = Cli::try_parse_from(args).expect("valid test flags").command;
+    Settings::from_args(&run).expect("valid test settings")
+}
+
+/// Matches a request whose whole query string is `0` (`""` = no query).
+pub struct QueryIs(pub String);
+
+impl wiremock::Match for QueryIs {
+    fn matches(&self, request: &Request) -> bool {
+        request.url.query().unwrap_or("") == self.0
+    }
+}
+
+/// Serves `body` for GET `path_` with exactly `query`.
+pub async fn page(server: &MockServer, path_: &str, query: &str, body: Vec<u8>) {
+    Mock::given(method("GET"))
+        .and(path(path_))
+        .and(QueryIs(query.to_owned()))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
+        .mount(server)
+        .await;
+}
+
+pub fn user(id: &str) -> Value {
+    serde_json::json!({"userId": id, "username": format!("user_{id}"), "name": format!("User {id}"), "type": "User"})
+}
+
+pub fn post(id: &str, creator: &str, claps: i64) -> Value {
+    serde_json::json!({
+        "id": id, "creatorId": creator, "title": format!("Story {id}"), "homeCollectionId": "c0ffee",
+        "inResponseToPostId": "", "firstPublishedAt": 1546300377981i64,
+        "virtuals": {"wordCount": 100, "totalClapCount": claps, "readingTime": 0.5, "tags": [], "links": {"entries": []}}
+    })
+}
+
+/// A small publication on a mock server: collection `c0ffee`, two publication pages (authors
+/// a1, a2 then a2, a3), each author with a two-page profile stream (the second empty) and one
+/// following page. 2 + 3 × 2 + 3 = 11 requests.
+pub async fn small_publication(server: &MockServer) {
+    let pub_path = "/_/api/collections/c0ffee/stream";
+    page(
+        server,
+        pub_path,
+        "",
+        guarded(serde_json::json!({
+            "collection": {"id": "c0ffee", "name": "Coffee", "slug": "coffee"},
+            "references": {"User": {"a1": user("a1"), "a2": user("a2")}, "Post": {"p1": post("p1", "a1", 5)}},
+            "paging": {"next": {"to": "1546", "ignoredIds": ["x"], "page": 2}}
+        })),
+    )
+    .await;
+    page(
+        server,
+        pub_path,
+        "page=2&to=1546",
+        guarded(serde_json::json!({
+            "references": {"User": {"a2": user("a2"), "a3": user("a3")}, "Post": {"p2": post("p2", "a3", 7)}},
+            "paging": {"next": {"to": "null", "page": 3}}
+        })),
+    )
+    .await;
+    for a in ["a1", "a2", "a3"] {
+        author(server, a).await;
+    }
+}
+
+/// A healthy author: one story, then an empty profile page; one following page.
+pub async fn author(server: &MockServer, a: &str) {
+    let profile = format!("/_/api/users/{a}/profile/stream");
+    page(
+        server,
+        &profile,
+        "",
+        guarded(serde_json::json!({
+            "references": {"Post": {format!("s_{a}"): post(&format!("s_{a}"), a, 3)}},
+            "paging": {"next": {"limit": 10, "source": "overview", "page": 2}}
+        })),
+    )
+    .await;
+    page(
+        server,
+        &profile,
+        "limit=10&page=2&source=overview",
+        guarded(
+            serde_json::json!({"references": {}, "paging": {"next": {"limit": 10, "page": 3}}}),
+        ),
+    )
+    .await;
+    page(
+        server,
+        &format!("/_/api/users/{a}/following"),
+        "",
+        guarded(serde_json::json!({"value": [user("f1")], "paging": {"next": {"limit": 8}}})),
+    )
+    .await;
+}
+
+pub async fn request_count(server: &MockServer) -> usize {
+    server.received_requests().await.map_or(0, |r| r.len())
+}
+
+/// Files named page-NNNN.json (bodies, not metadata) below `dir`.
+pub fn stored_bodies(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with("page-") && !name.ends_with(".meta.json") {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
