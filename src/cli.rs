@@ -21,6 +21,30 @@ pub enum Command {
     /// Run the job for one date: harvest, then publish the date's partitions.
     #[command(args_override_self = true)]
     Run(RunArgs),
+    /// Serve a deterministic synthetic Medium on 127.0.0.1 (for trying and measuring `etl run`).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SynthArgs {
+    /// Address to listen on (port 0 = any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: std::net::SocketAddr,
+    /// Authors in the synthetic publication.
+    #[arg(long, default_value_t = 200)]
+    pub authors: usize,
+    /// Stories per author (10 per profile page).
+    #[arg(long, default_value_t = 30)]
+    pub stories: usize,
+    /// Users each author follows (8 per following page).
+    #[arg(long, default_value_t = 16)]
+    pub followings: usize,
+    /// Delay before every response, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub latency_ms: u64,
+    /// Seed of the generator (same seed, same bytes).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -128,7 +152,9 @@ mod tests {
             "--quiet",
         ])
         .unwrap();
-        let Command::Run(a) = cli.command;
+        let Command::Run(a) = cli.command else {
+            panic!("run")
+        };
         assert_eq!(a.date, "2026-11-27");
         assert_eq!(a.collection_ids, ["7f60cf5620c9"]);
         assert_eq!(a.publications, ["towards-data-science"]);
@@ -143,7 +169,9 @@ mod tests {
 
     #[test]
     fn run_defaults_need_nothing() {
-        let Command::Run(a) = Cli::try_parse_from(["etl", "run"]).unwrap().command;
+        let Command::Run(a) = Cli::try_parse_from(["etl", "run"]).unwrap().command else {
+            panic!("expected run")
+        };
         assert_eq!(a.date, "today");
         assert_eq!(a.base_url, "https://medium.com");
         assert_eq!(a.out, PathBuf::from("data"));
@@ -154,7 +182,10 @@ mod tests {
         let Command::Run(a) =
             Cli::try_parse_from(["etl", "run", "--max-rps", "0", "--max-rps", "20"])
                 .unwrap()
-                .command;
+                .command
+        else {
+            panic!("expected run")
+        };
         assert_eq!(a.max_rps, 20.0);
     }
 }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use medium_etl::cli::{Cli, Command};
+use medium_etl::cli::{Cli, Command, SynthArgs};
 use medium_etl::{exit, pipeline, Settings};
 use tracing_subscriber::EnvFilter;
 
@@ -44,7 +44,48 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Synth(args) => synth(args),
     }
+}
+
+fn synth(args: SynthArgs) -> ExitCode {
+    use medium_etl::synthetic::{serve_on, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+    let spec = SyntheticSpec {
+        authors: args.authors,
+        stories_per_author: args.stories,
+        followings_per_author: args.followings,
+        seed: args.seed,
+        ..SyntheticSpec::default()
+    };
+    let medium = std::sync::Arc::new(SyntheticMedium::new(spec));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e, exit::IO),
+    };
+    runtime.block_on(async {
+        let latency = std::time::Duration::from_millis(args.latency_ms);
+        let server = match serve_on(args.addr, medium.clone(), latency).await {
+            Ok(s) => s,
+            Err(e) => return fail(&e, exit::IO),
+        };
+        println!(
+            "synthetic Medium on {} (collection {SYNTHETIC_COLLECTION}, {} requests per full harvest)",
+            server.base_url(),
+            medium.expected_requests()
+        );
+        println!(
+            "try: etl run --base-url {} --collection-id {SYNTHETIC_COLLECTION} --max-rps 0",
+            server.base_url()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        let stats = &server.stats;
+        println!(
+            "served {} requests (at most {} at once)",
+            stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+            stats.max_in_flight.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        ExitCode::from(exit::OK)
+    })
 }
 
 fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {

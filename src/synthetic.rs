@@ -22,7 +22,14 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::sources::medium::guard::XSSI_GUARD;
+use crate::error::StoreError;
+use crate::raw_store::{PageMeta, RawStore};
+use crate::sources::medium::endpoints::{PublicationRef, StreamId};
+use crate::sources::medium::guard::{parse_payload, XSSI_GUARD};
+use crate::sources::medium::models::{FollowingPayload, PageItems, StreamPayload};
+use crate::sources::medium::paging::StreamPager;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 
 /// The shape of a synthetic publication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,13 +254,13 @@ impl SyntheticMedium {
         (0..self.spec.authors).find(|i| self.user_id(*i) == uid)
     }
 
-    fn pages(total: usize, size: usize) -> usize {
+    fn page_count(total: usize, size: usize) -> usize {
         total.div_ceil(size.max(1)).max(1)
     }
 
     fn publication_page(&self, page: usize) -> Vec<u8> {
         let size = self.spec.publication_page_size.max(1);
-        let last = Self::pages(self.spec.authors, size);
+        let last = Self::page_count(self.spec.authors, size);
         let authors: Vec<usize> =
             ((page - 1) * size..(page * size).min(self.spec.authors)).collect();
         let mut users = serde_json::Map::new();
@@ -284,7 +291,7 @@ impl SyntheticMedium {
 
     fn profile_page(&self, a: usize, page: usize) -> Vec<u8> {
         let size = self.spec.profile_page_size.max(1);
-        let last = Self::pages(self.spec.stories_per_author, size);
+        let last = Self::page_count(self.spec.stories_per_author, size);
         let mut posts = serde_json::Map::new();
         let mut cols = serde_json::Map::new();
         for s in (page - 1) * size..(page * size).min(self.spec.stories_per_author) {
@@ -342,16 +349,89 @@ impl SyntheticMedium {
         }))
     }
 
+    /// Every page of a full harvest, stream by stream, found by paging each stream with the
+    /// pipeline's own [`StreamPager`] (so the queries are exactly the ones a harvest sends).
+    pub fn pages(&self) -> Vec<SyntheticPage> {
+        let mut out = Vec::with_capacity(self.expected_requests());
+        let publication = StreamId::Publication(PublicationRef::Id(SYNTHETIC_COLLECTION.into()));
+        self.walk::<StreamPayload>(publication, &mut out);
+        for a in 0..self.spec.authors {
+            self.walk::<StreamPayload>(StreamId::Profile(self.user_id(a)), &mut out);
+            self.walk::<FollowingPayload>(StreamId::Following(self.user_id(a)), &mut out);
+        }
+        out
+    }
+
+    fn walk<P: DeserializeOwned + PageItems>(
+        &self,
+        stream: StreamId,
+        out: &mut Vec<SyntheticPage>,
+    ) {
+        let mut pager = StreamPager::new(stream.base_query(), usize::MAX);
+        let mut query = pager.first_query();
+        for index in 1.. {
+            let Some(body) = self.respond(&stream.http_path(), &query) else {
+                return;
+            };
+            let Ok(page) = parse_payload::<P>(&body) else {
+                return;
+            };
+            let next = pager.after_page(page.item_ids(), page.paging());
+            out.push(SyntheticPage {
+                stream: stream.clone(),
+                index,
+                query: std::mem::take(&mut query),
+                body: Bytes::from(body),
+            });
+            match next {
+                Ok(q) => query = q,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Writes a full harvest into `store`, as `etl run` against medium.com would have.
+    pub fn write_raw_store(&self, store: &RawStore) -> Result<usize, StoreError> {
+        let pages = self.pages();
+        for p in &pages {
+            let url = if p.query.is_empty() {
+                format!("https://medium.com{}", p.stream.http_path())
+            } else {
+                format!("https://medium.com{}?{}", p.stream.http_path(), p.query)
+            };
+            let meta = PageMeta {
+                url,
+                query: p.query.clone(),
+                status: 200,
+                fetched_at: "2026-01-01T00:00:00.000Z".into(),
+                bytes: p.body.len() as u64,
+                attempts: 1,
+            };
+            store.save(&p.stream, p.index, &p.body, &meta)?;
+        }
+        Ok(pages.len())
+    }
+
     /// Requests a full harvest sends: publication pages + profile pages + following pages.
     pub fn expected_requests(&self) -> usize {
         let s = &self.spec;
-        let pubs = Self::pages(s.authors, s.publication_page_size);
-        let profile = s.authors * Self::pages(s.stories_per_author, s.profile_page_size);
+        let pubs = Self::page_count(s.authors, s.publication_page_size);
+        let profile = s.authors * Self::page_count(s.stories_per_author, s.profile_page_size);
         let following: usize = (0..s.authors)
-            .map(|a| Self::pages(self.followed(a).len(), s.following_page_size))
+            .map(|a| Self::page_count(self.followed(a).len(), s.following_page_size))
             .sum();
         pubs + profile + following
     }
+}
+
+/// One page of a synthetic harvest.
+#[derive(Debug, Clone)]
+pub struct SyntheticPage {
+    pub stream: StreamId,
+    /// 1-based position in the stream.
+    pub index: usize,
+    pub query: String,
+    pub body: Bytes,
 }
 
 /// SplitMix64: a well-spread hash of (seed, n).
@@ -399,7 +479,28 @@ pub async fn serve(
     medium: Arc<SyntheticMedium>,
     latency: Duration,
 ) -> std::io::Result<SyntheticServer> {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    serve_on(SocketAddr::from(([127, 0, 0, 1], 0)), medium, latency).await
+}
+
+/// Serves `medium` on `addr`, each response delayed by `latency`.
+pub async fn serve_on(
+    addr: SocketAddr,
+    medium: Arc<SyntheticMedium>,
+    latency: Duration,
+) -> std::io::Result<SyntheticServer> {
+    let listener = TcpListener::bind(addr).await?;
+    // Bodies are computed before the first request, so the server's own work stays out of
+    // what a crawl measures.
+    let m = medium.clone();
+    let cache: HashMap<String, Bytes> = tokio::task::spawn_blocking(move || {
+        m.pages()
+            .into_iter()
+            .map(|p| (format!("{}?{}", p.stream.http_path(), p.query), p.body))
+            .collect()
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    let cache = Arc::new(cache);
     let addr = listener.local_addr()?;
     let stats = Arc::new(ServerStats::default());
     let task_stats = stats.clone();
@@ -409,10 +510,12 @@ pub async fn serve(
                 continue;
             };
             let medium = medium.clone();
+            let cache = cache.clone();
             let stats = task_stats.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                     let medium = medium.clone();
+                    let cache = cache.clone();
                     let stats = stats.clone();
                     async move {
                         stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -422,13 +525,16 @@ pub async fn serve(
                         let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                         stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
                         tokio::time::sleep(latency).await;
-                        let body =
-                            medium.respond(req.uri().path(), req.uri().query().unwrap_or(""));
+                        let (path, query) = (req.uri().path(), req.uri().query().unwrap_or(""));
+                        let body = match cache.get(&format!("{path}?{query}")) {
+                            Some(b) => Some(b.clone()),
+                            None => medium.respond(path, query).map(Bytes::from),
+                        };
                         stats.in_flight.fetch_sub(1, Ordering::SeqCst);
                         let response = match body {
                             Some(b) => Response::builder()
                                 .header("content-type", "application/json; charset=utf-8")
-                                .body(Full::new(Bytes::from(b))),
+                                .body(Full::new(b)),
                             None => Response::builder()
                                 .status(StatusCode::NOT_FOUND)
                                 .body(Full::new(Bytes::from_static(b"not found"))),
@@ -475,5 +581,9 @@ mod tests {
         assert_eq!(f.item_ids().len(), 8);
         assert!(m.respond("/_/api/users/nobody/following", "").is_none());
         assert_eq!(m.expected_requests(), 3 + 25 + 25);
+        assert_eq!(m.pages().len(), m.expected_requests());
+        let dir = tempfile::tempdir().unwrap();
+        let n = m.write_raw_store(&RawStore::new(dir.path())).unwrap();
+        assert_eq!(n, 53);
     }
 }

@@ -58,7 +58,9 @@ pub fn settings(base_url: &str, out: &Path, extra: &[&str]) -> Settings {
         "3",
     ];
     args.extend_from_slice(extra);
-    let Command::Run(run) = Cli::try_parse_from(args).expect("valid test flags").command;
+    let Command::Run(run) = Cli::try_parse_from(args).expect("valid test flags").command else {
+        panic!("expected run")
+    };
     Settings::from_args(&run).expect("valid test settings")
 }
 

@@ -169,140 +169,61 @@ impl Harvester {
         &self.stats
     }
 
-    /// Harvests the publications, then all their authors concurrently.
+    /// Harvests the publications and all their authors. An author's streams start as soon as
+    /// the publication page that lists them arrives, so the (sequential) publication paging
+    /// overlaps with the author work instead of preceding it.
     pub async fn harvest(self: Arc<Self>, publications: &[PublicationRef]) -> Harvest {
         let started = Instant::now();
+        let mut authors = AuthorQueue::new(self.clone());
         let mut pubs = Vec::new();
         for publication in publications {
-            let stream = self
-                .stream::<StreamPayload>(StreamId::Publication(publication.clone()))
+            let id = StreamId::Publication(publication.clone());
+            let mut pages: Vec<StreamPayload> = Vec::new();
+            let end = self
+                .page_through(&id, &mut pages, |page: &StreamPayload| {
+                    for user in &page.references.users.0 {
+                        authors.found(user, publication);
+                    }
+                })
                 .await;
-            let collection = stream
-                .pages
-                .iter()
-                .find_map(|p| p.collection.clone())
-                .or_else(|| {
-                    // The API stream by id has no payload.collection on later pages; take the
-                    // referenced collection with the requested id.
-                    let PublicationRef::Id(id) = publication else {
-                        return None;
-                    };
-                    stream.pages.iter().find_map(|p| {
-                        p.references
-                            .collections
-                            .0
-                            .iter()
-                            .find(|c| &c.id == id)
-                            .cloned()
-                    })
-                });
+            log_stream_end(&id, pages.len(), &end);
+            let collection = pages.iter().find_map(|p| p.collection.clone()).or_else(|| {
+                // Later pages of the stream by id carry no payload.collection; take the
+                // referenced collection with the requested id.
+                let PublicationRef::Id(cid) = publication else {
+                    return None;
+                };
+                pages.iter().find_map(|p| {
+                    p.references
+                        .collections
+                        .0
+                        .iter()
+                        .find(|c| &c.id == cid)
+                        .cloned()
+                })
+            });
             pubs.push(PublicationHarvest {
                 publication: publication.clone(),
                 collection,
-                stream,
+                stream: StreamHarvest {
+                    stream: id,
+                    pages,
+                    end,
+                },
             });
         }
-
-        // Authors: first seen first, across publications; remember where each was found.
-        let mut order: Vec<User> = Vec::new();
-        let mut found_in: HashMap<String, Vec<PublicationRef>> = HashMap::new();
-        for p in &pubs {
-            for page in &p.stream.pages {
-                for user in &page.references.users.0 {
-                    let entry = found_in.entry(user.user_id.clone()).or_default();
-                    if entry.is_empty() {
-                        order.push(user.clone());
-                    }
-                    if !entry.contains(&p.publication) {
-                        entry.push(p.publication.clone());
-                    }
-                }
-            }
-        }
-        let authors_found = order.len();
-        let mut authors_capped_at = None;
-        if let Some(cap) = self.settings.max_authors {
-            if order.len() > cap {
-                tracing::info!(found = order.len(), cap, "author list capped");
-                order.truncate(cap);
-                authors_capped_at = Some(cap);
-            }
-        }
-        let mut skipped_ids = Vec::new();
-        order.retain(|u| {
-            let ok = StreamId::Profile(u.user_id.clone()).is_valid();
-            if !ok {
-                tracing::warn!(user_id = %u.user_id, "author skipped: unusable user id");
-                skipped_ids.push(u.user_id.clone());
-            }
-            ok
-        });
-
-        let authors = self.clone().harvest_authors(order, &mut found_in).await;
+        let found = authors.found_count();
+        let capped = authors.capped_at();
+        let skipped = std::mem::take(&mut authors.skipped_ids);
+        let authors = authors.finish().await;
         Harvest {
             publications: pubs,
             authors,
-            authors_found,
-            authors_capped_at,
-            skipped_ids,
+            authors_found: found,
+            authors_capped_at: capped,
+            skipped_ids: skipped,
             duration: started.elapsed(),
         }
-    }
-
-    async fn harvest_authors(
-        self: Arc<Self>,
-        users: Vec<User>,
-        found_in: &mut HashMap<String, Vec<PublicationRef>>,
-    ) -> Vec<AuthorHarvest> {
-        let total = users.len();
-        let done = Arc::new(AtomicUsize::new(0));
-        // HTTP concurrency is bounded by the client's permits; this bounds how many streams are
-        // open at once so memory stays flat for large publications.
-        let tasks = Arc::new(tokio::sync::Semaphore::new(self.settings.tasks.max(1)));
-        let mut set = tokio::task::JoinSet::new();
-        for (index, user) in users.iter().enumerate() {
-            let this = self.clone();
-            let tasks = tasks.clone();
-            let done = done.clone();
-            let user_id = user.user_id.clone();
-            set.spawn(async move {
-                let _slot = tasks.acquire_owned().await;
-                let (profile, following) = tokio::join!(
-                    this.stream::<StreamPayload>(StreamId::Profile(user_id.clone())),
-                    this.stream::<FollowingPayload>(StreamId::Following(user_id.clone())),
-                );
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::debug!(user_id = %user_id, done = n, total, "author harvested");
-                (index, profile, following)
-            });
-        }
-        let mut results: Vec<Option<AuthorHarvest>> = (0..total).map(|_| None).collect();
-        let mut last_report = Instant::now();
-        while let Some(joined) = set.join_next().await {
-            let Ok((index, profile, following)) = joined else {
-                // A panicking task is a bug; the author is then missing from the results and
-                // the run reports it below.
-                continue;
-            };
-            let user = users[index].clone();
-            let found = found_in.remove(&user.user_id).unwrap_or_default();
-            results[index] = Some(AuthorHarvest {
-                user,
-                found_in: found,
-                profile,
-                following,
-            });
-            if last_report.elapsed() >= Duration::from_secs(5) {
-                last_report = Instant::now();
-                tracing::info!(
-                    done = done.load(Ordering::Relaxed),
-                    total,
-                    requests = self.stats.requests(),
-                    "authors harvested"
-                );
-            }
-        }
-        results.into_iter().flatten().collect()
     }
 
     /// Pages through one stream until it ends or fails.
@@ -311,25 +232,17 @@ impl Harvester {
         P: DeserializeOwned + PageItems,
     {
         let mut pages = Vec::new();
-        let end = self.page_through(&stream, &mut pages).await;
-        match &end {
-            Ok(StreamEnd::PageCap) => tracing::warn!(
-                stream = %stream,
-                pages = pages.len(),
-                "page cap reached; the stream may have more pages"
-            ),
-            Ok(reason) => {
-                tracing::debug!(stream = %stream, pages = pages.len(), %reason, "stream ended")
-            }
-            Err(e) => tracing::warn!(stream = %stream, error = %e, "stream failed"),
-        }
+        let end = self.page_through(&stream, &mut pages, |_| {}).await;
+        log_stream_end(&stream, pages.len(), &end);
         StreamHarvest { stream, pages, end }
     }
 
+    /// Pages through `stream`, pushing each page to `pages` after showing it to `on_page`.
     async fn page_through<P>(
         &self,
         stream: &StreamId,
         pages: &mut Vec<P>,
+        mut on_page: impl FnMut(&P),
     ) -> Result<StreamEnd, FetchError>
     where
         P: DeserializeOwned + PageItems,
@@ -338,6 +251,7 @@ impl Harvester {
         let mut query = pager.first_query();
         for index in 1.. {
             let page: P = self.page(stream, index, &query).await?;
+            on_page(&page);
             let next = pager.after_page(page.item_ids(), page.paging());
             pages.push(page);
             match next {
@@ -418,6 +332,144 @@ impl Harvester {
                 Ok(payload)
             }
         }
+    }
+}
+
+fn log_stream_end(stream: &StreamId, pages: usize, end: &Result<StreamEnd, FetchError>) {
+    match end {
+        Ok(StreamEnd::PageCap) => tracing::warn!(
+            stream = %stream,
+            pages,
+            "page cap reached; the stream may have more pages"
+        ),
+        Ok(reason) => tracing::debug!(stream = %stream, pages, %reason, "stream ended"),
+        Err(e) => tracing::warn!(stream = %stream, error = %e, "stream failed"),
+    }
+}
+
+type AuthorStreams = (
+    usize,
+    StreamHarvest<StreamPayload>,
+    StreamHarvest<FollowingPayload>,
+);
+
+/// Authors as they are found: de-duplicated, capped, and each one's streams started at once.
+struct AuthorQueue {
+    harvester: Arc<Harvester>,
+    users: Vec<User>,
+    found_in: HashMap<String, Vec<PublicationRef>>,
+    found: usize,
+    capped: bool,
+    skipped_ids: Vec<String>,
+    /// Bounds the authors being worked on at once, so memory stays flat for large
+    /// publications (HTTP concurrency itself is the client's).
+    slots: Arc<tokio::sync::Semaphore>,
+    tasks: tokio::task::JoinSet<AuthorStreams>,
+    done: Arc<AtomicUsize>,
+}
+
+impl AuthorQueue {
+    fn new(harvester: Arc<Harvester>) -> Self {
+        let slots = Arc::new(tokio::sync::Semaphore::new(harvester.settings.tasks.max(1)));
+        AuthorQueue {
+            harvester,
+            users: Vec::new(),
+            found_in: HashMap::new(),
+            found: 0,
+            capped: false,
+            skipped_ids: Vec::new(),
+            slots,
+            tasks: tokio::task::JoinSet::new(),
+            done: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn found_count(&self) -> usize {
+        self.found
+    }
+
+    fn capped_at(&self) -> Option<usize> {
+        self.capped
+            .then_some(self.harvester.settings.max_authors)
+            .flatten()
+    }
+
+    /// Records that `user` is listed by `publication`; starts their streams when new.
+    fn found(&mut self, user: &User, publication: &PublicationRef) {
+        if let Some(pubs) = self.found_in.get_mut(&user.user_id) {
+            if !pubs.contains(publication) {
+                pubs.push(publication.clone());
+            }
+            return;
+        }
+        self.found_in
+            .insert(user.user_id.clone(), vec![publication.clone()]);
+        self.found += 1;
+        if self
+            .harvester
+            .settings
+            .max_authors
+            .is_some_and(|cap| self.users.len() >= cap)
+        {
+            self.capped = true;
+            return;
+        }
+        if !StreamId::Profile(user.user_id.clone()).is_valid() {
+            tracing::warn!(user_id = %user.user_id, "author skipped: unusable user id");
+            self.skipped_ids.push(user.user_id.clone());
+            return;
+        }
+        let index = self.users.len();
+        self.users.push(user.clone());
+        let this = self.harvester.clone();
+        let slots = self.slots.clone();
+        let done = self.done.clone();
+        let user_id = user.user_id.clone();
+        self.tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let (profile, following) = tokio::join!(
+                this.stream::<StreamPayload>(StreamId::Profile(user_id.clone())),
+                this.stream::<FollowingPayload>(StreamId::Following(user_id.clone())),
+            );
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::debug!(user_id = %user_id, done = n, "author harvested");
+            (index, profile, following)
+        });
+    }
+
+    /// Waits for every author; returns them in first-seen order.
+    async fn finish(mut self) -> Vec<AuthorHarvest> {
+        let total = self.users.len();
+        if self.capped {
+            tracing::info!(found = self.found, cap = total, "author list capped");
+        }
+        let mut results: Vec<Option<AuthorHarvest>> = (0..total).map(|_| None).collect();
+        let mut last_report = Instant::now();
+        while let Some(joined) = self.tasks.join_next().await {
+            let Ok((index, profile, following)) = joined else {
+                // Only a panic (a bug) gets here; that author is then missing from the results.
+                tracing::error!("an author task panicked");
+                continue;
+            };
+            let user = self.users[index].clone();
+            let found_in = self.found_in.remove(&user.user_id).unwrap_or_default();
+            results[index] = Some(AuthorHarvest {
+                user,
+                found_in,
+                profile,
+                following,
+            });
+            if last_report.elapsed() >= Duration::from_secs(5) {
+                last_report = Instant::now();
+                tracing::info!(
+                    done = self.done.load(Ordering::Relaxed),
+                    total,
+                    requests = self.harvester.stats.requests(),
+                    "authors harvested"
+                );
+            }
+        }
+        results.into_iter().flatten().collect()
     }
 }
 
