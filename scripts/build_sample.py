@@ -154,6 +154,9 @@ def main():
                 firstPublishedAt=real["firstPublishedAt"] - 86400000 * (7 + i),
                 latestPublishedAt=real["firstPublishedAt"] - 86400000 * (7 + i),
             )
+            if i == 9:
+                # a story in another real publication (Feature Labs, from the template's references)
+                story["homeCollectionId"] = "f0528c112f39"
             if i == 3:
                 # real data sometimes lacks counts: null in the tables, not 0
                 del story["virtuals"]["wordCount"]

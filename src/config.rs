@@ -80,6 +80,8 @@ pub struct Settings {
     pub max_authors: Option<usize>,
     pub max_pages: usize,
     pub client: ClientSettings,
+    /// The command line as given (recorded in the manifest).
+    pub arguments: Vec<String>,
 }
 
 fn positive_secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
@@ -186,6 +188,7 @@ impl Settings {
             max_authors: args.max_authors,
             max_pages: args.max_pages,
             client,
+            arguments: Vec::new(),
         })
     }
 }

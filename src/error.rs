@@ -156,6 +156,53 @@ impl StoreError {
     }
 }
 
+/// Building or publishing the tables and reports failed.
+#[derive(Debug, Error)]
+pub enum SinkError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: writing Parquet: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("building the {table} table: {source}")]
+    Arrow {
+        table: &'static str,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("{what}: {source}")]
+    Polars {
+        what: String,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SinkError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        SinkError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn polars(what: impl Into<String>, source: polars::prelude::PolarsError) -> Self {
+        SinkError::Polars {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
 /// Invalid settings: found once, at start, before anything runs.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -188,6 +235,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
 }
 
 impl RunError {
@@ -197,6 +246,7 @@ impl RunError {
             RunError::Publication { source, .. } => source.exit_code(),
             RunError::Store(_) => exit::IO,
             RunError::Client(_) => exit::IO,
+            RunError::Sink(_) => exit::IO,
         }
     }
 }

@@ -12,8 +12,11 @@ pub mod config;
 pub mod error;
 pub mod pipeline;
 pub mod raw_store;
+pub mod schema;
+pub mod sinks;
 pub mod sources;
 pub mod synthetic;
+pub mod transforms;
 
 pub use config::{RunDate, Settings};
 pub use error::{exit, RunError};

@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         Command::Run(args) => {
             init_tracing(args.quiet);
             let settings = match Settings::from_args(&args) {
-                Ok(s) => s,
+                Ok(s) => Settings {
+                    arguments: std::env::args().collect(),
+                    ..s
+                },
                 Err(e) => return fail(&e, exit::USAGE),
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,16 +1,29 @@
-//! One run for one date: wires the stages (harvest → ...), owns concurrency, and returns what
-//! happened for the summary and the exit code.
+//! One run for one date: wires the stages (harvest → normalize → aggregate → publish), owns
+//! concurrency, and returns what happened for the summary and the exit code.
+//!
+//! A run with failed streams still publishes what it has (with `harvest_complete = false` on the
+//! authors concerned and the failures in the manifest) and exits non-zero; re-running the date
+//! fetches only what is missing and replaces the date's partitions whole.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{SecondsFormat, Utc};
+
 use crate::atomic_file::remove_stale_temps;
 use crate::config::Settings;
-use crate::error::RunError;
+use crate::error::{RunError, SinkError};
 use crate::raw_store::RawStore;
+use crate::schema;
+use crate::sinks::manifest::{AuthorCounts, FileEntry, Manifest, ManifestSettings};
+use crate::sinks::partition::Staging;
+use crate::sinks::{parquet, report};
 use crate::sources::medium::client::{EndpointCounts, FetchStats, MediumClient};
 use crate::sources::medium::endpoints::Endpoint;
 use crate::sources::medium::harvest::{Failure, Harvest, HarvestSettings, Harvester, Origin};
+use crate::transforms::{aggregate, normalize};
 
 /// What a run did.
 #[derive(Debug)]
@@ -21,9 +34,22 @@ pub struct RunOutcome {
     pub requests: Vec<(Endpoint, EndpointCounts)>,
     pub failures: Vec<Failure>,
     pub duration: Duration,
+    /// The manifest that was published with the reports.
+    pub manifest: Manifest,
+    /// Where the date's reports are.
+    pub reports_dir: PathBuf,
 }
 
 impl RunOutcome {
+    /// The output root of the run.
+    fn harvest_out(&self) -> PathBuf {
+        self.reports_dir
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
     /// Whether everything was harvested.
     pub fn is_complete(&self) -> bool {
         self.failures.is_empty()
@@ -33,6 +59,7 @@ impl RunOutcome {
 /// Runs the job for `settings.date`.
 pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
     let started = std::time::Instant::now();
+    let started_at = Utc::now();
     let date = settings.date.to_string();
     let raw_store = RawStore::for_date(&settings.out, &date);
     let swept = remove_stale_temps(raw_store.root());
@@ -85,18 +112,174 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
     }
 
     let failures = harvest.failures();
-    let requests = Endpoint::ALL
+    let requests: Vec<(Endpoint, EndpointCounts)> = Endpoint::ALL
         .iter()
         .map(|e| (*e, stats.counts(*e)))
         .collect();
+
+    // Normalize → aggregate → publish. CPU-bound and synchronous: off the async workers.
+    let out = settings.out.clone();
+    let date_for_publish = date.clone();
+    let base = ManifestBase::new(
+        settings, &date, started_at, &harvest, &requests, &failures, &stats,
+    );
+    let (harvest, manifest) = tokio::task::spawn_blocking(move || {
+        let manifest = publish(&out, &date_for_publish, &harvest, base, started);
+        (harvest, manifest)
+    })
+    .await
+    .map_err(|e| RunError::Client(format!("the publish task failed: {e}")))?;
+    let manifest = manifest?;
     Ok(RunOutcome {
+        reports_dir: crate::sinks::partition::partition_dir(&settings.out, "reports", &date),
         date,
         harvest,
         raw_store,
         requests,
         failures,
         duration: started.elapsed(),
+        manifest,
     })
+}
+
+/// The parts of the manifest known before publishing.
+struct ManifestBase(Manifest);
+
+impl ManifestBase {
+    fn new(
+        settings: &Settings,
+        date: &str,
+        started_at: chrono::DateTime<Utc>,
+        harvest: &Harvest,
+        requests: &[(Endpoint, EndpointCounts)],
+        failures: &[Failure],
+        stats: &FetchStats,
+    ) -> Self {
+        let complete_authors: Vec<&str> = harvest
+            .authors
+            .iter()
+            .filter(|a| a.is_complete())
+            .map(|a| a.user.user_id.as_str())
+            .collect();
+        ManifestBase(Manifest {
+            tool: "medium-etl",
+            version: env!("CARGO_PKG_VERSION"),
+            date: date.to_owned(),
+            arguments: settings.arguments.clone(),
+            settings: ManifestSettings {
+                publications: settings
+                    .publications
+                    .iter()
+                    .map(|p| p.key().to_owned())
+                    .collect(),
+                base_url: settings.client.base_url.to_string(),
+                source: settings.source.as_ref().map(|s| s.display().to_string()),
+                out: settings.out.display().to_string(),
+                concurrency: settings.client.concurrency,
+                max_rps: settings.client.max_rps,
+                refresh: settings.refresh,
+                max_authors: settings.max_authors,
+                max_pages: settings.max_pages,
+                retries: settings.client.retries,
+                timeout_secs: settings.client.timeout.as_secs_f64(),
+            },
+            started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            finished_at: String::new(),
+            duration_secs: 0.0,
+            complete: failures.is_empty(),
+            requests: requests.iter().map(|(e, c)| (e.name(), *c)).collect(),
+            requests_total: requests.iter().map(|(_, c)| c.requests).sum(),
+            retried_total: requests.iter().map(|(_, c)| c.retried).sum(),
+            failed_total: requests.iter().map(|(_, c)| c.failed).sum(),
+            bytes_fetched: stats.bytes(),
+            authors: AuthorCounts {
+                found: harvest.authors_found,
+                harvested: harvest.authors.len(),
+                complete: complete_authors.len(),
+                capped_at: harvest.authors_capped_at,
+                incomplete: harvest
+                    .authors
+                    .iter()
+                    .filter(|a| !a.is_complete())
+                    .map(|a| a.user.user_id.clone())
+                    .collect(),
+                skipped_ids: harvest.skipped_ids.clone(),
+            },
+            failures: failures.to_vec(),
+            rows: BTreeMap::new(),
+            files: Vec::new(),
+        })
+    }
+}
+
+fn relative(out: &Path, path: &Path) -> String {
+    path.strip_prefix(out)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Builds the date's tables and reports in a staging area and publishes them.
+fn publish(
+    out: &Path,
+    date: &str,
+    harvest: &Harvest,
+    base: ManifestBase,
+    started: std::time::Instant,
+) -> Result<Manifest, RunError> {
+    let mut manifest = base.0;
+    let tables = normalize::normalize(harvest)?;
+    let staging = Staging::create(out, date)?;
+    for (name, batch) in tables.named() {
+        let file = format!("{name}.parquet");
+        let bytes = parquet::write_batch(&staging.dir("tables").join(&file), batch)?;
+        manifest.rows.insert(name, batch.num_rows());
+        manifest.files.push(FileEntry {
+            path: relative(out, &staging.final_dir("tables").join(file)),
+            bytes,
+            rows: Some(batch.num_rows()),
+        });
+    }
+    let tables_dir = staging.dir("tables");
+    let mut metrics = aggregate::author_metrics(&tables_dir)
+        .map_err(|e| SinkError::polars("computing author_metrics", e))?;
+    let mut summary = aggregate::publication_summary(&tables_dir, &metrics)
+        .map_err(|e| SinkError::polars("computing publication_summary", e))?;
+    for (name, df) in [
+        (schema::AUTHOR_METRICS, &mut metrics),
+        (schema::PUBLICATION_SUMMARY, &mut summary),
+    ] {
+        let reports = staging.dir("reports");
+        let rows = df.height();
+        manifest.rows.insert(name, rows);
+        let pq = format!("{name}.parquet");
+        let bytes = report::write_parquet(df, &reports.join(&pq))?;
+        manifest.files.push(FileEntry {
+            path: relative(out, &staging.final_dir("reports").join(pq)),
+            bytes,
+            rows: Some(rows),
+        });
+        let csv = format!("{name}.csv");
+        let bytes = report::write_csv(df, &reports.join(&csv))?;
+        manifest.files.push(FileEntry {
+            path: relative(out, &staging.final_dir("reports").join(csv)),
+            bytes,
+            rows: Some(rows),
+        });
+    }
+    manifest.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    manifest.duration_secs = started.elapsed().as_secs_f64();
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+        SinkError::io(
+            staging.dir("reports").join(schema::MANIFEST),
+            std::io::Error::other(e),
+        )
+    })?;
+    json.push(b'\n');
+    crate::atomic_file::write_atomic(&staging.dir("reports").join(schema::MANIFEST), &json, true)
+        .map_err(SinkError::from)?;
+    staging.publish()?;
+    Ok(manifest)
 }
 
 /// The run summary printed at the end of `etl run`.
@@ -157,6 +340,22 @@ pub fn summary(outcome: &RunOutcome) -> String {
         );
     }
     let _ = writeln!(s, "  raw store: {}", outcome.raw_store.root().display());
+    let rows = &outcome.manifest.rows;
+    let _ = writeln!(
+        s,
+        "  tables:  {} ({} authors, {} posts, {} followings, {} publications)",
+        crate::sinks::partition::partition_dir(&outcome.harvest_out(), "tables", &outcome.date)
+            .display(),
+        rows.get(schema::AUTHORS).copied().unwrap_or(0),
+        rows.get(schema::POSTS).copied().unwrap_or(0),
+        rows.get(schema::FOLLOWINGS).copied().unwrap_or(0),
+        rows.get(schema::PUBLICATIONS).copied().unwrap_or(0),
+    );
+    let _ = writeln!(
+        s,
+        "  reports: {} (author_metrics, publication_summary, _manifest.json)",
+        outcome.reports_dir.display()
+    );
     if !outcome.failures.is_empty() {
         let _ = writeln!(s, "  {} failure(s):", outcome.failures.len());
         for f in &outcome.failures {

@@ -44,6 +44,13 @@ pub enum PublicationRef {
 }
 
 impl PublicationRef {
+    /// The id or slug, as given.
+    pub fn key(&self) -> &str {
+        match self {
+            PublicationRef::Id(k) | PublicationRef::Slug(k) => k,
+        }
+    }
+
     /// Towards Data Science, the original pipeline's default.
     pub fn default_publication() -> Self {
         PublicationRef::Id("7f60cf5620c9".into())

@@ -1,0 +1,243 @@
+//! The Arrow schemas of the four tables and the column names of the report, documented once.
+//!
+//! `docs/schema.md` is the user-facing version of this file; the two are kept in step (a test
+//! checks that every column named here appears there). Conventions: ids are `Utf8`; times are
+//! `Timestamp(ms, "UTC")`; tags and other lists are `List<Utf8>`; a count Medium did not send
+//! is null, never 0. No `Dictionary` columns (polars would read them as Categorical).
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Table names, as file stems under `tables/date=YYYY-MM-DD/`.
+pub const AUTHORS: &str = "authors";
+pub const POSTS: &str = "posts";
+pub const FOLLOWINGS: &str = "followings";
+pub const PUBLICATIONS: &str = "publications";
+
+/// Report names, as file stems under `reports/date=YYYY-MM-DD/`.
+pub const AUTHOR_METRICS: &str = "author_metrics";
+pub const PUBLICATION_SUMMARY: &str = "publication_summary";
+pub const MANIFEST: &str = "_manifest.json";
+
+pub fn timestamp_ms_utc() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+pub fn list_of_utf8() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+/// `authors`: one row per author (user id) of the harvested publications.
+///
+/// | column | meaning |
+/// |---|---|
+/// | `user_id` | Medium user id |
+/// | `username`, `name`, `bio`, `twitter_screen_name` | profile fields (null when missing) |
+/// | `created_at` | account creation |
+/// | `medium_member_at` | membership start; null when not a member (Medium sends 0) |
+/// | `first_seen_rank` | 1-based position in first-seen order across the publication pages |
+/// | `found_in` | the publications (as named on the command line) whose stream listed the author |
+/// | `profile_pages`, `following_pages` | pages harvested for the author |
+/// | `profile_complete`, `following_complete` | whether each stream was harvested to its end |
+pub fn authors() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        Arc::new(Schema::new(vec![
+            utf8("user_id", false),
+            utf8("username", true),
+            utf8("name", true),
+            utf8("bio", true),
+            utf8("twitter_screen_name", true),
+            Field::new("created_at", timestamp_ms_utc(), true),
+            Field::new("medium_member_at", timestamp_ms_utc(), true),
+            Field::new("first_seen_rank", DataType::Int32, false),
+            Field::new("found_in", list_of_utf8(), false),
+            Field::new("profile_pages", DataType::Int32, false),
+            Field::new("following_pages", DataType::Int32, false),
+            Field::new("profile_complete", DataType::Boolean, false),
+            Field::new("following_complete", DataType::Boolean, false),
+        ]))
+    })
+    .clone()
+}
+
+/// `posts`: one row per post id, stories and responses both, from every harvested page.
+///
+/// | column | meaning |
+/// |---|---|
+/// | `post_id`, `creator_id` | ids |
+/// | `title` | as sent (null when missing) |
+/// | `unique_slug` | the post's slug |
+/// | `home_collection_id` | its publication; null when it has none (Medium sends "") |
+/// | `first_published_at`, `latest_published_at` | times; null when missing or 0 |
+/// | `in_response_to_post_id` | the post it answers; null for a story |
+/// | `is_response` | `in_response_to_post_id` is non-empty |
+/// | `in_creator_profile` | the post was in its creator's own profile stream |
+/// | `is_story` | `in_creator_profile` and not `is_response`: a story of SPEC §4 |
+/// | `word_count`, `total_clap_count`, `image_count`, `responses_created_count` | `virtuals.*`; null when missing |
+/// | `reading_time_min` | `virtuals.readingTime`, minutes; null when missing |
+/// | `tags` | `virtuals.tags[].slug` (empty when missing) |
+/// | `tag_count` | number of tags |
+/// | `link_count` | number of `virtuals.links.entries` (0 when missing) |
+/// | `headline_words` | maximal runs of non-White_Space characters in `title` (0 when empty) |
+/// | `headline_chars` | Unicode scalar values in `title` |
+pub fn posts() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        Arc::new(Schema::new(vec![
+            utf8("post_id", false),
+            utf8("creator_id", false),
+            utf8("title", true),
+            utf8("unique_slug", true),
+            utf8("home_collection_id", true),
+            Field::new("first_published_at", timestamp_ms_utc(), true),
+            Field::new("latest_published_at", timestamp_ms_utc(), true),
+            utf8("in_response_to_post_id", true),
+            Field::new("is_response", DataType::Boolean, false),
+            Field::new("in_creator_profile", DataType::Boolean, false),
+            Field::new("is_story", DataType::Boolean, false),
+            Field::new("word_count", DataType::Int64, true),
+            Field::new("total_clap_count", DataType::Int64, true),
+            Field::new("reading_time_min", DataType::Float64, true),
+            Field::new("image_count", DataType::Int64, true),
+            Field::new("responses_created_count", DataType::Int64, true),
+            Field::new("tags", list_of_utf8(), false),
+            Field::new("tag_count", DataType::Int32, false),
+            Field::new("link_count", DataType::Int32, false),
+            Field::new("headline_words", DataType::Int32, false),
+            Field::new("headline_chars", DataType::Int32, false),
+        ]))
+    })
+    .clone()
+}
+
+/// `followings`: one row per (follower, followee) pair; followers are the authors.
+pub fn followings() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        Arc::new(Schema::new(vec![
+            utf8("follower_id", false),
+            utf8("followee_id", false),
+            utf8("followee_username", true),
+            utf8("followee_name", true),
+        ]))
+    })
+    .clone()
+}
+
+/// `publications`: one row per collection id seen (harvested or referenced by a post).
+///
+/// `harvested` is true for the publications the run was asked for.
+pub fn publications() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        Arc::new(Schema::new(vec![
+            utf8("collection_id", false),
+            utf8("name", true),
+            utf8("slug", true),
+            utf8("description", true),
+            utf8("creator_id", true),
+            utf8("domain", true),
+            Field::new("harvested", DataType::Boolean, false),
+        ]))
+    })
+    .clone()
+}
+
+/// The columns of `author_metrics`, in order (SPEC §4 names, plus identity and completeness).
+pub const AUTHOR_METRICS_COLUMNS: &[&str] = &[
+    "user_id",
+    "username",
+    "name",
+    "story_count",
+    "total_claps",
+    "mean_claps",
+    "median_claps",
+    "max_claps",
+    "mean_headline_words",
+    "mean_headline_chars",
+    "mean_word_count",
+    "mean_reading_time_min",
+    "mean_tag_count",
+    "mean_link_count",
+    "publication_count",
+    "publications",
+    "publication_names",
+    "following_count",
+    "first_published_at",
+    "last_published_at",
+    "harvest_complete",
+];
+
+/// The columns of `publication_summary`, in order.
+pub const PUBLICATION_SUMMARY_COLUMNS: &[&str] = &[
+    "collection_id",
+    "name",
+    "slug",
+    "authors",
+    "stories",
+    "total_claps",
+    "top_authors_by_total_claps",
+    "top_authors_by_mean_claps",
+];
+
+/// Headline length in words: maximal runs of characters that are not Unicode White_Space
+/// (so U+200A HAIR SPACE separates words); an empty title has 0.
+pub fn headline_words(title: &str) -> usize {
+    title.split_whitespace().count()
+}
+
+/// Headline length in Unicode scalar values.
+pub fn headline_chars(title: &str) -> usize {
+    title.chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headline_words_split_on_unicode_white_space() {
+        assert_eq!(
+            headline_words("Infection Modeling\u{200a}—\u{200a}Part 1"),
+            5
+        );
+        assert_eq!(headline_words(""), 0);
+        assert_eq!(headline_words(" \t\u{3000}\u{a0} "), 0);
+        assert_eq!(headline_words("a\u{2028}b\u{85}c"), 3);
+        assert_eq!(headline_words("Load that &%$*# Checkpoint!"), 4);
+        assert_eq!(
+            headline_chars("Infection Modeling\u{200a}—\u{200a}Part 1"),
+            27
+        );
+        assert_eq!(headline_chars("日本語"), 3);
+    }
+
+    #[test]
+    fn every_column_is_documented_in_docs_schema_md() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md"))
+            .expect("docs/schema.md");
+        let tables = [authors(), posts(), followings(), publications()];
+        let names = tables
+            .iter()
+            .flat_map(|s| {
+                s.fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect::<Vec<_>>()
+            })
+            .chain(AUTHOR_METRICS_COLUMNS.iter().map(|s| s.to_string()))
+            .chain(PUBLICATION_SUMMARY_COLUMNS.iter().map(|s| s.to_string()));
+        for name in names {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/schema.md lacks `{name}`"
+            );
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Per-author metrics (SPEC §4) and a per-publication summary, as polars lazy queries over the
+//! date's Parquet tables. This is the only module that speaks polars' query language.
+//!
+//! Definitions, over an author's **stories** (`posts.is_story` and `creator_id` = the author;
+//! one row per post id already):
+//! - `story_count`: stories; 0 for an author without any (their means are null).
+//! - `total_claps`, `mean_claps`, `median_claps`, `max_claps`: over `total_clap_count`,
+//!   ignoring nulls; `total_claps` is null when no story has a clap count (nothing to add up).
+//! - `mean_headline_words` / `_chars`, `mean_word_count`, `mean_reading_time_min`,
+//!   `mean_tag_count`, `mean_link_count`: means of the `posts` columns, ignoring nulls.
+//! - `publication_count`, `publications`, `publication_names`: the distinct non-null
+//!   `home_collection_id`s of the stories, sorted by id; names from `publications` where known,
+//!   else the id. Empty lists for an author without stories.
+//! - `following_count`: distinct followees.
+//! - `first_published_at`, `last_published_at`: min / max of the stories' `first_published_at`.
+//! - `harvest_complete`: both of the author's streams were harvested to their end.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::schema::{self, AUTHOR_METRICS_COLUMNS, PUBLICATION_SUMMARY_COLUMNS};
+
+/// How many authors the publication summary's top lists hold.
+pub const TOP_N: usize = 10;
+
+fn scan(tables_dir: &Path, table: &str) -> PolarsResult<LazyFrame> {
+    let path = tables_dir.join(format!("{table}.parquet"));
+    LazyFrame::scan_parquet(
+        PlRefPath::new(path.to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+}
+
+fn empty_string_list() -> Expr {
+    lit(Series::new(
+        PlSmallStr::EMPTY,
+        [Series::new_empty(PlSmallStr::EMPTY, &DataType::String)],
+    ))
+    .first()
+}
+
+/// The `author_metrics` query over the tables in `tables_dir`, one row per author in
+/// first-seen order, columns as [`AUTHOR_METRICS_COLUMNS`].
+pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
+    let posts = scan(tables_dir, schema::POSTS)?;
+    let authors = scan(tables_dir, schema::AUTHORS)?;
+    let followings = scan(tables_dir, schema::FOLLOWINGS)?;
+    let publications = scan(tables_dir, schema::PUBLICATIONS)?;
+
+    let stories = posts.filter(col("is_story"));
+    let per_author = stories.clone().group_by([col("creator_id")]).agg([
+        len().cast(DataType::Int64).alias("story_count"),
+        col("total_clap_count").count().alias("_clap_n"),
+        col("total_clap_count").sum().alias("_clap_sum"),
+        col("total_clap_count").mean().alias("mean_claps"),
+        col("total_clap_count").median().alias("median_claps"),
+        col("total_clap_count").max().alias("max_claps"),
+        col("headline_words").mean().alias("mean_headline_words"),
+        col("headline_chars").mean().alias("mean_headline_chars"),
+        col("word_count").mean().alias("mean_word_count"),
+        col("reading_time_min")
+            .mean()
+            .alias("mean_reading_time_min"),
+        col("tag_count").mean().alias("mean_tag_count"),
+        col("link_count").mean().alias("mean_link_count"),
+        col("first_published_at").min().alias("first_published_at"),
+        col("first_published_at").max().alias("last_published_at"),
+    ]);
+    let publications_of_author = stories
+        .select([col("creator_id"), col("home_collection_id")])
+        .filter(col("home_collection_id").is_not_null())
+        .unique_stable(None, UniqueKeepStrategy::First)
+        .left_join(
+            publications.select([col("collection_id"), col("name").alias("_pub_name")]),
+            col("home_collection_id"),
+            col("collection_id"),
+        )
+        .sort(
+            ["creator_id", "home_collection_id"],
+            SortMultipleOptions::default(),
+        )
+        .group_by_stable([col("creator_id")])
+        .agg([
+            col("home_collection_id").alias("publications"),
+            coalesce(&[col("_pub_name"), col("home_collection_id")]).alias("publication_names"),
+            len().cast(DataType::Int64).alias("publication_count"),
+        ]);
+    let following = followings
+        .group_by([col("follower_id")])
+        .agg([col("followee_id")
+            .n_unique()
+            .cast(DataType::Int64)
+            .alias("following_count")]);
+
+    let columns: Vec<Expr> = AUTHOR_METRICS_COLUMNS.iter().map(|c| col(*c)).collect();
+    Ok(authors
+        .select([
+            col("user_id"),
+            col("username"),
+            col("name"),
+            col("first_seen_rank"),
+            (col("profile_complete").and(col("following_complete"))).alias("harvest_complete"),
+        ])
+        .left_join(per_author, col("user_id"), col("creator_id"))
+        .left_join(publications_of_author, col("user_id"), col("creator_id"))
+        .left_join(following, col("user_id"), col("follower_id"))
+        .with_columns([
+            col("story_count").fill_null(lit(0i64)),
+            when(col("_clap_n").gt(lit(0)))
+                .then(col("_clap_sum"))
+                .otherwise(lit(Null {}).cast(DataType::Int64))
+                .alias("total_claps"),
+            col("publication_count").fill_null(lit(0i64)),
+            col("publications").fill_null(empty_string_list()),
+            col("publication_names").fill_null(empty_string_list()),
+            col("following_count").fill_null(lit(0i64)),
+        ])
+        .sort(["first_seen_rank"], SortMultipleOptions::default())
+        .select(columns))
+}
+
+/// Collects [`author_metrics_lazy`].
+pub fn author_metrics(tables_dir: &Path) -> PolarsResult<DataFrame> {
+    author_metrics_lazy(tables_dir)?.collect()
+}
+
+/// One row per harvested publication: its authors, their stories published in it and the
+/// claps of those, and the top [`TOP_N`] authors by total and by mean claps (usernames, or
+/// ids when unknown; ties broken by user id). `metrics` is the `author_metrics` frame.
+pub fn publication_summary(tables_dir: &Path, metrics: &DataFrame) -> PolarsResult<DataFrame> {
+    let authors = scan(tables_dir, schema::AUTHORS)?;
+    let posts = scan(tables_dir, schema::POSTS)?;
+    let publications = scan(tables_dir, schema::PUBLICATIONS)?
+        .filter(col("harvested"))
+        .select([col("collection_id"), col("name"), col("slug")]);
+
+    let membership = authors
+        .select([col("user_id"), col("found_in")])
+        .explode(
+            cols(["found_in"]),
+            ExplodeOptions {
+                empty_as_null: false,
+                keep_nulls: false,
+            },
+        )
+        .rename(["found_in"], ["collection_id"], true);
+    let metrics = metrics.clone().lazy().select([
+        col("user_id"),
+        coalesce(&[col("username"), col("user_id")]).alias("_label"),
+        col("total_claps"),
+        col("mean_claps"),
+    ]);
+    let descending = |by: &str| {
+        col("_label")
+            .sort_by(
+                [col(by), col("user_id")],
+                SortMultipleOptions::default()
+                    .with_order_descending_multi([true, false])
+                    .with_nulls_last(true),
+            )
+            .head(Some(TOP_N))
+    };
+    let per_publication = membership
+        .clone()
+        .left_join(metrics, col("user_id"), col("user_id"))
+        .group_by([col("collection_id")])
+        .agg([
+            len().cast(DataType::Int64).alias("authors"),
+            descending("total_claps").alias("top_authors_by_total_claps"),
+            descending("mean_claps").alias("top_authors_by_mean_claps"),
+        ]);
+    let stories_in_publication = posts
+        .filter(col("is_story"))
+        .select([
+            col("creator_id"),
+            col("home_collection_id"),
+            col("total_clap_count"),
+        ])
+        .join(
+            membership,
+            [col("creator_id"), col("home_collection_id")],
+            [col("user_id"), col("collection_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("home_collection_id")])
+        .agg([
+            len().cast(DataType::Int64).alias("stories"),
+            col("total_clap_count").sum().alias("total_claps"),
+        ]);
+    let columns: Vec<Expr> = PUBLICATION_SUMMARY_COLUMNS
+        .iter()
+        .map(|c| col(*c))
+        .collect();
+    publications
+        .left_join(per_publication, col("collection_id"), col("collection_id"))
+        .left_join(
+            stories_in_publication,
+            col("collection_id"),
+            col("home_collection_id"),
+        )
+        .with_columns([
+            col("authors").fill_null(lit(0i64)),
+            col("stories").fill_null(lit(0i64)),
+            col("total_claps").fill_null(lit(0i64)),
+            col("top_authors_by_total_claps").fill_null(empty_string_list()),
+            col("top_authors_by_mean_claps").fill_null(empty_string_list()),
+        ])
+        .sort(["collection_id"], SortMultipleOptions::default())
+        .select(columns)
+        .collect()
+}

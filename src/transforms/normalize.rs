@@ -1,0 +1,345 @@
+//! Serde models → typed Arrow `RecordBatch`es, one builder per table (schemas in
+//! [`crate::schema`]).
+//!
+//! Invariants:
+//! - One row per id: a post seen on several pages (or in several streams) is one row, an author
+//!   listed on several publication pages is one row, a follow pair is one row.
+//! - When a post appears both in its creator's own profile stream and elsewhere (the
+//!   publication stream, another author's profile), the creator's profile copy wins: it is the
+//!   one SPEC §4 measures. Otherwise the first copy seen wins.
+//! - A count Medium did not send is null; missing tags / links are empty; `""` ids and `0`
+//!   timestamps are null.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
+    StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use crate::error::SinkError;
+use crate::schema;
+use crate::sources::medium::endpoints::PublicationRef;
+use crate::sources::medium::harvest::Harvest;
+use crate::sources::medium::models::{Collection, Post};
+
+/// The four tables of one run.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub authors: RecordBatch,
+    pub posts: RecordBatch,
+    pub followings: RecordBatch,
+    pub publications: RecordBatch,
+}
+
+impl Tables {
+    /// `(table name, batch)` in a fixed order.
+    pub fn named(&self) -> [(&'static str, &RecordBatch); 4] {
+        [
+            (schema::AUTHORS, &self.authors),
+            (schema::POSTS, &self.posts),
+            (schema::FOLLOWINGS, &self.followings),
+            (schema::PUBLICATIONS, &self.publications),
+        ]
+    }
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn time(ms: Option<i64>) -> Option<i64> {
+    ms.filter(|t| *t > 0)
+}
+
+fn timestamps() -> TimestampMillisecondBuilder {
+    TimestampMillisecondBuilder::new().with_timezone("UTC")
+}
+
+fn count_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Builds the four tables from a harvest.
+pub fn normalize(h: &Harvest) -> Result<Tables, SinkError> {
+    let named = |table: &'static str| move |source| SinkError::Arrow { table, source };
+    Ok(Tables {
+        authors: authors(h).map_err(named(schema::AUTHORS))?,
+        posts: posts(h).map_err(named(schema::POSTS))?,
+        followings: followings(h).map_err(named(schema::FOLLOWINGS))?,
+        publications: publications(h).map_err(named(schema::PUBLICATIONS))?,
+    })
+}
+
+fn authors(h: &Harvest) -> Result<RecordBatch, ArrowError> {
+    // found_in holds collection ids; a publication named by slug whose id never became known
+    // keeps its slug.
+    let publication_ids: HashMap<&PublicationRef, &str> = h
+        .publications
+        .iter()
+        .map(|p| {
+            let id = p
+                .collection
+                .as_ref()
+                .map_or(p.publication.key(), |c| c.id.as_str());
+            (&p.publication, id)
+        })
+        .collect();
+    let n = h.authors.len();
+    let mut user_id = StringBuilder::with_capacity(n, n * 12);
+    let mut username = StringBuilder::new();
+    let mut name = StringBuilder::new();
+    let mut bio = StringBuilder::new();
+    let mut twitter = StringBuilder::new();
+    let mut created = timestamps();
+    let mut member = timestamps();
+    let mut rank = Int32Builder::with_capacity(n);
+    let mut found_in = ListBuilder::new(StringBuilder::new());
+    let mut profile_pages = Int32Builder::with_capacity(n);
+    let mut following_pages = Int32Builder::with_capacity(n);
+    let mut profile_complete = BooleanBuilder::with_capacity(n);
+    let mut following_complete = BooleanBuilder::with_capacity(n);
+    for (i, a) in h.authors.iter().enumerate() {
+        let u = &a.user;
+        user_id.append_value(&u.user_id);
+        username.append_option(non_empty(u.username.as_deref()));
+        name.append_option(non_empty(u.name.as_deref()));
+        bio.append_option(non_empty(u.bio.as_deref()));
+        twitter.append_option(non_empty(u.twitter_screen_name.as_deref()));
+        created.append_option(time(u.created_at));
+        member.append_option(time(u.medium_member_at));
+        rank.append_value(count_i32(i + 1));
+        for p in &a.found_in {
+            found_in
+                .values()
+                .append_value(publication_ids.get(p).copied().unwrap_or(p.key()));
+        }
+        found_in.append(true);
+        profile_pages.append_value(count_i32(a.profile.pages.len()));
+        following_pages.append_value(count_i32(a.following.pages.len()));
+        profile_complete.append_value(a.profile.is_complete());
+        following_complete.append_value(a.following.is_complete());
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(user_id.finish()),
+        Arc::new(username.finish()),
+        Arc::new(name.finish()),
+        Arc::new(bio.finish()),
+        Arc::new(twitter.finish()),
+        Arc::new(created.finish()),
+        Arc::new(member.finish()),
+        Arc::new(rank.finish()),
+        Arc::new(found_in.finish()),
+        Arc::new(profile_pages.finish()),
+        Arc::new(following_pages.finish()),
+        Arc::new(profile_complete.finish()),
+        Arc::new(following_complete.finish()),
+    ];
+    RecordBatch::try_new(schema::authors(), columns)
+}
+
+/// The distinct posts of a harvest in first-seen order, each with whether the kept copy came
+/// from its creator's own profile stream.
+pub fn distinct_posts(h: &Harvest) -> Vec<(&Post, bool)> {
+    let mut rows: Vec<(&Post, bool)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let pub_posts = h
+        .publications
+        .iter()
+        .flat_map(|p| &p.stream.pages)
+        .filter_map(|page| page.references.posts.as_ref())
+        .flat_map(|posts| posts.0.iter())
+        .map(|post| (post, false));
+    let profile_posts = h.authors.iter().flat_map(|a| {
+        a.profile
+            .pages
+            .iter()
+            .filter_map(|page| page.references.posts.as_ref())
+            .flat_map(|posts| posts.0.iter())
+            .map(move |post| (post, post.creator_id == a.user.user_id))
+    });
+    for (post, own_profile) in pub_posts.chain(profile_posts) {
+        match index.get(post.id.as_str()) {
+            Some(&i) => {
+                if own_profile && !rows[i].1 {
+                    rows[i] = (post, true);
+                }
+            }
+            None => {
+                index.insert(post.id.as_str(), rows.len());
+                rows.push((post, own_profile));
+            }
+        }
+    }
+    rows
+}
+
+fn posts(h: &Harvest) -> Result<RecordBatch, ArrowError> {
+    let rows = distinct_posts(h);
+    let n = rows.len();
+    let mut post_id = StringBuilder::with_capacity(n, n * 12);
+    let mut creator_id = StringBuilder::with_capacity(n, n * 12);
+    let mut title = StringBuilder::new();
+    let mut slug = StringBuilder::new();
+    let mut home = StringBuilder::new();
+    let mut first = timestamps();
+    let mut latest = timestamps();
+    let mut in_response = StringBuilder::new();
+    let mut is_response = BooleanBuilder::with_capacity(n);
+    let mut in_profile = BooleanBuilder::with_capacity(n);
+    let mut is_story = BooleanBuilder::with_capacity(n);
+    let mut words = Int64Builder::with_capacity(n);
+    let mut claps = Int64Builder::with_capacity(n);
+    let mut reading = Float64Builder::with_capacity(n);
+    let mut images = Int64Builder::with_capacity(n);
+    let mut responses = Int64Builder::with_capacity(n);
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    let mut tag_count = Int32Builder::with_capacity(n);
+    let mut link_count = Int32Builder::with_capacity(n);
+    let mut headline_words = Int32Builder::with_capacity(n);
+    let mut headline_chars = Int32Builder::with_capacity(n);
+    for (p, own_profile) in rows {
+        let v = &p.virtuals;
+        let response = p.is_response();
+        let t = p.title.as_deref().unwrap_or("");
+        post_id.append_value(&p.id);
+        creator_id.append_value(&p.creator_id);
+        title.append_option(p.title.as_deref());
+        slug.append_option(non_empty(p.unique_slug.as_deref()));
+        home.append_option(non_empty(p.home_collection_id.as_deref()));
+        first.append_option(time(p.first_published_at));
+        latest.append_option(time(p.latest_published_at));
+        in_response.append_option(non_empty(p.in_response_to_post_id.as_deref()));
+        is_response.append_value(response);
+        in_profile.append_value(own_profile);
+        is_story.append_value(own_profile && !response);
+        words.append_option(v.word_count);
+        claps.append_option(v.total_clap_count);
+        reading.append_option(v.reading_time);
+        images.append_option(v.image_count);
+        responses.append_option(v.responses_created_count);
+        for tag in &v.tags {
+            tags.values().append_value(&tag.slug);
+        }
+        tags.append(true);
+        tag_count.append_value(count_i32(v.tags.len()));
+        link_count.append_value(count_i32(v.link_count()));
+        headline_words.append_value(count_i32(schema::headline_words(t)));
+        headline_chars.append_value(count_i32(schema::headline_chars(t)));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(post_id.finish()),
+        Arc::new(creator_id.finish()),
+        Arc::new(title.finish()),
+        Arc::new(slug.finish()),
+        Arc::new(home.finish()),
+        Arc::new(first.finish()),
+        Arc::new(latest.finish()),
+        Arc::new(in_response.finish()),
+        Arc::new(is_response.finish()),
+        Arc::new(in_profile.finish()),
+        Arc::new(is_story.finish()),
+        Arc::new(words.finish()),
+        Arc::new(claps.finish()),
+        Arc::new(reading.finish()),
+        Arc::new(images.finish()),
+        Arc::new(responses.finish()),
+        Arc::new(tags.finish()),
+        Arc::new(tag_count.finish()),
+        Arc::new(link_count.finish()),
+        Arc::new(headline_words.finish()),
+        Arc::new(headline_chars.finish()),
+    ];
+    RecordBatch::try_new(schema::posts(), columns)
+}
+
+fn followings(h: &Harvest) -> Result<RecordBatch, ArrowError> {
+    let mut follower = StringBuilder::new();
+    let mut followee = StringBuilder::new();
+    let mut username = StringBuilder::new();
+    let mut name = StringBuilder::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    for a in &h.authors {
+        for page in &a.following.pages {
+            for u in &page.value {
+                if !seen.insert((a.user.user_id.as_str(), u.user_id.as_str())) {
+                    continue;
+                }
+                follower.append_value(&a.user.user_id);
+                followee.append_value(&u.user_id);
+                username.append_option(non_empty(u.username.as_deref()));
+                name.append_option(non_empty(u.name.as_deref()));
+            }
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(follower.finish()),
+        Arc::new(followee.finish()),
+        Arc::new(username.finish()),
+        Arc::new(name.finish()),
+    ];
+    RecordBatch::try_new(schema::followings(), columns)
+}
+
+fn publications(h: &Harvest) -> Result<RecordBatch, ArrowError> {
+    let mut rows: Vec<(&Collection, bool)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let harvested = h
+        .publications
+        .iter()
+        .filter_map(|p| p.collection.as_ref())
+        .map(|c| (c, true));
+    let referenced = h
+        .publications
+        .iter()
+        .flat_map(|p| &p.stream.pages)
+        .flat_map(|page| page.references.collections.0.iter())
+        .chain(
+            h.authors
+                .iter()
+                .flat_map(|a| &a.profile.pages)
+                .flat_map(|page| page.references.collections.0.iter()),
+        )
+        .map(|c| (c, false));
+    for (c, is_harvested) in harvested.chain(referenced) {
+        if c.id.is_empty() {
+            continue;
+        }
+        match index.get(c.id.as_str()) {
+            Some(&i) => rows[i].1 |= is_harvested,
+            None => {
+                index.insert(c.id.as_str(), rows.len());
+                rows.push((c, is_harvested));
+            }
+        }
+    }
+    let mut id = StringBuilder::new();
+    let mut name = StringBuilder::new();
+    let mut slug = StringBuilder::new();
+    let mut description = StringBuilder::new();
+    let mut creator = StringBuilder::new();
+    let mut domain = StringBuilder::new();
+    let mut harvested_col = BooleanBuilder::new();
+    for (c, is_harvested) in rows {
+        id.append_value(&c.id);
+        name.append_option(non_empty(c.name.as_deref()));
+        slug.append_option(non_empty(c.slug.as_deref()));
+        description.append_option(non_empty(c.description.as_deref()));
+        creator.append_option(non_empty(c.creator_id.as_deref()));
+        domain.append_option(non_empty(c.domain.as_deref()));
+        harvested_col.append_value(is_harvested);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(name.finish()),
+        Arc::new(slug.finish()),
+        Arc::new(description.finish()),
+        Arc::new(creator.finish()),
+        Arc::new(domain.finish()),
+        Arc::new(harvested_col.finish()),
+    ];
+    RecordBatch::try_new(schema::publications(), columns)
+}
