@@ -3,4 +3,6 @@
 mod cli;
 mod client;
 mod harvest;
+mod metrics;
+mod properties;
 mod support;
