@@ -8,12 +8,20 @@ Checks, for every date under OUT (or the dates given):
   - row counts equal the manifest's, and the CSV reports hold the same rows as the Parquet ones;
   - every file the manifest lists exists with the size it records.
 
-Usage: python3 scripts/check_outputs.py OUT [YYYY-MM-DD ...]   (exit 0 = all good)
+With --readme README.md, it also runs the DuckDB and polars snippets of the README's
+"Analyze the data" section as written, from the directory that holds OUT (OUT must be named
+`data`, as in the snippets), and fails if any of them fails or returns nothing.
+
+Usage: python3 scripts/check_outputs.py [--readme README.md] OUT [YYYY-MM-DD ...]
+(exit 0 = all good)
 """
 import csv
 import datetime as dt
 import json
+import contextlib
+import io
 import os
+import re
 import sys
 
 import duckdb
@@ -126,17 +134,52 @@ def check_hive(out, dates):
     check(got == want, f"polars sees dates {got} == {want}")
 
 
+def check_readme(readme, out):
+    text = open(readme).read()
+    start = text.index("## Analyze the data")
+    section = text[start:text.index("\n## ", start + 1)]
+    sqls = re.findall(r"```sql\n(.*?)```", section, re.S)
+    pys = re.findall(r"```python\n(.*?)```", section, re.S)
+    check(len(sqls) >= 3 and len(pys) >= 1, f"README has DuckDB and polars snippets ({len(sqls)}, {len(pys)})")
+    check(os.path.basename(out) == "data", "the README snippets read ./data")
+    cwd = os.getcwd()
+    os.chdir(os.path.dirname(out))
+    try:
+        for i, sql in enumerate(sqls, 1):
+            try:
+                rows = duckdb.connect().execute(sql).fetchall()
+                check(len(rows) > 0, f"README SQL snippet {i} returns rows")
+            except Exception as e:  # noqa: BLE001 - report any failure of a snippet
+                check(False, f"README SQL snippet {i} runs: {e}")
+        for i, py in enumerate(pys, 1):
+            try:
+                with contextlib.redirect_stdout(io.StringIO()) as printed:
+                    exec(compile(py, f"README python snippet {i}", "exec"), {})
+                check(printed.getvalue().strip() != "", f"README polars snippet {i} prints a result")
+            except Exception as e:  # noqa: BLE001
+                check(False, f"README polars snippet {i} runs: {e}")
+    finally:
+        os.chdir(cwd)
+    print(f"README: {len(sqls)} SQL and {len(pys)} polars snippets ran")
+
+
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    readme = None
+    if len(args) >= 2 and args[0] == "--readme":
+        readme, args = args[1], args[2:]
+    if not args:
         print(__doc__)
         return 2
-    out = os.path.abspath(sys.argv[1])
-    dates = sys.argv[2:] or sorted(d[len("date="):] for d in os.listdir(os.path.join(out, "reports"))
+    out = os.path.abspath(args[0])
+    dates = args[1:] or sorted(d[len("date="):] for d in os.listdir(os.path.join(out, "reports"))
                                    if d.startswith("date="))
     check(bool(dates), f"{out} holds at least one date")
     for d in dates:
         check_date(out, d)
     check_hive(out, dates)
+    if readme:
+        check_readme(os.path.abspath(readme), out)
     staging = os.path.join(out, ".staging")
     check(not os.path.isdir(staging) or not os.listdir(staging), "nothing left in .staging")
     print(f"{len(failures)} failed" if failures else f"all checks passed for {len(dates)} date(s)")
