@@ -7,7 +7,10 @@ use medium_etl::sources::medium::guard::parse_payload;
 use medium_etl::sources::medium::models::{FollowingPayload, StreamPayload};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/medium/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/medium/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

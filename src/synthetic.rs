@@ -8,7 +8,6 @@
 //! `to: "null"`; profile streams page with `page` and the last page has no `next`; following
 //! pages use `to` and the last page's `next` has only `limit`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -44,6 +43,9 @@ pub struct SyntheticSpec {
     /// Users per following page (Medium: 8).
     pub following_page_size: usize,
     pub seed: u64,
+    /// Every k-th author's profile stream ends with a cursor pointing back to an earlier page
+    /// (page 2, or page 1 for a one-page stream) instead of no cursor; 0 = never.
+    pub loop_back_every: usize,
 }
 
 impl Default for SyntheticSpec {
@@ -56,6 +58,7 @@ impl Default for SyntheticSpec {
             profile_page_size: 10,
             following_page_size: 8,
             seed: 42,
+            loop_back_every: 0,
         }
     }
 }
@@ -306,9 +309,14 @@ impl SyntheticMedium {
             references["Post"] = Value::Object(posts);
         }
         let mut paging = json!({"path": format!("https://medium.com/_/api/users/{}/profile/stream", self.user_id(a))});
+        let loops_back = self.spec.loop_back_every > 0 && a % self.spec.loop_back_every == 0;
         if page < last {
             paging["next"] =
                 json!({"limit": size, "source": "overview", "ignoredIds": [], "page": page + 1});
+        } else if loops_back {
+            let back = if last >= 2 { 2 } else { 1 };
+            paging["next"] =
+                json!({"limit": size, "source": "overview", "ignoredIds": [], "page": back});
         }
         Self::envelope(json!({"user": self.user(a), "references": references, "paging": paging}))
     }
@@ -352,7 +360,7 @@ impl SyntheticMedium {
     /// Every page of a full harvest, stream by stream, found by paging each stream with the
     /// pipeline's own [`StreamPager`] (so the queries are exactly the ones a harvest sends).
     pub fn pages(&self) -> Vec<SyntheticPage> {
-        let mut out = Vec::with_capacity(self.expected_requests());
+        let mut out = Vec::new();
         let publication = StreamId::Publication(PublicationRef::Id(SYNTHETIC_COLLECTION.into()));
         self.walk::<StreamPayload>(publication, &mut out);
         for a in 0..self.spec.authors {
@@ -415,6 +423,9 @@ impl SyntheticMedium {
     /// Requests a full harvest sends: publication pages + profile pages + following pages.
     pub fn expected_requests(&self) -> usize {
         let s = &self.spec;
+        if s.loop_back_every > 0 {
+            return self.pages().len();
+        }
         let pubs = Self::page_count(s.authors, s.publication_page_size);
         let profile = s.authors * Self::page_count(s.stories_per_author, s.profile_page_size);
         let following: usize = (0..s.authors)
@@ -444,6 +455,113 @@ fn mix(seed: u64, n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Faults a served synthetic Medium injects, deterministic by seed: whether the `n`-th request
+/// for a URL is answered with a fault depends only on the seed, the URL and `n`, so a retried
+/// request can succeed and two runs see the same faults.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub seed: u64,
+    /// Share of requests (0 to 1) answered with a fault instead of the page.
+    pub rate: f64,
+    /// How long a stalled response waits before its headers (make it longer than the client's
+    /// timeout).
+    pub stall: Duration,
+    /// Users (ids) whose profile and following requests always fail with 500.
+    pub always_fail: std::collections::HashSet<String>,
+}
+
+/// One injected fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Status(u16),
+    /// 429 with `Retry-After: <seconds>`.
+    TooManyRequests(u64),
+    /// The first half of the body, status 200.
+    Truncated,
+    /// The body without the XSSI guard (valid: Medium has served both).
+    Unguarded,
+    /// An HTML challenge page with status 200.
+    Html,
+    /// No answer until the stall is over.
+    Stall,
+    /// The connection is closed without an answer.
+    Reset,
+}
+
+impl Faults {
+    /// The fault for the `attempt`-th (1-based) request of `url_key`, if any.
+    pub fn fault_for(&self, url_key: &str, attempt: u64) -> Option<Fault> {
+        if self
+            .always_fail
+            .iter()
+            .any(|u| url_key.starts_with(&format!("/_/api/users/{u}/")))
+        {
+            return Some(Fault::Status(500));
+        }
+        if self.rate <= 0.0 {
+            return None;
+        }
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in url_key.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let roll = mix(self.seed ^ h, attempt);
+        if (roll % 1_000_000) as f64 >= self.rate * 1_000_000.0 {
+            return None;
+        }
+        Some(match (roll >> 32) % 9 {
+            0 => Fault::Status(500),
+            1 => Fault::Status(502),
+            2 => Fault::Status(503),
+            3 => Fault::TooManyRequests((roll >> 40) % 2),
+            4 => Fault::Truncated,
+            5 => Fault::Unguarded,
+            6 => Fault::Html,
+            7 => Fault::Stall,
+            _ => Fault::Reset,
+        })
+    }
+}
+
+/// The response for a request: the page (or 404), or the injected fault.
+fn respond_with(
+    body: Option<Bytes>,
+    fault: Option<Fault>,
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    let reply = |status: u16, body: Bytes| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(Full::new(body))
+            .map_err(std::io::Error::other)
+    };
+    let Some(body) = body else {
+        return reply(404, Bytes::from_static(b"not found"));
+    };
+    match fault {
+        None | Some(Fault::Stall) => reply(200, body),
+        Some(Fault::Status(code)) => reply(code, Bytes::from_static(b"<html>error</html>")),
+        Some(Fault::TooManyRequests(secs)) => Response::builder()
+            .status(429)
+            .header("retry-after", secs.to_string())
+            .body(Full::new(Bytes::from_static(b"slow down")))
+            .map_err(std::io::Error::other),
+        Some(Fault::Truncated) => reply(200, body.slice(..body.len() / 2)),
+        Some(Fault::Unguarded) => {
+            let rest = body.strip_prefix(XSSI_GUARD).map(Bytes::copy_from_slice);
+            reply(200, rest.unwrap_or(body))
+        }
+        Some(Fault::Html) => reply(
+            200,
+            Bytes::from_static(b"<!DOCTYPE html><html><title>Just a moment...</title></html>"),
+        ),
+        Some(Fault::Reset) => Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected reset",
+        )),
+    }
+}
+
 /// Counters of a running server.
 #[derive(Debug, Default)]
 pub struct ServerStats {
@@ -452,6 +570,8 @@ pub struct ServerStats {
     pub max_in_flight: AtomicUsize,
     /// Requests that came without a User-Agent header.
     pub without_user_agent: AtomicU64,
+    /// Requests answered with an injected fault.
+    pub faults: AtomicU64,
 }
 
 /// A synthetic Medium served on 127.0.0.1; stops when dropped.
@@ -488,6 +608,18 @@ pub async fn serve_on(
     medium: Arc<SyntheticMedium>,
     latency: Duration,
 ) -> std::io::Result<SyntheticServer> {
+    serve_with_faults(addr, medium, latency, Faults::default()).await
+}
+
+/// Serves `medium` on `addr` with injected `faults`.
+pub async fn serve_with_faults(
+    addr: SocketAddr,
+    medium: Arc<SyntheticMedium>,
+    latency: Duration,
+    faults: Faults,
+) -> std::io::Result<SyntheticServer> {
+    let faults = Arc::new(faults);
+    let attempts: Arc<std::sync::Mutex<HashMap<String, u64>>> = Arc::default();
     let listener = TcpListener::bind(addr).await?;
     // Bodies are computed before the first request, so the server's own work stays out of
     // what a crawl measures.
@@ -512,11 +644,15 @@ pub async fn serve_on(
             let medium = medium.clone();
             let cache = cache.clone();
             let stats = task_stats.clone();
+            let faults = faults.clone();
+            let attempts = attempts.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                     let medium = medium.clone();
                     let cache = cache.clone();
                     let stats = stats.clone();
+                    let faults = faults.clone();
+                    let attempts = attempts.clone();
                     async move {
                         stats.requests.fetch_add(1, Ordering::Relaxed);
                         if !req.headers().contains_key(hyper::header::USER_AGENT) {
@@ -526,22 +662,26 @@ pub async fn serve_on(
                         stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
                         tokio::time::sleep(latency).await;
                         let (path, query) = (req.uri().path(), req.uri().query().unwrap_or(""));
-                        let body = match cache.get(&format!("{path}?{query}")) {
+                        let key = format!("{path}?{query}");
+                        let attempt = {
+                            let mut map = attempts.lock().unwrap_or_else(|e| e.into_inner());
+                            let n = map.entry(key.clone()).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        let fault = faults.fault_for(&key, attempt);
+                        if fault.is_some() {
+                            stats.faults.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if fault == Some(Fault::Stall) {
+                            tokio::time::sleep(faults.stall).await;
+                        }
+                        let body = match cache.get(&key) {
                             Some(b) => Some(b.clone()),
                             None => medium.respond(path, query).map(Bytes::from),
                         };
                         stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-                        let response = match body {
-                            Some(b) => Response::builder()
-                                .header("content-type", "application/json; charset=utf-8")
-                                .body(Full::new(b)),
-                            None => Response::builder()
-                                .status(StatusCode::NOT_FOUND)
-                                .body(Full::new(Bytes::from_static(b"not found"))),
-                        };
-                        Ok::<_, Infallible>(
-                            response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
-                        )
+                        respond_with(body, fault)
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()

@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod faults;
 mod harvest;
 mod metrics;
 mod properties;

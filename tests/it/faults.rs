@@ -1,0 +1,459 @@
+//! Faults and kills: a server that fails in every way Medium does, authors that never answer,
+//! a process killed at any point, an output root that cannot be written. The promise: nothing
+//! fetched is lost, nothing half-written is visible, and the numbers equal a clean day's.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medium_etl::pipeline;
+use medium_etl::synthetic::{
+    serve, serve_with_faults, Faults, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION,
+};
+
+use crate::support::*;
+
+fn spec(authors: usize) -> SyntheticSpec {
+    SyntheticSpec {
+        authors,
+        stories_per_author: 8,
+        followings_per_author: 10,
+        loop_back_every: 7,
+        ..SyntheticSpec::default()
+    }
+}
+
+fn localhost() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The date's reports and tables as comparable text: the report CSVs, and every table read
+/// back from Parquet.
+fn outputs(out: &Path) -> (Vec<String>, Vec<arrow::array::RecordBatch>) {
+    let mut csvs = Vec::new();
+    for name in ["author_metrics.csv", "publication_summary.csv"] {
+        let p = out.join("reports/date=2026-11-27").join(name);
+        csvs.push(std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())));
+    }
+    let tables = ["authors", "posts", "followings", "publications"]
+        .iter()
+        .map(|t| {
+            crate::metrics::read_parquet(&out.join(format!("tables/date=2026-11-27/{t}.parquet")))
+        })
+        .collect();
+    (csvs, tables)
+}
+
+async fn clean_run(spec: SyntheticSpec) -> tempfile::TempDir {
+    let medium = Arc::new(SyntheticMedium::new(spec));
+    let server = serve(medium, Duration::ZERO).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(
+        &server.base_url(),
+        out.path(),
+        &["--collection-id", SYNTHETIC_COLLECTION],
+    );
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_percent_faults_at_50_rps_give_the_clean_report_value_for_value() {
+    let clean = clean_run(spec(100)).await;
+    let medium = Arc::new(SyntheticMedium::new(spec(100)));
+    let faults = Faults {
+        seed: 7,
+        rate: 0.10,
+        stall: Duration::from_millis(1500),
+        ..Faults::default()
+    };
+    let server = serve_with_faults(
+        localhost(),
+        medium.clone(),
+        Duration::from_millis(2),
+        faults,
+    )
+    .await
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(
+        &server.base_url(),
+        out.path(),
+        &[
+            "--collection-id",
+            SYNTHETIC_COLLECTION,
+            "--max-rps",
+            "50",
+            "--concurrency",
+            "8",
+            "--timeout",
+            "0.5",
+            "--retries",
+            "8",
+            "--backoff",
+            "0.02",
+            "--max-backoff",
+            "1",
+        ],
+    );
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    let injected = server.stats.faults.load(Ordering::SeqCst);
+    assert!(injected >= 10, "faults were injected ({injected})");
+    let m = &o.manifest;
+    assert!(
+        m.retried_total > 0 && m.retried_total <= injected,
+        "retried {} of {injected} faults",
+        m.retried_total
+    );
+    assert!(m.requests_total as usize >= medium.expected_requests() + m.retried_total as usize);
+    assert_eq!(outputs(out.path()), outputs(clean.path()));
+    // the cursors that point back ended their streams without another request
+    let loops = o
+        .harvest
+        .authors
+        .iter()
+        .filter(|a| {
+            a.profile.end.as_ref().ok()
+                == Some(&medium_etl::sources::medium::paging::StreamEnd::NoNewItems)
+        })
+        .count();
+    assert!(loops > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_that_always_fails_is_named_and_a_healed_rerun_fetches_only_it() {
+    let clean = clean_run(spec(20)).await;
+    let medium = Arc::new(SyntheticMedium::new(spec(20)));
+    let broken = medium.user_id(5);
+    let faults = Faults {
+        always_fail: HashSet::from([broken.clone()]),
+        ..Faults::default()
+    };
+    let server = serve_with_faults(localhost(), medium.clone(), Duration::ZERO, faults)
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(
+        &server.base_url(),
+        out.path(),
+        &["--collection-id", SYNTHETIC_COLLECTION, "--retries", "1"],
+    );
+    let o = pipeline::run(&s).await.unwrap();
+    assert_eq!(o.failures.len(), 2, "{:?}", o.failures);
+    for f in &o.failures {
+        assert_eq!(f.user_id.as_deref(), Some(broken.as_str()));
+        assert!(
+            f.url.contains(&format!("/_/api/users/{broken}/")),
+            "{}",
+            f.url
+        );
+    }
+    assert_eq!(
+        o.harvest.authors.iter().filter(|a| a.is_complete()).count(),
+        19
+    );
+    assert_eq!(o.manifest.authors.incomplete, vec![broken.clone()]);
+    // published anyway, with the author flagged
+    let csv = std::fs::read_to_string(
+        out.path()
+            .join("reports/date=2026-11-27/author_metrics.csv"),
+    )
+    .unwrap();
+    let row = csv.lines().find(|l| l.starts_with(&broken)).unwrap();
+    assert!(row.ends_with(",false"), "{row}");
+    drop(server);
+
+    // healed: only the broken author's pages are requested
+    let server = serve(medium.clone(), Duration::ZERO).await.unwrap();
+    let s = settings(
+        &server.base_url(),
+        out.path(),
+        &["--collection-id", SYNTHETIC_COLLECTION],
+    );
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    let own_pages = medium
+        .pages()
+        .iter()
+        .filter(|p| p.stream.key() == broken)
+        .count() as u64;
+    assert_eq!(server.stats.requests.load(Ordering::SeqCst), own_pages);
+    assert_eq!(outputs(out.path()), outputs(clean.path()));
+}
+
+/// Every partition under tables/ and reports/ is whole: it has its manifest, and every file
+/// the manifest lists has the recorded size.
+fn assert_nothing_partial(out: &Path) {
+    for kind in ["tables", "reports"] {
+        let Ok(entries) = std::fs::read_dir(out.join(kind)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with("date="),
+                "{kind}/{name} is not a partition"
+            );
+        }
+    }
+    let reports = out.join("reports/date=2026-11-27");
+    let tables = out.join("tables/date=2026-11-27");
+    if !reports.exists() {
+        return;
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(reports.join("_manifest.json"))
+            .expect("a published report has its manifest"),
+    )
+    .unwrap();
+    for f in manifest["files"].as_array().unwrap() {
+        let p = out.join(f["path"].as_str().unwrap());
+        assert_eq!(
+            std::fs::metadata(&p).map(|m| m.len()).ok(),
+            f["bytes"].as_u64(),
+            "{}",
+            p.display()
+        );
+    }
+    assert!(tables.exists(), "reports are published after tables");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_any_point_leaves_nothing_partial_and_a_rerun_completes() {
+    let spec = SyntheticSpec {
+        authors: 40,
+        stories_per_author: 30,
+        followings_per_author: 10,
+        ..SyntheticSpec::default()
+    };
+    let clean = clean_run(spec).await;
+    let medium = Arc::new(SyntheticMedium::new(spec));
+    let total = medium.expected_requests() as u64;
+    // kill after N requests, and after the last request with delays that land in normalize,
+    // aggregate and publish
+    let points: Vec<(u64, u64)> = vec![
+        (1, 0),
+        (10, 0),
+        (total / 2, 0),
+        (total, 0),
+        (total, 15),
+        (total, 40),
+        (total, 80),
+        (total, 150),
+        (total, 300),
+        (total, 1500),
+    ];
+    for (after, delay_ms) in points {
+        let server = serve(medium.clone(), Duration::from_millis(2))
+            .await
+            .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let uri = server.base_url();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_etl"))
+            .args([
+                "run",
+                "--date",
+                "2026-11-27",
+                "--base-url",
+                &uri,
+                "--collection-id",
+                SYNTHETIC_COLLECTION,
+                "--max-rps",
+                "0",
+                "-q",
+            ])
+            .arg("--out")
+            .arg(out.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while server.stats.requests.load(Ordering::SeqCst) < after
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        assert_nothing_partial(out.path());
+        // a page counts as stored once its metadata is written (the body goes first)
+        let stored = stored_bodies(&out.path().join("raw/date=2026-11-27"))
+            .iter()
+            .filter(|b| b.with_extension("meta.json").exists())
+            .count() as u64;
+        let sent_before = server.stats.requests.load(Ordering::SeqCst);
+        let staged = std::fs::read_dir(out.path().join(".staging"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        eprintln!(
+            "killed after {after} requests + {delay_ms} ms: {stored} pages stored, staging areas {staged}, tables {}, reports {}",
+            out.path().join("tables/date=2026-11-27").exists(),
+            out.path().join("reports/date=2026-11-27").exists()
+        );
+
+        let s = settings(&uri, out.path(), &["--collection-id", SYNTHETIC_COLLECTION]);
+        let o = pipeline::run(&s).await.unwrap();
+        assert!(
+            o.is_complete(),
+            "after a kill at {after}+{delay_ms}ms: {:?}",
+            o.failures
+        );
+        let sent = server.stats.requests.load(Ordering::SeqCst) - sent_before;
+        assert_eq!(
+            sent,
+            total - stored,
+            "after {after}+{delay_ms}ms: the re-run fetches only the pages not stored"
+        );
+        assert_eq!(
+            outputs(out.path()),
+            outputs(clean.path()),
+            "after a kill at {after}+{delay_ms}ms"
+        );
+        let staging = out.path().join(".staging");
+        assert!(!staging.exists() || std::fs::read_dir(&staging).unwrap().next().is_none());
+    }
+}
+
+fn etl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_output_root_that_is_a_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let o = etl(&[
+        "run",
+        "--source",
+        "data/sample",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not-a-dir"), "{err}");
+}
+
+#[test]
+fn publishing_into_an_unwritable_tables_dir_keeps_the_raw_store() {
+    let out = tempfile::tempdir().unwrap();
+    // tables/ is a file: publishing must fail, naming it, after the raw store was written
+    std::fs::write(out.path().join("tables"), b"in the way").unwrap();
+    let o = etl(&[
+        "run",
+        "--date",
+        "2026-11-27",
+        "--source",
+        "data/sample",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("tables"), "{err}");
+    assert_eq!(
+        stored_bodies(&out.path().join("raw/date=2026-11-27")).len(),
+        40,
+        "the raw store is intact"
+    );
+    assert!(!out.path().join("reports").exists());
+    assert!(
+        !out.path().join(".staging").exists()
+            || std::fs::read_dir(out.path().join(".staging"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+/// A full disk: a small tmpfs (needs root; skipped elsewhere) is filled up after a first run;
+/// the re-run cannot publish, says where, and loses neither the raw store nor the published date.
+#[test]
+fn a_full_disk_is_a_clear_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&mnt);
+    let out = mnt.join("data");
+    let o = etl(&[
+        "run",
+        "--date",
+        "2026-11-27",
+        "--source",
+        "data/sample",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let raw_before: Vec<_> = stored_bodies(&out.join("raw/date=2026-11-27"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let report_before =
+        std::fs::read(out.join("reports/date=2026-11-27/author_metrics.csv")).unwrap();
+    // fill the disk
+    let mut filler = std::fs::File::create(mnt.join("filler")).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+    drop(filler);
+    let o = etl(&[
+        "run",
+        "--date",
+        "2026-11-27",
+        "--source",
+        "data/sample",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(out.to_str().unwrap()) && err.contains("No space left"),
+        "{err}"
+    );
+    let raw_after: Vec<_> = stored_bodies(&out.join("raw/date=2026-11-27"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(raw_after, raw_before, "the raw store is intact");
+    assert_eq!(
+        std::fs::read(out.join("reports/date=2026-11-27/author_metrics.csv")).unwrap(),
+        report_before,
+        "the published date is intact"
+    );
+}
