@@ -25,24 +25,7 @@ pub mod exit {
     pub const IO: u8 = 6;
 }
 
-/// What is wrong with a response body (see [`crate::sources::medium::guard`]).
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum BodyError {
-    #[error("empty body")]
-    Empty,
-    #[error("an HTML page, not JSON (a challenge or error page?)")]
-    Html,
-    #[error("truncated JSON: {0}")]
-    Truncated(String),
-    #[error("not JSON: {0}")]
-    NotJson(String),
-    #[error("the server said success: false{}", .0.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
-    Unsuccessful(Option<String>),
-    #[error("no payload in the response")]
-    NoPayload,
-    #[error("unexpected payload shape: {0}")]
-    Shape(String),
-}
+pub use medium_api::BodyError;
 
 /// A failed request, after retries where retries apply.
 #[derive(Debug, Error)]

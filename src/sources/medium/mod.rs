@@ -1,9 +1,11 @@
 //! The Medium client: endpoints, the XSSI guard, paging, retries, serde models, and the harvest
 //! that pages through a publication and its authors.
+//!
+//! The I/O-free parts (guard, models, paging, endpoints) live in the `medium-api` crate
+//! (`crates/medium-api`) and are re-exported here; the network parts are [`client`] and
+//! [`harvest`].
 
 pub mod client;
-pub mod endpoints;
-pub mod guard;
 pub mod harvest;
-pub mod models;
-pub mod paging;
+
+pub use medium_api::{endpoints, guard, models, paging};

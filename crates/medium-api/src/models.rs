@@ -254,11 +254,11 @@ impl PageItems for FollowingPayload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::medium::guard::parse_payload;
+    use crate::guard::parse_payload;
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!(
-            "{}/tests/fixtures/medium/{name}",
+            "{}/../../tests/fixtures/medium/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

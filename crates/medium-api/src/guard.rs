@@ -9,7 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::error::BodyError;
+use crate::BodyError;
 
 /// The prefix Medium puts before every JSON body.
 pub const XSSI_GUARD: &[u8] = b"])}while(1);</x>";
