@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS (default 60) each and prints libFuzzer's final stats.
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); on a stable toolchain RUSTC_BOOTSTRAP=1 lets it
+# use the sanitizer flags. A crash leaves its input in fuzz/artifacts/<target>/ and fails.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-60}"
+export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-fuzz-target}"
+mkdir -p corpus/guard_and_payloads corpus/paging_query
+# seeds: the real fixtures, and the paging objects they carry
+cp ../tests/fixtures/medium/*.json corpus/guard_and_payloads/
+printf '%s' '{"next":{"to":"null","ignoredIds":[],"page":4}}' > corpus/paging_query/collection
+printf '%s' '{"path":"x","next":{"limit":10,"source":"overview","ignoredIds":[],"page":2}}' > corpus/paging_query/profile
+printf '%s' '{"next":{"limit":8,"to":"48dfcde4c4fd"}}' > corpus/paging_query/following
+for target in guard_and_payloads paging_query; do
+    echo "== $target (${seconds}s)"
+    cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
+        | grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs|ERROR|panicked|SUMMARY" || true
+    if ls "artifacts/$target"/crash-* >/dev/null 2>&1; then
+        echo "crash found in $target: see fuzz/artifacts/$target/"
+        exit 1
+    fi
+done
