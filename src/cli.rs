@@ -45,6 +45,10 @@ pub struct SynthArgs {
     /// Seed of the generator (same seed, same bytes).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Write the whole harvest as a raw store into DIR (for `etl run --source DIR`) and exit
+    /// instead of serving.
+    #[arg(long, value_name = "DIR")]
+    pub write_raw_store: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -61,6 +61,19 @@ fn synth(args: SynthArgs) -> ExitCode {
         ..SyntheticSpec::default()
     };
     let medium = std::sync::Arc::new(SyntheticMedium::new(spec));
+    if let Some(dir) = &args.write_raw_store {
+        let store = medium_etl::raw_store::RawStore::new(dir);
+        return match medium.write_raw_store(&store) {
+            Ok(pages) => {
+                println!(
+                    "wrote {pages} pages of a synthetic publication ({SYNTHETIC_COLLECTION}) to {}",
+                    dir.display()
+                );
+                ExitCode::from(exit::OK)
+            }
+            Err(e) => fail(&e, exit::IO),
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(&e, exit::IO),

@@ -1,0 +1,118 @@
+//! Whole runs: an offline replay of 1,000 authors × 20 stories from a raw store, and a crawl of
+//! a local synthetic Medium answering every request after 20 ms (200 authors × 3 profile pages
+//! × 2 following pages), at `--concurrency` 8 and 32. For the crawl, the ideal time is
+//! requests × 20 ms ÷ concurrency; the bench prints it beside criterion's measurement.
+//!
+//! `cargo bench --bench run` (peak memory of the replay: `benches/peak_rss.sh`)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use medium_etl::cli::{Cli, Command};
+use medium_etl::raw_store::RawStore;
+use medium_etl::synthetic::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+use medium_etl::{pipeline, Settings};
+
+fn settings(extra: &[&str], out: &std::path::Path) -> Settings {
+    let mut args = vec![
+        "etl",
+        "run",
+        "--date",
+        "2026-11-27",
+        "--quiet",
+        "--max-rps",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    let out = out.to_string_lossy().into_owned();
+    args.extend_from_slice(&["--out", &out]);
+    let Command::Run(run) = Cli::try_parse_from(args).expect("valid flags").command else {
+        panic!("expected run")
+    };
+    Settings::from_args(&run).expect("valid settings")
+}
+
+fn replay(c: &mut Criterion) {
+    let medium = SyntheticMedium::new(SyntheticSpec {
+        authors: 1_000,
+        stories_per_author: 20,
+        ..SyntheticSpec::default()
+    });
+    let store = tempfile::tempdir().expect("a temp dir");
+    let pages = medium
+        .write_raw_store(&RawStore::new(store.path()))
+        .expect("writes the store");
+    let source = store.path().to_string_lossy().into_owned();
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let mut group = c.benchmark_group("replay");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(pages as u64));
+    group.bench_function("1000 authors x 20 stories from a raw store", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("a temp dir"),
+            |out| {
+                let s = settings(
+                    &["--collection-id", SYNTHETIC_COLLECTION, "--source", &source],
+                    out.path(),
+                );
+                let o = rt.block_on(pipeline::run(&s)).expect("runs");
+                assert!(o.is_complete());
+                out
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn crawl(c: &mut Criterion) {
+    let latency = Duration::from_millis(20);
+    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
+        authors: 200,
+        stories_per_author: 30,
+        followings_per_author: 16,
+        ..SyntheticSpec::default()
+    }));
+    let requests = medium.expected_requests();
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = rt.block_on(serve(medium, latency)).expect("serves");
+    let base = server.base_url();
+    let mut group = c.benchmark_group("crawl 20ms");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(requests as u64));
+    for concurrency in [8usize, 32] {
+        let ideal = latency.as_secs_f64() * requests as f64 / concurrency as f64;
+        eprintln!(
+            "crawl: {requests} requests x 20 ms / concurrency {concurrency}: ideal {ideal:.3} s"
+        );
+        let c_text = concurrency.to_string();
+        group.bench_function(format!("concurrency {concurrency}"), |b| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("a temp dir"),
+                |out| {
+                    let s = settings(
+                        &[
+                            "--collection-id",
+                            SYNTHETIC_COLLECTION,
+                            "--base-url",
+                            &base,
+                            "--concurrency",
+                            &c_text,
+                        ],
+                        out.path(),
+                    );
+                    let o = rt.block_on(pipeline::run(&s)).expect("runs");
+                    assert!(o.is_complete());
+                    out
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, replay, crawl);
+criterion_main!(benches);
