@@ -21,6 +21,10 @@ pub enum Command {
     /// Run the job for one date: harvest, then publish the date's partitions.
     #[command(args_override_self = true)]
     Run(RunArgs),
+    /// Print the effective configuration and where each value comes from (flag, environment,
+    /// file or default).
+    #[command(args_override_self = true)]
+    Config(RunArgs),
     /// Serve a deterministic synthetic Medium on 127.0.0.1 (for trying and measuring `etl run`).
     Synth(SynthArgs),
 }
@@ -51,13 +55,19 @@ pub struct SynthArgs {
     pub write_raw_store: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+/// The flags of `etl run` (and `etl config`, `etl schedule`). A flag left out falls back to the
+/// environment (`ETL_<FLAG>`), then the config file, then the default shown in its help.
+#[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
     /// The run date (UTC): today, yesterday or YYYY-MM-DD. Names the output partitions.
     #[arg(long, default_value = "today")]
     pub date: String,
 
-    /// A publication by collection id (repeatable). Default: Towards Data Science (7f60cf5620c9).
+    /// The config file [default: ./etl.toml when it exists; env ETL_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// A publication by collection id (repeatable) [default: 7f60cf5620c9, Towards Data Science].
     #[arg(long = "collection-id", value_name = "ID")]
     pub collection_ids: Vec<String>,
 
@@ -65,21 +75,21 @@ pub struct RunArgs {
     #[arg(long = "publication", value_name = "SLUG")]
     pub publications: Vec<String>,
 
-    /// Medium, or any server that answers the same API (a mirror, a local test server).
-    #[arg(long, value_name = "URL", default_value = "https://medium.com")]
-    pub base_url: String,
+    /// Medium, or any server that answers the same API [default: https://medium.com].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
 
-    /// The output root: raw/, tables/ and reports/ go under it.
-    #[arg(long, value_name = "DIR", default_value = "data")]
-    pub out: PathBuf,
+    /// The output root: raw/, tables/ and reports/ go under it [default: data].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 
-    /// Requests in flight at once, across all authors.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    /// Requests in flight at once, across all authors [default: 8].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
 
-    /// Requests started per second at most; 0 = no cap.
-    #[arg(long, default_value_t = 10.0)]
-    pub max_rps: f64,
+    /// Requests started per second at most; 0 = no cap [default: 10].
+    #[arg(long, value_name = "R")]
+    pub max_rps: Option<f64>,
 
     /// Fetch every page again, ignoring what the date's raw store already holds.
     #[arg(long)]
@@ -90,39 +100,48 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
 
-    /// Print only warnings and errors.
+    /// Print only warnings and errors, and no progress bars.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// More log detail (-v: debug, -vv: trace).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log lines as text or as JSON objects (for machines) [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 
     /// Harvest at most this many authors (first seen first); the cap is reported.
     #[arg(long, value_name = "N")]
     pub max_authors: Option<usize>,
 
-    /// Page cap per stream (a warning says when it is reached).
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    pub max_pages: usize,
+    /// Page cap per stream; a warning says when it is reached [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<usize>,
 
-    /// Whole-request timeout in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub timeout: f64,
+    /// Whole-request timeout in seconds [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
 
-    /// Connect timeout in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub connect_timeout: f64,
+    /// Connect timeout in seconds [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
 
-    /// Retries after a failed attempt (timeouts, connection errors, 429, 5xx, malformed bodies).
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub retries: u32,
+    /// Retries after a failed attempt (timeouts, connection errors, 429, 5xx, malformed
+    /// bodies) [default: 4].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 
-    /// First backoff in seconds; doubles with each retry, with jitter.
-    #[arg(long, value_name = "SECS", default_value_t = 0.5)]
-    pub backoff: f64,
+    /// First backoff in seconds; doubles with each retry, with jitter [default: 0.5].
+    #[arg(long, value_name = "SECS")]
+    pub backoff: Option<f64>,
 
-    /// Longest wait between attempts, Retry-After included, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub max_backoff: f64,
+    /// Longest wait between attempts, Retry-After included, in seconds [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub max_backoff: Option<f64>,
 
-    /// The User-Agent header (Medium refuses requests without one).
+    /// The User-Agent header; Medium refuses requests without one [default: medium-etl/<version>].
     #[arg(long, value_name = "TEXT")]
     pub user_agent: Option<String>,
 }
@@ -162,8 +181,8 @@ mod tests {
         assert_eq!(a.date, "2026-11-27");
         assert_eq!(a.collection_ids, ["7f60cf5620c9"]);
         assert_eq!(a.publications, ["towards-data-science"]);
-        assert_eq!(a.concurrency, 32);
-        assert_eq!(a.max_rps, 0.0);
+        assert_eq!(a.concurrency, Some(32));
+        assert_eq!(a.max_rps, Some(0.0));
         assert!(a.refresh && a.quiet);
         assert_eq!(
             a.source.as_deref(),
@@ -177,10 +196,11 @@ mod tests {
             panic!("expected run")
         };
         assert_eq!(a.date, "today");
-        assert_eq!(a.base_url, "https://medium.com");
-        assert_eq!(a.out, PathBuf::from("data"));
-        assert_eq!(a.concurrency, 8);
-        assert_eq!(a.max_rps, 10.0);
+        assert_eq!(
+            a.base_url, None,
+            "defaults are applied in config, after env and file"
+        );
+        assert_eq!(a.concurrency, None);
         assert!(Cli::try_parse_from(["etl", "run", "--concurrency", "x"]).is_err());
         // a later flag overrides an earlier one (scripts append overrides)
         let Command::Run(a) =
@@ -190,6 +210,6 @@ mod tests {
         else {
             panic!("expected run")
         };
-        assert_eq!(a.max_rps, 20.0);
+        assert_eq!(a.max_rps, Some(20.0));
     }
 }

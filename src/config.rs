@@ -67,6 +67,121 @@ impl FromStr for RunDate {
     }
 }
 
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Env(String),
+    File(PathBuf),
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag => f.write_str("flag"),
+            Origin::Env(var) => write!(f, "env {var}"),
+            Origin::File(path) => write!(f, "file {}", path.display()),
+            Origin::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// When `etl schedule` runs the job (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    Every(Duration),
+    /// Daily at this time of day.
+    At(chrono::NaiveTime),
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Every(d) => write!(f, "every {}s", d.as_secs()),
+            Schedule::At(t) => write!(f, "daily at {} UTC", t.format("%H:%M")),
+        }
+    }
+}
+
+/// Parses `24h`, `30m`, `90s`, `1h30m` or `2d`.
+pub fn parse_interval(value: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in value.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: u64 = digits.parse().ok()?;
+        digits.clear();
+        total += n * match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+    }
+    (digits.is_empty() && total > 0).then(|| Duration::from_secs(total))
+}
+
+/// Parses `HH:MM` (UTC).
+pub fn parse_time_of_day(value: &str) -> Option<chrono::NaiveTime> {
+    chrono::NaiveTime::parse_from_str(value.trim(), "%H:%M").ok()
+}
+
+/// The config file, `etl.toml`. Every key is optional; an unknown key is an error.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub collection_ids: Option<Vec<String>>,
+    pub publications: Option<Vec<String>>,
+    pub base_url: Option<String>,
+    pub out: Option<PathBuf>,
+    pub concurrency: Option<usize>,
+    pub max_rps: Option<f64>,
+    pub timeout: Option<f64>,
+    pub connect_timeout: Option<f64>,
+    pub retries: Option<u32>,
+    pub backoff: Option<f64>,
+    pub max_backoff: Option<f64>,
+    pub user_agent: Option<String>,
+    pub max_authors: Option<usize>,
+    pub max_pages: Option<usize>,
+    pub log_format: Option<String>,
+    pub schedule: Option<ScheduleConfig>,
+}
+
+/// `[schedule]` in the config file: `every = "24h"` or `at = "02:00"` (UTC).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub every: Option<String>,
+    pub at: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file; errors name the file and the key or line at fault.
+    pub fn load(path: &std::path::Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })
+    }
+}
+
 /// Everything one run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -77,11 +192,16 @@ pub struct Settings {
     pub source: Option<PathBuf>,
     pub refresh: bool,
     pub quiet: bool,
+    pub verbose: u8,
+    pub log_format: LogFormat,
     pub max_authors: Option<usize>,
     pub max_pages: usize,
     pub client: ClientSettings,
+    pub schedule: Option<Schedule>,
     /// The command line as given (recorded in the manifest).
     pub arguments: Vec<String>,
+    /// Every setting as `(key, value, origin)`, for `etl config`.
+    pub provenance: Vec<(&'static str, String, Origin)>,
 }
 
 fn positive_secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
@@ -96,11 +216,109 @@ fn positive_secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
     }
 }
 
+/// The layers a setting is looked up in: flags > environment > file > defaults.
+struct Layers<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    file_path: Option<PathBuf>,
+    provenance: Vec<(&'static str, String, Origin)>,
+}
+
+impl Layers<'_> {
+    /// Picks `key`'s value from the first layer that has it.
+    fn pick<T: FromStr + fmt::Debug + Clone>(
+        &mut self,
+        key: &'static str,
+        flag: Option<T>,
+        file: Option<T>,
+        default: Option<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        let var = format!("ETL_{}", key.to_ascii_uppercase());
+        let (value, origin) = if let Some(v) = flag {
+            (Some(v), Origin::Flag)
+        } else if let Some(text) = (self.env)(&var) {
+            let v = text.trim().parse::<T>().map_err(|_| ConfigError::Env {
+                var: var.clone(),
+                value: text.clone(),
+            })?;
+            (Some(v), Origin::Env(var))
+        } else if let Some(v) = file {
+            let path = self.file_path.clone().unwrap_or_default();
+            (Some(v), Origin::File(path))
+        } else {
+            (default, Origin::Default)
+        };
+        let shown = value
+            .as_ref()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_else(|| "(none)".into());
+        self.provenance.push((key, shown, origin));
+        Ok(value)
+    }
+
+    /// Like [`Layers::pick`] for a list; the environment holds it comma-separated.
+    fn pick_list(
+        &mut self,
+        key: &'static str,
+        flag: &[String],
+        file: Option<Vec<String>>,
+    ) -> Vec<String> {
+        let var = format!("ETL_{}", key.to_ascii_uppercase());
+        let (value, origin) = if !flag.is_empty() {
+            (flag.to_vec(), Origin::Flag)
+        } else if let Some(text) = (self.env)(&var) {
+            let items = text
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            (items, Origin::Env(var))
+        } else if let Some(v) = file {
+            (v, Origin::File(self.file_path.clone().unwrap_or_default()))
+        } else {
+            (Vec::new(), Origin::Default)
+        };
+        self.provenance.push((key, format!("{value:?}"), origin));
+        value
+    }
+}
+
 impl Settings {
+    /// Resolves the settings of a run from its flags, the process environment and the config
+    /// file.
     pub fn from_args(args: &RunArgs) -> Result<Settings, ConfigError> {
+        Self::resolve(args, &|var| std::env::var(var).ok())
+    }
+
+    /// As [`Settings::from_args`], with the environment given (for tests).
+    pub fn resolve(
+        args: &RunArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
         let date = RunDate::parse(&args.date)?;
+        let file_path = match (&args.config, env("ETL_CONFIG")) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(p)) => Some(PathBuf::from(p)),
+            (None, None) => Some(PathBuf::from("etl.toml")).filter(|p| p.is_file()),
+        };
+        let file = match &file_path {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let mut l = Layers {
+            env,
+            file_path,
+            provenance: Vec::new(),
+        };
+        let f = &file;
+
+        let ids = l.pick_list(
+            "collection_ids",
+            &args.collection_ids,
+            f.collection_ids.clone(),
+        );
+        let slugs = l.pick_list("publications", &args.publications, f.publications.clone());
         let mut publications = Vec::new();
-        for id in &args.collection_ids {
+        for id in &ids {
             if !(is_safe_segment(id) && id.bytes().all(|b| b.is_ascii_alphanumeric())) {
                 return Err(ConfigError::Value {
                     flag: "--collection-id",
@@ -110,7 +328,7 @@ impl Settings {
             }
             publications.push(PublicationRef::Id(id.clone()));
         }
-        for slug in &args.publications {
+        for slug in &slugs {
             if !is_safe_segment(slug) {
                 return Err(ConfigError::Value {
                     flag: "--publication",
@@ -126,36 +344,144 @@ impl Settings {
         let mut seen = std::collections::HashSet::new();
         publications.retain(|p| seen.insert(p.clone()));
 
-        let base_url = Url::parse(&args.base_url).map_err(|e| ConfigError::BaseUrl {
-            value: args.base_url.clone(),
+        let base_url_text = l
+            .pick(
+                "base_url",
+                args.base_url.clone(),
+                f.base_url.clone(),
+                Some("https://medium.com".into()),
+            )?
+            .unwrap_or_default();
+        let base_url = Url::parse(&base_url_text).map_err(|e| ConfigError::BaseUrl {
+            value: base_url_text.clone(),
             reason: e.to_string(),
         })?;
         if !matches!(base_url.scheme(), "http" | "https") || base_url.host().is_none() {
             return Err(ConfigError::BaseUrl {
-                value: args.base_url.clone(),
+                value: base_url_text,
                 reason: "expected an http:// or https:// URL with a host".into(),
             });
         }
-        if args.concurrency == 0 || args.concurrency > 1024 {
+        let out = l
+            .pick(
+                "out",
+                args.out.clone(),
+                f.out.clone(),
+                Some(PathBuf::from("data")),
+            )?
+            .unwrap_or_default();
+        let concurrency = l
+            .pick("concurrency", args.concurrency, f.concurrency, Some(8))?
+            .unwrap_or(8);
+        if concurrency == 0 || concurrency > 1024 {
             return Err(ConfigError::Value {
                 flag: "--concurrency",
-                value: args.concurrency.to_string(),
+                value: concurrency.to_string(),
                 reason: "expected 1 to 1024".into(),
             });
         }
-        if !(args.max_rps.is_finite() && args.max_rps >= 0.0) {
+        let max_rps = l
+            .pick("max_rps", args.max_rps, f.max_rps, Some(10.0))?
+            .unwrap_or(10.0);
+        if !(max_rps.is_finite() && max_rps >= 0.0) {
             return Err(ConfigError::Value {
                 flag: "--max-rps",
-                value: args.max_rps.to_string(),
+                value: max_rps.to_string(),
                 reason: "expected 0 (no cap) or more".into(),
             });
         }
-        if args.max_pages == 0 {
+        let max_pages = l
+            .pick("max_pages", args.max_pages, f.max_pages, Some(1000))?
+            .unwrap_or(1000);
+        if max_pages == 0 {
             return Err(ConfigError::Value {
                 flag: "--max-pages",
                 value: "0".into(),
                 reason: "expected 1 or more".into(),
             });
+        }
+        let max_authors = l.pick("max_authors", args.max_authors, f.max_authors, None)?;
+        let timeout = l
+            .pick("timeout", args.timeout, f.timeout, Some(30.0))?
+            .unwrap_or(30.0);
+        let connect_timeout = l
+            .pick(
+                "connect_timeout",
+                args.connect_timeout,
+                f.connect_timeout,
+                Some(10.0),
+            )?
+            .unwrap_or(10.0);
+        let retries = l
+            .pick("retries", args.retries, f.retries, Some(4))?
+            .unwrap_or(4);
+        let backoff = l
+            .pick("backoff", args.backoff, f.backoff, Some(0.5))?
+            .unwrap_or(0.5);
+        let max_backoff = l
+            .pick("max_backoff", args.max_backoff, f.max_backoff, Some(60.0))?
+            .unwrap_or(60.0);
+        let user_agent = l
+            .pick(
+                "user_agent",
+                args.user_agent.clone(),
+                f.user_agent.clone(),
+                Some(DEFAULT_USER_AGENT.to_owned()),
+            )?
+            .filter(|ua| !ua.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_USER_AGENT.into());
+        let log_format = match l
+            .pick(
+                "log_format",
+                args.log_format.clone(),
+                f.log_format.clone(),
+                Some("text".into()),
+            )?
+            .as_deref()
+        {
+            Some("json") => LogFormat::Json,
+            Some("text") | None => LogFormat::Text,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    flag: "--log-format",
+                    value: other.into(),
+                    reason: "expected text or json".into(),
+                })
+            }
+        };
+        let schedule = match &f.schedule {
+            None => None,
+            Some(ScheduleConfig {
+                every: Some(e),
+                at: None,
+            }) => Some(Schedule::Every(parse_interval(e).ok_or_else(|| {
+                ConfigError::Value {
+                    flag: "schedule.every",
+                    value: e.clone(),
+                    reason: "expected an interval such as 24h, 30m or 1h30m".into(),
+                }
+            })?)),
+            Some(ScheduleConfig {
+                every: None,
+                at: Some(a),
+            }) => Some(Schedule::At(parse_time_of_day(a).ok_or_else(|| {
+                ConfigError::Value {
+                    flag: "schedule.at",
+                    value: a.clone(),
+                    reason: "expected a UTC time of day such as 02:00".into(),
+                }
+            })?)),
+            Some(_) => {
+                return Err(ConfigError::Value {
+                    flag: "schedule",
+                    value: "every and at".into(),
+                    reason: "give exactly one of every or at".into(),
+                })
+            }
+        };
+        if let Some(s) = &schedule {
+            let origin = Origin::File(l.file_path.clone().unwrap_or_default());
+            l.provenance.push(("schedule", s.to_string(), origin));
         }
         if let Some(dir) = &args.source {
             if !dir.is_dir() {
@@ -166,30 +492,46 @@ impl Settings {
             }
         }
         let mut client = ClientSettings::new(base_url);
-        client.user_agent = args
-            .user_agent
-            .clone()
-            .filter(|ua| !ua.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_USER_AGENT.into());
-        client.concurrency = args.concurrency;
-        client.max_rps = (args.max_rps > 0.0).then_some(args.max_rps);
-        client.timeout = positive_secs("--timeout", args.timeout)?;
-        client.connect_timeout = positive_secs("--connect-timeout", args.connect_timeout)?;
-        client.retries = args.retries;
-        client.backoff_base = positive_secs("--backoff", args.backoff)?;
-        client.backoff_max = positive_secs("--max-backoff", args.max_backoff)?;
+        client.user_agent = user_agent;
+        client.concurrency = concurrency;
+        client.max_rps = (max_rps > 0.0).then_some(max_rps);
+        client.timeout = positive_secs("--timeout", timeout)?;
+        client.connect_timeout = positive_secs("--connect-timeout", connect_timeout)?;
+        client.retries = retries;
+        client.backoff_base = positive_secs("--backoff", backoff)?;
+        client.backoff_max = positive_secs("--max-backoff", max_backoff)?;
         Ok(Settings {
             date,
             publications,
-            out: args.out.clone(),
+            out,
             source: args.source.clone(),
             refresh: args.refresh,
             quiet: args.quiet,
-            max_authors: args.max_authors,
-            max_pages: args.max_pages,
+            verbose: args.verbose,
+            log_format,
+            max_authors,
+            max_pages,
             client,
+            schedule,
             arguments: Vec::new(),
+            provenance: l.provenance,
         })
+    }
+
+    /// The effective configuration, one `key = value  # origin` line each (for `etl config`).
+    pub fn describe(&self) -> String {
+        let width = self
+            .provenance
+            .iter()
+            .map(|(k, v, _)| k.len() + v.len() + 3)
+            .max()
+            .unwrap_or(0);
+        let mut out = String::new();
+        for (key, value, origin) in &self.provenance {
+            let line = format!("{key} = {value}");
+            out.push_str(&format!("{line:<width$}  # {origin}\n"));
+        }
+        out
     }
 }
 
@@ -213,6 +555,102 @@ mod tests {
             RunDate::parse_at("2024-02-29", today).unwrap().to_string(),
             "2024-02-29"
         );
+    }
+
+    fn args(flags: &[&str]) -> crate::cli::RunArgs {
+        use clap::Parser;
+        let mut argv = vec!["etl", "run"];
+        argv.extend_from_slice(flags);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Run(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn origin_of(s: &Settings, key: &str) -> Origin {
+        s.provenance
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .unwrap()
+            .2
+            .clone()
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etl.toml");
+        std::fs::write(
+            &file,
+            "concurrency = 3\nmax_rps = 2.5\nretries = 9\ncollection_ids = [\"abc123\"]\n[schedule]\nat = \"02:00\"\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let env = |var: &str| match var {
+            "ETL_MAX_RPS" => Some("7".to_owned()),
+            "ETL_RETRIES" => Some("5".to_owned()),
+            _ => None,
+        };
+        let s = Settings::resolve(&args(&["--config", f, "--retries", "1"]), &env).unwrap();
+        assert_eq!(s.client.retries, 1);
+        assert_eq!(origin_of(&s, "retries"), Origin::Flag);
+        assert_eq!(s.client.max_rps, Some(7.0));
+        assert_eq!(origin_of(&s, "max_rps"), Origin::Env("ETL_MAX_RPS".into()));
+        assert_eq!(s.client.concurrency, 3);
+        assert_eq!(origin_of(&s, "concurrency"), Origin::File(file.clone()));
+        assert_eq!(s.publications, vec![PublicationRef::Id("abc123".into())]);
+        assert_eq!(s.client.timeout, Duration::from_secs(30));
+        assert_eq!(origin_of(&s, "timeout"), Origin::Default);
+        assert_eq!(
+            s.schedule,
+            Some(Schedule::At(
+                chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap()
+            ))
+        );
+        let text = s.describe();
+        assert!(text.contains("concurrency = 3"), "{text}");
+        assert!(
+            text.contains(&format!("# file {}", file.display())),
+            "{text}"
+        );
+        assert!(text.contains("# env ETL_MAX_RPS"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_key_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etl.toml");
+        std::fs::write(&file, "concurrency = 3\nconcurency = 4\n").unwrap();
+        let err =
+            Settings::resolve(&args(&["--config", file.to_str().unwrap()]), &|_| None).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("concurency") && text.contains("etl.toml"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert_eq!(err.exit_code(), crate::error::exit::CONFIG);
+        let err = Settings::resolve(&args(&[]), &|v| {
+            (v == "ETL_CONCURRENCY").then(|| "lots".into())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("ETL_CONCURRENCY"), "{err}");
+        let missing = dir.path().join("nope.toml");
+        let err = Settings::resolve(&args(&["--config", missing.to_str().unwrap()]), &|_| None)
+            .unwrap_err();
+        assert!(err.to_string().contains("nope.toml"), "{err}");
+    }
+
+    #[test]
+    fn parses_schedule_intervals_and_times() {
+        assert_eq!(parse_interval("24h"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_interval("1h30m"), Some(Duration::from_secs(5_400)));
+        assert_eq!(parse_interval("90s"), Some(Duration::from_secs(90)));
+        for bad in ["", "0s", "h", "10", "5x", "-1h"] {
+            assert_eq!(parse_interval(bad), None, "{bad}");
+        }
+        assert!(parse_time_of_day("02:00").is_some());
+        assert!(parse_time_of_day("25:00").is_none());
     }
 
     #[test]

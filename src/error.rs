@@ -23,6 +23,8 @@ pub mod exit {
     pub const MALFORMED: u8 = 5;
     /// Reading or writing local files failed (raw store, outputs, `--source`).
     pub const IO: u8 = 6;
+    /// The config file or an `ETL_*` variable is malformed (an unknown key, a bad value).
+    pub const CONFIG: u8 = 7;
 }
 
 pub use medium_api::BodyError;
@@ -201,6 +203,20 @@ pub enum ConfigError {
     },
     #[error("--source {path}: {reason}")]
     Source { path: PathBuf, reason: String },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid value {value:?} in {var}")]
+    Env { var: String, value: String },
+}
+
+impl ConfigError {
+    /// Usage errors exit 2; a config file or environment that cannot be read exits 7.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ConfigError::File { .. } | ConfigError::Env { .. } => exit::CONFIG,
+            _ => exit::USAGE,
+        }
+    }
 }
 
 /// Everything that can end a run early.
@@ -225,7 +241,7 @@ pub enum RunError {
 impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Config(_) => exit::USAGE,
+            RunError::Config(e) => e.exit_code(),
             RunError::Publication { source, .. } => source.exit_code(),
             RunError::Store(_) => exit::IO,
             RunError::Client(_) => exit::IO,

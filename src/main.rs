@@ -4,21 +4,35 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use medium_etl::cli::{Cli, Command, SynthArgs};
+use medium_etl::config::LogFormat;
 use medium_etl::{exit, pipeline, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Config(args) => match Settings::from_args(&args) {
+            Ok(settings) => {
+                print!("{}", settings.describe());
+                ExitCode::from(exit::OK)
+            }
+            Err(e) => {
+                let code = e.exit_code();
+                fail(&e, code)
+            }
+        },
         Command::Run(args) => {
-            init_tracing(args.quiet);
             let settings = match Settings::from_args(&args) {
                 Ok(s) => Settings {
                     arguments: std::env::args().collect(),
                     ..s
                 },
-                Err(e) => return fail(&e, exit::USAGE),
+                Err(e) => {
+                    let code = e.exit_code();
+                    return fail(&e, code);
+                }
             };
+            init_tracing(&settings);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -119,12 +133,23 @@ fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_tracing(quiet: bool) {
-    let default = if quiet { "warn" } else { "info" };
+/// Logs to stderr: `RUST_LOG` filters win; else `-q` warn, default info, `-v` debug, `-vv`
+/// trace (for this crate; dependencies stay at warn).
+fn init_tracing(settings: &Settings) {
+    let level = match (settings.quiet, settings.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let default = format!("warn,medium_etl={level},medium_api={level},etl={level}");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match settings.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
 }

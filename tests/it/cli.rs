@@ -239,3 +239,74 @@ async fn a_failed_author_exits_1_and_the_summary_names_the_url() {
         2 + 9 - 1
     );
 }
+
+#[test]
+fn etl_config_shows_each_value_and_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("etl.toml"),
+        "concurrency = 3\nout = \"elsewhere\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(["config", "--max-rps", "2"])
+        .current_dir(dir.path())
+        .env("ETL_RETRIES", "6")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for want in [
+        "concurrency = 3",
+        "# file etl.toml",
+        "max_rps = 2.0",
+        "# flag",
+        "retries = 6",
+        "# env ETL_RETRIES",
+        "timeout = 30.0",
+        "# default",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let o = etl(&["config", "--config", "etl.example.toml"], &repo());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("schedule = daily at 02:00 UTC"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn a_malformed_config_is_one_line_and_exit_7() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    for body in [
+        "concurrency = \"eight\"\n",
+        "colection_ids = [\"x\"]\n",
+        "concurrency = \n",
+    ] {
+        std::fs::write(&file, body).unwrap();
+        let o = etl(
+            &[
+                "run",
+                "--config",
+                file.to_str().unwrap(),
+                "--source",
+                "data/sample",
+                "--out",
+                dir.path().join("o").to_str().unwrap(),
+            ],
+            &repo(),
+        );
+        assert_eq!(o.status.code(), Some(7), "{body}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("bad.toml"), "{err}");
+        assert!(!dir.path().join("o").exists());
+    }
+}
