@@ -175,9 +175,17 @@ impl FileConfig {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::File {
-            path: path.to_path_buf(),
-            message: e.to_string().trim().replace('\n', " "),
+        toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError::File {
+                path: path.to_path_buf(),
+                message: match line {
+                    Some(line) => format!("line {line}: {}", e.message()),
+                    None => e.message().to_owned(),
+                },
+            }
         })
     }
 }
