@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod pipeline;
+pub mod progress;
 pub mod raw_store;
 pub mod schema;
 pub mod sinks;

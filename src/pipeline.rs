@@ -15,6 +15,7 @@ use chrono::{SecondsFormat, Utc};
 use crate::atomic_file::remove_stale_temps;
 use crate::config::Settings;
 use crate::error::{RunError, SinkError};
+use crate::progress::{Progress, Reporter, STATUS_FILE};
 use crate::raw_store::RawStore;
 use crate::schema;
 use crate::sinks::manifest::{AuthorCounts, FileEntry, Manifest, ManifestSettings};
@@ -64,7 +65,7 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
     let raw_store = RawStore::for_date(&settings.out, &date);
     let swept = remove_stale_temps(raw_store.root());
     if swept > 0 {
-        tracing::info!(swept, "removed temporary files of an interrupted run");
+        tracing::info!(swept, "TempFilesSwept");
     }
     let stats = Arc::new(FetchStats::default());
     let origin = match &settings.source {
@@ -89,9 +90,19 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
         date = %date,
         publications = settings.publications.len(),
         source = settings.source.as_ref().map(|s| s.display().to_string()).unwrap_or_else(|| settings.client.base_url.to_string()),
-        "run started"
+        "RunStarted"
+    );
+    let progress = Arc::new(Progress::new(stats.clone()));
+    let reporter = Reporter::start(
+        progress.clone(),
+        date.clone(),
+        settings.out.join(STATUS_FILE),
+        !settings.quiet,
+        Duration::from_secs(5),
     );
     let harvest = harvester.harvest(&settings.publications).await;
+    let harvest_secs = started.elapsed().as_secs_f64();
+    progress.set_stage("publish");
 
     // A publication that yielded nothing at all ends the run: there is nothing to report.
     if !harvest.publications.is_empty()
@@ -100,6 +111,7 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
             .iter()
             .all(|p| p.stream.pages.is_empty() && p.stream.end.is_err())
     {
+        reporter.finish().await;
         if let Some(p) = harvest.publications.into_iter().next() {
             if let Err(source) = p.stream.end {
                 return Err(RunError::Publication {
@@ -123,13 +135,29 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
     let base = ManifestBase::new(
         settings, &date, started_at, &harvest, &requests, &failures, &stats,
     );
+    let publish_progress = progress.clone();
+    let mut base = base;
+    base.0.stages.insert("harvest", harvest_secs);
     let (harvest, manifest) = tokio::task::spawn_blocking(move || {
-        let manifest = publish(&out, &date_for_publish, &harvest, base, started);
+        let manifest = publish(
+            &out,
+            &date_for_publish,
+            &harvest,
+            base,
+            started,
+            &publish_progress,
+        );
         (harvest, manifest)
     })
     .await
     .map_err(|e| RunError::Client(format!("the publish task failed: {e}")))?;
+    reporter.finish().await;
     let manifest = manifest?;
+    tracing::info!(
+        date = %date,
+        reports = %crate::sinks::partition::partition_dir(&settings.out, "reports", &date).display(),
+        "PartitionPublished"
+    );
     Ok(RunOutcome {
         reports_dir: crate::sinks::partition::partition_dir(&settings.out, "reports", &date),
         date,
@@ -208,6 +236,7 @@ impl ManifestBase {
             failures: failures.to_vec(),
             rows: BTreeMap::new(),
             files: Vec::new(),
+            stages: BTreeMap::new(),
         })
     }
 }
@@ -226,7 +255,9 @@ fn publish(
     harvest: &Harvest,
     base: ManifestBase,
     started: std::time::Instant,
+    progress: &Progress,
 ) -> Result<Manifest, RunError> {
+    let publish_started = std::time::Instant::now();
     let mut manifest = base.0;
     let tables = normalize::normalize(harvest)?;
     let staging = Staging::create(out, date)?;
@@ -234,6 +265,10 @@ fn publish(
         let file = format!("{name}.parquet");
         let bytes = parquet::write_batch(&staging.dir("tables").join(&file), batch)?;
         manifest.rows.insert(name, batch.num_rows());
+        progress.rows_written.fetch_add(
+            batch.num_rows() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         manifest.files.push(FileEntry {
             path: relative(out, &staging.final_dir("tables").join(file)),
             bytes,
@@ -267,6 +302,9 @@ fn publish(
             rows: Some(rows),
         });
     }
+    manifest
+        .stages
+        .insert("publish", publish_started.elapsed().as_secs_f64());
     manifest.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     manifest.duration_secs = started.elapsed().as_secs_f64();
     let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| {
@@ -287,11 +325,14 @@ pub fn summary(outcome: &RunOutcome) -> String {
     use std::fmt::Write;
     let h = &outcome.harvest;
     let mut s = String::new();
+    let stage = |k: &str| outcome.manifest.stages.get(k).copied().unwrap_or(0.0);
     let _ = writeln!(
         s,
-        "run {} finished in {:.1}s",
+        "run {} finished in {:.1}s (harvest {:.1}s, normalize + aggregate + publish {:.1}s)",
         outcome.date,
-        outcome.duration.as_secs_f64()
+        outcome.duration.as_secs_f64(),
+        stage("harvest"),
+        stage("publish")
     );
     for p in &h.publications {
         let name = p

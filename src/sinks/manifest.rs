@@ -33,6 +33,8 @@ pub struct Manifest {
     pub rows: BTreeMap<&'static str, usize>,
     /// Published files, relative to the output root.
     pub files: Vec<FileEntry>,
+    /// Seconds per stage: `harvest` (fetching), `publish` (normalize, aggregate, write).
+    pub stages: BTreeMap<&'static str, f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -101,7 +101,7 @@ fn sweep_dead(staging: &Path) {
         let alive = pid
             .is_some_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
         if !alive {
-            tracing::info!(path = %entry.path().display(), "removing a killed run's staging directory");
+            tracing::info!(path = %entry.path().display(), "StagingSwept");
             let _ = fs::remove_dir_all(entry.path());
         }
     }

@@ -73,6 +73,9 @@ pub struct FetchStats {
     retries: [AtomicU64; 3],
     failed: [AtomicU64; 3],
     bytes: AtomicU64,
+    /// Distinct authors found so far (after the cap), and authors whose streams are done.
+    pub authors_found: AtomicU64,
+    pub authors_done: AtomicU64,
 }
 
 /// A snapshot of [`FetchStats`] for one endpoint.
@@ -117,6 +120,12 @@ impl FetchStats {
 
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Pages obtained so far for an endpoint, over HTTP or from a store.
+    pub fn pages_done(&self, e: Endpoint) -> u64 {
+        let c = self.counts(e);
+        c.pages_fetched + c.pages_from_store
     }
 }
 
@@ -263,7 +272,7 @@ impl MediumClient {
                 return Err(error);
             }
             let delay = self.backoff(attempt, retry_after);
-            tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "request retried");
+            tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "RequestRetried");
             self.stats.retries[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
         }

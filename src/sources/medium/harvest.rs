@@ -280,11 +280,11 @@ impl Harvester {
                     Err(kind) => tracing::warn!(
                         file = %stored.body_path.display(),
                         error = %kind,
-                        "stored page unreadable; fetching it again"
+                        "StoredPageUnreadable"
                     ),
                 },
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "stored page unreadable; fetching it again"),
+                Err(e) => tracing::warn!(error = %e, "StoredPageUnreadable"),
             }
         }
         match &self.origin {
@@ -340,10 +340,10 @@ fn log_stream_end(stream: &StreamId, pages: usize, end: &Result<StreamEnd, Fetch
         Ok(StreamEnd::PageCap) => tracing::warn!(
             stream = %stream,
             pages,
-            "page cap reached; the stream may have more pages"
+            "PageCapReached"
         ),
-        Ok(reason) => tracing::debug!(stream = %stream, pages, %reason, "stream ended"),
-        Err(e) => tracing::warn!(stream = %stream, error = %e, "stream failed"),
+        Ok(reason) => tracing::debug!(stream = %stream, pages, %reason, "StreamEnded"),
+        Err(e) => tracing::warn!(stream = %stream, error = %e, "StreamFailed"),
     }
 }
 
@@ -415,12 +415,16 @@ impl AuthorQueue {
             return;
         }
         if !StreamId::Profile(user.user_id.clone()).is_valid() {
-            tracing::warn!(user_id = %user.user_id, "author skipped: unusable user id");
+            tracing::warn!(user_id = %user.user_id, "AuthorSkipped");
             self.skipped_ids.push(user.user_id.clone());
             return;
         }
         let index = self.users.len();
         self.users.push(user.clone());
+        self.harvester
+            .stats
+            .authors_found
+            .fetch_add(1, Ordering::Relaxed);
         let this = self.harvester.clone();
         let slots = self.slots.clone();
         let done = self.done.clone();
@@ -432,7 +436,8 @@ impl AuthorQueue {
                 this.stream::<FollowingPayload>(StreamId::Following(user_id.clone())),
             );
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::debug!(user_id = %user_id, done = n, "author harvested");
+            this.stats.authors_done.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(user_id = %user_id, done = n, "AuthorHarvested");
             (index, profile, following)
         });
     }
@@ -441,14 +446,13 @@ impl AuthorQueue {
     async fn finish(mut self) -> Vec<AuthorHarvest> {
         let total = self.users.len();
         if self.capped {
-            tracing::info!(found = self.found, cap = total, "author list capped");
+            tracing::info!(found = self.found, cap = total, "AuthorListCapped");
         }
         let mut results: Vec<Option<AuthorHarvest>> = (0..total).map(|_| None).collect();
-        let mut last_report = Instant::now();
         while let Some(joined) = self.tasks.join_next().await {
             let Ok((index, profile, following)) = joined else {
                 // Only a panic (a bug) gets here; that author is then missing from the results.
-                tracing::error!("an author task panicked");
+                tracing::error!("AuthorTaskPanicked");
                 continue;
             };
             let user = self.users[index].clone();
@@ -459,15 +463,6 @@ impl AuthorQueue {
                 profile,
                 following,
             });
-            if last_report.elapsed() >= Duration::from_secs(5) {
-                last_report = Instant::now();
-                tracing::info!(
-                    done = self.done.load(Ordering::Relaxed),
-                    total,
-                    requests = self.harvester.stats.requests(),
-                    "authors harvested"
-                );
-            }
         }
         results.into_iter().flatten().collect()
     }
