@@ -25,8 +25,21 @@ pub enum Command {
     /// file or default).
     #[command(args_override_self = true)]
     Config(RunArgs),
+    /// Serve the dated partitions over HTTP: an index with downloads, a page per date with the
+    /// top authors, and the status of the current or last run.
+    Serve(ServeArgs),
     /// Serve a deterministic synthetic Medium on 127.0.0.1 (for trying and measuring `etl run`).
     Synth(SynthArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default; 0.0.0.0 exposes it to the network).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// The output root to serve (as given to `etl run --out`).
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    pub data: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

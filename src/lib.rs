@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod raw_store;
 pub mod schema;
+pub mod serve;
 pub mod sinks;
 pub mod sources;
 pub mod synthetic;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use medium_etl::cli::{Cli, Command, SynthArgs};
+use medium_etl::cli::{Cli, Command, ServeArgs, SynthArgs};
 use medium_etl::config::LogFormat;
 use medium_etl::{exit, pipeline, Settings};
 use tracing_subscriber::EnvFilter;
@@ -62,7 +62,34 @@ fn main() -> ExitCode {
             }
         }
         Command::Synth(args) => synth(args),
+        Command::Serve(args) => serve(args),
     }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e, exit::IO),
+    };
+    runtime.block_on(async {
+        let server = match medium_etl::serve::start(args.addr, args.data.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "etl: error: serving {} on {}: {e}",
+                    args.data.display(),
+                    args.addr
+                );
+                return ExitCode::from(exit::IO);
+            }
+        };
+        println!("serving {} on http://{}/", args.data.display(), server.addr);
+        tokio::select! {
+            _ = server.wait() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        ExitCode::from(exit::OK)
+    })
 }
 
 fn synth(args: SynthArgs) -> ExitCode {

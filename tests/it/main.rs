@@ -6,4 +6,5 @@ mod faults;
 mod harvest;
 mod metrics;
 mod properties;
+mod serve;
 mod support;
