@@ -25,11 +25,31 @@ pub enum Command {
     /// file or default).
     #[command(args_override_self = true)]
     Config(RunArgs),
+    /// Run the job on a schedule (UTC), one date at a time: each run is for the date of its
+    /// start; a date already published complete is skipped; runs never overlap; a failed run
+    /// is reported and the schedule goes on; SIGINT / SIGTERM stop it cleanly (exit 0).
+    #[command(args_override_self = true)]
+    Schedule(ScheduleArgs),
     /// Serve the dated partitions over HTTP: an index with downloads, a page per date with the
     /// top authors, and the status of the current or last run.
     Serve(ServeArgs),
     /// Serve a deterministic synthetic Medium on 127.0.0.1 (for trying and measuring `etl run`).
     Synth(SynthArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ScheduleArgs {
+    /// Run now, then every INTERVAL (such as 24h, 6h, 30m) [config: schedule.every].
+    #[arg(long, value_name = "INTERVAL", conflicts_with = "at")]
+    pub every: Option<String>,
+    /// Run daily at HH:MM UTC [config: schedule.at].
+    #[arg(long, value_name = "HH:MM")]
+    pub at: Option<String>,
+    /// Stop after this many scheduled runs (skipped dates count).
+    #[arg(long, value_name = "N")]
+    pub max_runs: Option<u32>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -70,6 +70,8 @@ pub enum FetchError {
         file: PathBuf,
         kind: BodyError,
     },
+    #[error("{url}: not requested: the run was stopped")]
+    Cancelled { url: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,7 +94,8 @@ impl FetchError {
             | FetchError::Transfer { url, .. }
             | FetchError::Body { url, .. }
             | FetchError::NotInSource { url, .. }
-            | FetchError::StoredBody { url, .. } => url.clone(),
+            | FetchError::StoredBody { url, .. }
+            | FetchError::Cancelled { url } => url.clone(),
             FetchError::Store(e) => e.path().display().to_string(),
         }
     }
@@ -109,6 +112,7 @@ impl FetchError {
             | FetchError::Transfer { .. } => exit::UNREACHABLE,
             FetchError::Body { .. } | FetchError::StoredBody { .. } => exit::MALFORMED,
             FetchError::NotInSource { .. } | FetchError::Store(_) => exit::IO,
+            FetchError::Cancelled { .. } => exit::OK,
         }
     }
 }
@@ -236,6 +240,8 @@ pub enum RunError {
     Client(String),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error("stopped before publishing; the pages fetched so far are kept in the raw store")]
+    Cancelled,
 }
 
 impl RunError {
@@ -246,6 +252,7 @@ impl RunError {
             RunError::Store(_) => exit::IO,
             RunError::Client(_) => exit::IO,
             RunError::Sink(_) => exit::IO,
+            RunError::Cancelled => exit::OK,
         }
     }
 }

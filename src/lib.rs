@@ -13,6 +13,7 @@ pub mod error;
 pub mod pipeline;
 pub mod progress;
 pub mod raw_store;
+pub mod schedule;
 pub mod schema;
 pub mod serve;
 pub mod sinks;

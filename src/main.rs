@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use medium_etl::cli::{Cli, Command, ServeArgs, SynthArgs};
+use medium_etl::cli::{Cli, Command, ScheduleArgs, ServeArgs, SynthArgs};
 use medium_etl::config::LogFormat;
 use medium_etl::{exit, pipeline, Settings};
 use tracing_subscriber::EnvFilter;
@@ -62,8 +62,76 @@ fn main() -> ExitCode {
             }
         }
         Command::Synth(args) => synth(args),
+        Command::Schedule(args) => schedule(args),
         Command::Serve(args) => serve(args),
     }
+}
+
+fn schedule(args: ScheduleArgs) -> ExitCode {
+    use medium_etl::config::{parse_interval, parse_time_of_day, Schedule};
+    let settings = match Settings::from_args(&args.run) {
+        Ok(s) => Settings {
+            arguments: std::env::args().collect(),
+            ..s
+        },
+        Err(e) => {
+            let code = e.exit_code();
+            return fail(&e, code);
+        }
+    };
+    let schedule = match (&args.every, &args.at) {
+        (Some(e), _) => parse_interval(e)
+            .map(Schedule::Every)
+            .ok_or(("--every", e.clone())),
+        (None, Some(a)) => parse_time_of_day(a)
+            .map(Schedule::At)
+            .ok_or(("--at", a.clone())),
+        (None, None) => settings.schedule.ok_or(("--every or --at", String::new())),
+    };
+    let schedule = match schedule {
+        Ok(s) => s,
+        Err((flag, value)) if value.is_empty() => {
+            eprintln!("etl: error: etl schedule needs {flag} (or [schedule] in the config file)");
+            return ExitCode::from(exit::USAGE);
+        }
+        Err((flag, value)) => {
+            eprintln!("etl: error: invalid {flag} {value:?}: expected 24h, 30m, 1h30m or HH:MM");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    init_tracing(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e, exit::IO),
+    };
+    runtime.block_on(async {
+        let stop = medium_etl::sources::medium::harvest::CancelFlag::default();
+        let stopped = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (signal_stop, signal_notify) = (stop.clone(), stopped.clone());
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async {
+                    match term.as_mut() {
+                        Some(t) => { t.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
+            }
+            tracing::info!("StopRequested");
+            signal_stop.cancel();
+            signal_notify.notify_waiters();
+        });
+        let code =
+            medium_etl::schedule::run_schedule(settings, schedule, args.max_runs, stop, stopped)
+                .await;
+        ExitCode::from(code)
+    })
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -174,6 +242,7 @@ fn init_tracing(settings: &Settings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

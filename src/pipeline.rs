@@ -23,7 +23,9 @@ use crate::sinks::partition::Staging;
 use crate::sinks::{parquet, report};
 use crate::sources::medium::client::{EndpointCounts, FetchStats, MediumClient};
 use crate::sources::medium::endpoints::Endpoint;
-use crate::sources::medium::harvest::{Failure, Harvest, HarvestSettings, Harvester, Origin};
+use crate::sources::medium::harvest::{
+    CancelFlag, Failure, Harvest, HarvestSettings, Harvester, Origin,
+};
 use crate::transforms::{aggregate, normalize};
 
 /// What a run did.
@@ -59,6 +61,13 @@ impl RunOutcome {
 
 /// Runs the job for `settings.date`.
 pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
+    run_until(settings, CancelFlag::default()).await
+}
+
+/// Runs the job for `settings.date` unless `cancel` is set: then no new page is requested, the
+/// pages fetched so far stay in the raw store, nothing is published, and the result is
+/// [`RunError::Cancelled`].
+pub async fn run_until(settings: &Settings, cancel: CancelFlag) -> Result<RunOutcome, RunError> {
     let started = std::time::Instant::now();
     let started_at = Utc::now();
     let date = settings.date.to_string();
@@ -83,6 +92,7 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
             max_pages: settings.max_pages,
             max_authors: settings.max_authors,
             tasks: settings.client.concurrency.max(4) * 4,
+            cancel: cancel.clone(),
         },
         stats.clone(),
     ));
@@ -102,6 +112,10 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
     );
     let harvest = harvester.harvest(&settings.publications).await;
     let harvest_secs = started.elapsed().as_secs_f64();
+    if cancel.is_cancelled() {
+        reporter.finish().await;
+        return Err(RunError::Cancelled);
+    }
     progress.set_stage("publish");
 
     // A publication that yielded nothing at all ends the run: there is nothing to report.

@@ -6,5 +6,6 @@ mod faults;
 mod harvest;
 mod metrics;
 mod properties;
+mod schedule;
 mod serve;
 mod support;

@@ -48,6 +48,23 @@ pub struct HarvestSettings {
     pub max_authors: Option<usize>,
     /// Streams worked on at once when replaying from disk (HTTP concurrency is the client's).
     pub tasks: usize,
+    /// Once set, no new page is fetched (pages in flight complete and are stored).
+    pub cancel: CancelFlag,
+}
+
+/// A flag that stops a harvest from starting new requests (SIGINT / SIGTERM under `etl
+/// schedule`).
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// One stream's pages and how it ended.
@@ -286,6 +303,11 @@ impl Harvester {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "StoredPageUnreadable"),
             }
+        }
+        if self.settings.cancel.is_cancelled() {
+            return Err(FetchError::Cancelled {
+                url: replay_url(stream, query),
+            });
         }
         match &self.origin {
             Origin::Http(client) => {

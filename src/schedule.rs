@@ -1,0 +1,167 @@
+//! `etl schedule`: the job on a timer, in one process (in place of the old pipeline's sleeping
+//! container and central scheduler).
+//!
+//! Invariants: runs never overlap (one loop, one run at a time); each run is for the UTC date
+//! of its start, and a date whose reports are already published complete is skipped, so a
+//! restart or a short interval never redoes a finished day; a failed run is logged and the
+//! schedule goes on; a stop signal lets in-flight requests finish and be stored, publishes
+//! nothing half-done, and ends the loop with exit code 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::config::{RunDate, Schedule, Settings};
+use crate::error::{exit, RunError};
+use crate::pipeline;
+use crate::sinks::partition::partition_dir;
+use crate::sources::medium::harvest::CancelFlag;
+
+/// When the next run starts, given the previous start (if any).
+pub fn next_start(
+    schedule: Schedule,
+    now: DateTime<Utc>,
+    last_start: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    match schedule {
+        Schedule::Every(interval) => match last_start {
+            None => now,
+            Some(last) => {
+                let next =
+                    last + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+                next.max(now)
+            }
+        },
+        Schedule::At(time) => {
+            let today = now.date_naive().and_time(time).and_utc();
+            let after_last = |t: DateTime<Utc>| last_start.is_none_or(|l| t > l);
+            if today >= now && after_last(today) {
+                today
+            } else {
+                today + chrono::Duration::days(1)
+            }
+        }
+    }
+}
+
+/// Whether `date`'s reports are published and complete.
+pub fn date_is_complete(settings: &Settings, date: &str) -> bool {
+    let manifest = partition_dir(&settings.out, "reports", date).join(crate::schema::MANIFEST);
+    std::fs::read(manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|m| m["complete"] == true)
+}
+
+/// Runs the schedule until `stop` is set (then exit 0) or `max_runs` runs have started (then
+/// the exit code of the last run).
+pub async fn run_schedule(
+    settings: Settings,
+    schedule: Schedule,
+    max_runs: Option<u32>,
+    stop: CancelFlag,
+    stopped: Arc<Notify>,
+) -> u8 {
+    tracing::info!(schedule = %schedule, out = %settings.out.display(), "ScheduleStarted");
+    let mut last_start = None;
+    let mut runs = 0u32;
+    loop {
+        let now = Utc::now();
+        let start = next_start(schedule, now, last_start);
+        let wait = (start - now).to_std().unwrap_or(Duration::ZERO);
+        if !wait.is_zero() {
+            tracing::info!(next_run = %start.to_rfc3339(), "RunScheduled");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.notified() => {}
+        }
+        if stop.is_cancelled() {
+            break;
+        }
+        last_start = Some(Utc::now());
+        runs += 1;
+        let date = RunDate(Utc::now().date_naive());
+        let date_text = date.to_string();
+        let last_code = if date_is_complete(&settings, &date_text) {
+            tracing::info!(date = %date_text, "ScheduledRunSkipped");
+            exit::OK
+        } else {
+            let run_settings = Settings {
+                date,
+                ..settings.clone()
+            };
+            match pipeline::run_until(&run_settings, stop.clone()).await {
+                Ok(outcome) if outcome.is_complete() => {
+                    tracing::info!(date = %date_text, secs = outcome.duration.as_secs_f64(), "ScheduledRunFinished");
+                    exit::OK
+                }
+                Ok(outcome) => {
+                    tracing::warn!(date = %date_text, failures = outcome.failures.len(), "ScheduledRunIncomplete");
+                    exit::PARTIAL
+                }
+                Err(RunError::Cancelled) => {
+                    tracing::info!(date = %date_text, "ScheduledRunStopped");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(date = %date_text, error = %e, "ScheduledRunFailed");
+                    e.exit_code()
+                }
+            }
+        };
+        if stop.is_cancelled() {
+            break;
+        }
+        if max_runs.is_some_and(|m| runs >= m) {
+            return last_code;
+        }
+    }
+    tracing::info!(runs, "ScheduleStopped");
+    exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn every_runs_now_then_each_interval_after_the_last_start() {
+        let every = Schedule::Every(Duration::from_secs(3600));
+        let now = t("2026-11-27T10:00:00Z");
+        assert_eq!(next_start(every, now, None), now);
+        assert_eq!(
+            next_start(every, now, Some(t("2026-11-27T09:30:00Z"))),
+            t("2026-11-27T10:30:00Z")
+        );
+        // a run that took longer than the interval: the next starts right away, never overlapping
+        assert_eq!(next_start(every, now, Some(t("2026-11-27T08:00:00Z"))), now);
+    }
+
+    #[test]
+    fn at_runs_daily_at_the_time_utc() {
+        let at = Schedule::At(chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap());
+        assert_eq!(
+            next_start(at, t("2026-11-27T01:00:00Z"), None),
+            t("2026-11-27T02:00:00Z")
+        );
+        assert_eq!(
+            next_start(at, t("2026-11-27T03:00:00Z"), None),
+            t("2026-11-28T02:00:00Z")
+        );
+        assert_eq!(
+            next_start(
+                at,
+                t("2026-11-27T02:00:00Z"),
+                Some(t("2026-11-27T02:00:00Z"))
+            ),
+            t("2026-11-28T02:00:00Z")
+        );
+    }
+}
