@@ -314,3 +314,58 @@ async fn the_requests_per_second_cap_spaces_requests() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn several_publications_share_authors_once_with_where_each_was_found() {
+    let server = MockServer::start().await;
+    small_publication(&server).await; // c0ffee: a1, a2, a3
+    page(&server, "/_/api/collections/7ea/stream", "", guarded(serde_json::json!({
+        "collection": {"id": "7ea", "name": "Tea", "slug": "tea"},
+        "references": {"User": {"a3": user("a3"), "a4": user("a4")}, "Post": {"t1": post("t1", "a4", 2)}},
+        "paging": {"next": {"to": "null"}}
+    }))).await;
+    author(&server, "a4").await;
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(
+        &server.uri(),
+        out.path(),
+        &["--collection-id", "c0ffee", "--collection-id", "7ea"],
+    );
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    let found: Vec<(String, Vec<String>)> = o
+        .harvest
+        .authors
+        .iter()
+        .map(|a| {
+            (
+                a.user.user_id.clone(),
+                a.found_in.iter().map(|p| p.key().to_owned()).collect(),
+            )
+        })
+        .collect();
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        found,
+        vec![
+            ("a1".to_owned(), v(&["c0ffee"])),
+            ("a2".to_owned(), v(&["c0ffee"])),
+            ("a3".to_owned(), v(&["c0ffee", "7ea"])),
+            ("a4".to_owned(), v(&["7ea"])),
+        ]
+    );
+    // a3's streams were fetched once
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.url.path() == "/_/api/users/a3/profile/stream")
+            .count(),
+        2
+    );
+    let summary = std::fs::read_to_string(
+        out.path()
+            .join("reports/date=2026-11-27/publication_summary.csv"),
+    )
+    .unwrap();
+    assert_eq!(summary.lines().count(), 3, "{summary}");
+}
