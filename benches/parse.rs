@@ -42,6 +42,22 @@ fn parse(c: &mut Criterion) {
         |b, body| b.iter(|| parse_payload::<FollowingPayload>(body).expect("parses")),
     );
     group.finish();
+
+    // The floor: the same bytes scanned by serde_json without building anything.
+    let mut group = c.benchmark_group("scan only (IgnoredAny)");
+    for name in ["collection_stream.json", "user_profile_stream.json"] {
+        let body = minified(&fixture(name));
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), &body, |b, body| {
+            b.iter(|| {
+                serde_json::from_slice::<serde::de::IgnoredAny>(
+                    medium_etl::sources::medium::guard::strip_guard(body),
+                )
+                .expect("JSON")
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, parse);

@@ -148,6 +148,26 @@ impl RawStore {
         }))
     }
 
+    /// Stores a page found in another raw store (`--source`): hard links when both stores are on
+    /// one file system (no copy, no new inode; files are never modified in place, only replaced
+    /// by rename, so sharing them is safe), else a copy. Body first, metadata last, as in
+    /// [`RawStore::save`].
+    pub fn save_from(
+        &self,
+        stream: &StreamId,
+        index: usize,
+        stored: &StoredPage,
+        source: &RawStore,
+    ) -> Result<(), StoreError> {
+        let (src_body, src_meta) = source.page_paths(stream, index);
+        let (body_path, meta_path) = self.page_paths(stream, index);
+        if link_atomic(&src_body, &body_path).is_ok() && link_atomic(&src_meta, &meta_path).is_ok()
+        {
+            return Ok(());
+        }
+        self.save(stream, index, &stored.body, &stored.meta)
+    }
+
     /// Stores a page: the body, then its metadata, each atomically.
     pub fn save(
         &self,
@@ -165,6 +185,18 @@ impl RawStore {
         meta_json.push(b'\n');
         write_atomic(&meta_path, &meta_json, false)
     }
+}
+
+/// Hard-links `from` to `to` under a temporary name, then renames it into place.
+fn link_atomic(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = crate::atomic_file::temp_path_for(to);
+    fs::hard_link(from, &tmp)?;
+    fs::rename(&tmp, to).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(test)]
@@ -204,6 +236,29 @@ mod tests {
             store.load(&s, 3, "page=3").unwrap(),
             Lookup::Missing { .. }
         ));
+    }
+
+    #[test]
+    fn pages_from_another_store_are_linked_or_copied_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = RawStore::new(dir.path().join("source"));
+        let run = RawStore::new(dir.path().join("run"));
+        let s = StreamId::Profile("abc123".into());
+        source.save(&s, 1, b"body", &meta("", 4)).unwrap();
+        let Lookup::Found(page) = source.load(&s, 1, "").unwrap() else {
+            panic!("stored")
+        };
+        run.save_from(&s, 1, &page, &source).unwrap();
+        match run.load(&s, 1, "").unwrap() {
+            Lookup::Found(p) => assert_eq!((p.body, p.meta), (b"body".to_vec(), page.meta)),
+            other => panic!("{other:?}"),
+        }
+        // replacing the source page later leaves the run's copy as it was
+        source.save(&s, 1, b"new!", &meta("", 4)).unwrap();
+        let Lookup::Found(p) = run.load(&s, 1, "").unwrap() else {
+            panic!("stored")
+        };
+        assert_eq!(p.body, b"body");
     }
 
     #[test]

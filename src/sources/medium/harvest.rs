@@ -350,7 +350,7 @@ impl Harvester {
                 let payload = parse_payload::<P>(&stored.body)
                     .map_err(|kind| stored_body_error(&url, &stored.body_path, kind))?;
                 self.stats.page_from_store(endpoint);
-                self.store.save(stream, index, &stored.body, &stored.meta)?;
+                self.store.save_from(stream, index, &stored, source)?;
                 Ok(payload)
             }
         }
