@@ -11,7 +11,7 @@ use medium_etl::sources::medium::guard::parse_payload;
 use medium_etl::sources::medium::harvest::{
     AuthorHarvest, Harvest, PublicationHarvest, StreamHarvest,
 };
-use medium_etl::sources::medium::models::{FollowingPayload, StreamPayload};
+use medium_etl::sources::medium::models::{FollowingPayload, StreamPayload, User};
 use medium_etl::sources::medium::paging::StreamEnd;
 use medium_etl::synthetic::{SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
 use medium_etl::transforms::normalize::normalize;
@@ -41,23 +41,16 @@ fn stream<P>(stream: StreamId, pages: Vec<P>) -> StreamHarvest<P> {
 /// A harvest of one publication page and, for each author, their profile and following pages.
 fn harvest(
     publication: Vec<StreamPayload>,
-    authors: Vec<(StreamPayload, Vec<StreamPayload>, Vec<FollowingPayload>)>,
+    authors: Vec<(User, Vec<StreamPayload>, Vec<FollowingPayload>)>,
 ) -> Harvest {
     let pub_ref = PublicationRef::Id(SYNTHETIC_COLLECTION.into());
     let authors = authors
         .into_iter()
-        .map(|(user_page, profile, following)| {
-            let user = user_page
-                .user
-                .clone()
-                .or_else(|| user_page.references.users.0.first().cloned())
-                .expect("a user");
-            AuthorHarvest {
-                found_in: vec![pub_ref.clone()],
-                profile: stream(StreamId::Profile(user.user_id.clone()), profile),
-                following: stream(StreamId::Following(user.user_id.clone()), following),
-                user,
-            }
+        .map(|(user, profile, following)| AuthorHarvest {
+            found_in: vec![pub_ref.clone()],
+            profile: stream(StreamId::Profile(user.user_id.clone()), profile),
+            following: stream(StreamId::Following(user.user_id.clone()), following),
+            user,
         })
         .collect::<Vec<_>>();
     Harvest {
@@ -86,13 +79,10 @@ fn fixtures(c: &mut Criterion) {
             let publication: StreamPayload = parse_payload(&collection).expect("parses");
             let profile_page: StreamPayload = parse_payload(&profile).expect("parses");
             let following_page: FollowingPayload = parse_payload(&following).expect("parses");
+            let user = profile_page.user.clone().expect("the profile's user");
             let h = harvest(
                 vec![publication],
-                vec![(
-                    profile_page.clone(),
-                    vec![profile_page],
-                    vec![following_page],
-                )],
+                vec![(user, vec![profile_page], vec![following_page])],
             );
             normalize(&h).expect("normalizes")
         })
@@ -107,7 +97,7 @@ fn synthetic(c: &mut Criterion) {
         ..SyntheticSpec::default()
     });
     let mut publication = Vec::new();
-    let mut authors: Vec<(StreamPayload, Vec<StreamPayload>, Vec<FollowingPayload>)> = Vec::new();
+    let mut authors: Vec<(User, Vec<StreamPayload>, Vec<FollowingPayload>)> = Vec::new();
     for page in medium.pages() {
         match &page.stream {
             StreamId::Publication(_) => {
@@ -116,7 +106,7 @@ fn synthetic(c: &mut Criterion) {
             StreamId::Profile(_) => {
                 let p: StreamPayload = parse_payload(&page.body).expect("parses");
                 if page.index == 1 {
-                    authors.push((p.clone(), Vec::new(), Vec::new()));
+                    authors.push((p.user.clone().expect("a user"), Vec::new(), Vec::new()));
                 }
                 authors.last_mut().expect("an author").1.push(p);
             }
@@ -129,12 +119,49 @@ fn synthetic(c: &mut Criterion) {
     }
     let h = harvest(publication, authors);
     let rows = normalize(&h).expect("normalizes").posts.num_rows() as u64;
+    let bodies: Vec<_> = medium.pages();
+    let bytes: u64 = bodies.iter().map(|p| p.body.len() as u64).sum();
     let mut group = c.benchmark_group("synthetic");
     group.throughput(Throughput::Elements(rows));
     group.sample_size(20);
     group.bench_function("normalize 1000 authors x 20 stories (posts/s)", |b| {
         b.iter(|| normalize(&h).expect("normalizes"))
     });
+    group.throughput(Throughput::Bytes(bytes));
+    group.bench_function(
+        "guard+parse+normalize 1000 authors x 20 stories (bytes/s)",
+        |b| {
+            b.iter(|| {
+                let mut publication = Vec::new();
+                let mut authors: Vec<(User, Vec<StreamPayload>, Vec<FollowingPayload>)> =
+                    Vec::new();
+                for page in &bodies {
+                    match &page.stream {
+                        StreamId::Publication(_) => {
+                            publication.push(parse_payload(&page.body).expect("parses"))
+                        }
+                        StreamId::Profile(_) => {
+                            let p: StreamPayload = parse_payload(&page.body).expect("parses");
+                            if page.index == 1 {
+                                authors.push((
+                                    p.user.clone().expect("a user"),
+                                    Vec::new(),
+                                    Vec::new(),
+                                ));
+                            }
+                            authors.last_mut().expect("an author").1.push(p);
+                        }
+                        StreamId::Following(_) => authors
+                            .last_mut()
+                            .expect("an author")
+                            .2
+                            .push(parse_payload(&page.body).expect("parses")),
+                    }
+                }
+                normalize(&harvest(publication, authors)).expect("normalizes")
+            })
+        },
+    );
     group.finish();
 }
 
