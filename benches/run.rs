@@ -12,6 +12,8 @@ use clap::Parser;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use medium_etl::cli::{Cli, Command};
 use medium_etl::raw_store::RawStore;
+use medium_etl::sources::medium::client::{FetchStats, MediumClient};
+use medium_etl::sources::medium::harvest::{CancelFlag, HarvestSettings, Harvester, Origin};
 use medium_etl::synthetic::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
 use medium_etl::{pipeline, Settings};
 
@@ -67,6 +69,8 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
+/// The crawl alone (the harvest stage: every page fetched and stored, no publishing), against a
+/// server on its own runtime thread.
 fn crawl(c: &mut Criterion) {
     let latency = Duration::from_millis(20);
     let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
@@ -76,9 +80,14 @@ fn crawl(c: &mut Criterion) {
         ..SyntheticSpec::default()
     }));
     let requests = medium.expected_requests();
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let server = rt.block_on(serve(medium, latency)).expect("serves");
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let server = server_rt.block_on(serve(medium, latency)).expect("serves");
     let base = server.base_url();
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = c.benchmark_group("crawl 20ms");
     group.sample_size(10);
     group.throughput(Throughput::Elements(requests as u64));
@@ -103,15 +112,33 @@ fn crawl(c: &mut Criterion) {
                         ],
                         out.path(),
                     );
-                    let o = rt.block_on(pipeline::run(&s)).expect("runs");
-                    assert!(o.is_complete());
-                    out
+                    let harvest = rt.block_on(async {
+                        let stats = Arc::new(FetchStats::default());
+                        let client =
+                            MediumClient::new(s.client.clone(), stats.clone()).expect("a client");
+                        let harvester = Arc::new(Harvester::new(
+                            Origin::Http(Box::new(client)),
+                            RawStore::for_date(&s.out, &s.date.to_string()),
+                            HarvestSettings {
+                                refresh: false,
+                                max_pages: s.max_pages,
+                                max_authors: None,
+                                tasks: concurrency * 4,
+                                cancel: CancelFlag::default(),
+                            },
+                            stats,
+                        ));
+                        harvester.harvest(&s.publications).await
+                    });
+                    assert!(harvest.failures().is_empty());
+                    (out, harvest)
                 },
                 BatchSize::PerIteration,
             )
         });
     }
     group.finish();
+    drop(server);
 }
 
 criterion_group!(benches, replay, crawl);

@@ -322,7 +322,18 @@ impl Harvester {
                     bytes: fetched.body.len() as u64,
                     attempts: fetched.attempts,
                 };
-                self.store.save(stream, index, &fetched.body, &meta)?;
+                // File system work off the async workers: a slow create or rename must not stall
+                // the other streams' requests.
+                let (store, owned_stream) = (self.store.clone(), stream.clone());
+                tokio::task::spawn_blocking(move || {
+                    store.save(&owned_stream, index, &fetched.body, &meta)
+                })
+                .await
+                .map_err(|e| FetchError::Transfer {
+                    url: replay_url(stream, query),
+                    message: format!("storing the page failed: {e}"),
+                    attempts: 1,
+                })??;
                 Ok(payload)
             }
             Origin::Replay(source) => {
