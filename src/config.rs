@@ -533,7 +533,8 @@ impl Settings {
             .iter()
             .map(|(k, v, _)| k.len() + v.len() + 3)
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .min(36);
         let mut out = String::new();
         for (key, value, origin) in &self.provenance {
             let line = format!("{key} = {value}");
