@@ -76,6 +76,22 @@ pub enum FetchError {
     Store(#[from] StoreError),
 }
 
+/// An error and its causes on one line ("error sending request: connection refused"), each
+/// cause added once.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
 fn retry_note(attempts: u32) -> String {
     if attempts > 1 {
         format!(" (after {attempts} attempts)")

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use medium_etl::cli::{Cli, Command, ScheduleArgs, ServeArgs, SynthArgs};
+use medium_etl::cli::{Cli, Command, RunArgs, ScheduleArgs, ServeArgs, SynthArgs};
 use medium_etl::config::LogFormat;
 use medium_etl::{exit, pipeline, Settings};
 use tracing_subscriber::EnvFilter;
@@ -22,15 +22,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => {
-            let settings = match Settings::from_args(&args) {
-                Ok(s) => Settings {
-                    arguments: std::env::args().collect(),
-                    ..s
-                },
-                Err(e) => {
-                    let code = e.exit_code();
-                    return fail(&e, code);
-                }
+            let settings = match settings_of(&args) {
+                Ok(s) => s,
+                Err(code) => return code,
             };
             init_tracing(&settings);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -69,15 +63,9 @@ fn main() -> ExitCode {
 
 fn schedule(args: ScheduleArgs) -> ExitCode {
     use medium_etl::config::{parse_interval, parse_time_of_day, Schedule};
-    let settings = match Settings::from_args(&args.run) {
-        Ok(s) => Settings {
-            arguments: std::env::args().collect(),
-            ..s
-        },
-        Err(e) => {
-            let code = e.exit_code();
-            return fail(&e, code);
-        }
+    let settings = match settings_of(&args.run) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let schedule = match (&args.every, &args.at) {
         (Some(e), _) => parse_interval(e)
@@ -214,18 +202,22 @@ fn synth(args: SynthArgs) -> ExitCode {
 }
 
 fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = s.source();
-    }
-    eprintln!("etl: error: {line}");
+    eprintln!("etl: error: {}", medium_etl::error::error_chain(e));
     ExitCode::from(code)
+}
+
+/// The validated settings of a run or schedule, with the command line recorded; or the exit.
+fn settings_of(args: &RunArgs) -> Result<Settings, ExitCode> {
+    match Settings::from_args(args) {
+        Ok(s) => Ok(Settings {
+            arguments: std::env::args().collect(),
+            ..s
+        }),
+        Err(e) => {
+            let code = e.exit_code();
+            Err(fail(&e, code))
+        }
+    }
 }
 
 /// Logs to stderr: `RUST_LOG` filters win; else `-q` warn, default info, `-v` debug, `-vv`

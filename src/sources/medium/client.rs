@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::endpoints::{Endpoint, StreamId};
 use super::guard::parse_payload;
-use crate::error::{BodyError, FetchError, RunError};
+use crate::error::{error_chain, BodyError, FetchError, RunError};
 
 /// The default User-Agent: names the tool and where it comes from.
 pub const DEFAULT_USER_AGENT: &str = concat!(
@@ -478,21 +478,6 @@ fn transport_error(url: &str, e: &reqwest::Error, attempts: u32) -> FetchError {
             attempts,
         }
     }
-}
-
-/// The error and its causes on one line ("error sending request: connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// `Retry-After` as a duration: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
