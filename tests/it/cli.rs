@@ -310,3 +310,110 @@ fn a_malformed_config_is_one_line_and_exit_7() {
         assert!(!dir.path().join("o").exists());
     }
 }
+
+/// Progress: without a terminal, a `HarvestProgressed` line every 5 s; on a terminal (a pty
+/// made by `script`), bars with the stage counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_shows_as_log_lines_without_a_terminal_and_as_bars_on_one() {
+    use medium_etl::synthetic::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+    let medium = std::sync::Arc::new(SyntheticMedium::new(SyntheticSpec {
+        authors: 12,
+        stories_per_author: 25,
+        ..SyntheticSpec::default()
+    }));
+    let server = serve(medium, std::time::Duration::from_millis(110))
+        .await
+        .unwrap();
+    let base = server.base_url();
+    let out = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "run",
+        "--base-url",
+        &base,
+        "--collection-id",
+        SYNTHETIC_COLLECTION,
+        "--max-rps",
+        "0",
+        "--concurrency",
+        "1",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let piped = {
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_etl"))
+                .args(&args)
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap()
+        })
+    }
+    .await
+    .unwrap();
+    assert_eq!(piped.status.code(), Some(0), "{}", text(&piped.stderr));
+    let err = text(&piped.stderr);
+    assert!(
+        err.contains("HarvestProgressed") && err.contains("authors_done="),
+        "{err}"
+    );
+    assert!(!err.contains("story pages"), "no bars without a terminal");
+
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("_status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "finished");
+    assert_eq!(status["authors_done"], 12);
+
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped the terminal half: no `script` here");
+        return;
+    }
+    let line = format!(
+        "{} {} --refresh --max-authors 3",
+        env!("CARGO_BIN_EXE_etl"),
+        args.join(" ")
+    );
+    let tty = tokio::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let screen = text(&tty.stdout);
+    assert_eq!(tty.status.code(), Some(0), "{screen}");
+    for label in [
+        "publication pages",
+        "authors",
+        "story pages",
+        "following pages",
+        "rows written",
+        "eta",
+    ] {
+        assert!(screen.contains(label), "{label:?} not drawn:\n{screen}");
+    }
+    let quiet = {
+        let line = format!(
+            "{} {} --refresh --quiet --max-authors 1",
+            env!("CARGO_BIN_EXE_etl"),
+            args.join(" ")
+        );
+        tokio::task::spawn_blocking(move || {
+            Command::new("script")
+                .args(["-qec", &line, "/dev/null"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        !text(&quiet.stdout).contains("story pages"),
+        "--quiet hides the bars"
+    );
+}
