@@ -171,10 +171,21 @@ impl RateLimiter {
     }
 }
 
-/// Permits for requests in flight. Publication-stream requests go before queued author
-/// requests: they are the critical path (an author's streams cannot start before the page that
-/// lists them), and behind a long queue of author requests each publication page would wait
-/// for many rounds. The bound on requests in flight is the same for both.
+/// Which queued request gets the next free permit (lower first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Publication-stream pages: the critical path (an author's streams cannot start before the
+    /// page that lists them).
+    Publication = 0,
+    /// Later pages of a stream already started: finishing streams shortens the tail.
+    Continuation = 1,
+    /// The first page of a stream.
+    First = 2,
+}
+
+/// Permits for requests in flight, handed out by [`Priority`] then arrival. Without it, each
+/// publication page would wait behind a long queue of author requests. The bound on requests in
+/// flight is the same for every priority.
 #[derive(Debug)]
 struct Permits {
     state: std::sync::Mutex<PermitState>,
@@ -183,8 +194,7 @@ struct Permits {
 #[derive(Debug)]
 struct PermitState {
     available: usize,
-    first: std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>,
-    rest: std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>,
+    queues: [std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>; 3],
 }
 
 /// A held permit; released on drop.
@@ -219,8 +229,7 @@ impl Permits {
         Permits {
             state: std::sync::Mutex::new(PermitState {
                 available: n,
-                first: Default::default(),
-                rest: Default::default(),
+                queues: Default::default(),
             }),
         }
     }
@@ -229,7 +238,7 @@ impl Permits {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn acquire(&self, first: bool) -> Permit<'_> {
+    async fn acquire(&self, priority: Priority) -> Permit<'_> {
         let rx = {
             let mut s = self.lock();
             if s.available > 0 {
@@ -237,11 +246,7 @@ impl Permits {
                 return Permit(self);
             }
             let (tx, rx) = tokio::sync::oneshot::channel();
-            if first {
-                s.first.push_back(tx);
-            } else {
-                s.rest.push_back(tx);
-            }
+            s.queues[priority as usize].push_back(tx);
             rx
         };
         let mut waiter = Waiter {
@@ -259,10 +264,7 @@ impl Permits {
     fn release(&self) {
         let mut s = self.lock();
         loop {
-            let next = match s.first.pop_front() {
-                Some(tx) => Some(tx),
-                None => s.rest.pop_front(),
-            };
+            let next = s.queues.iter_mut().find_map(|q| q.pop_front());
             match next {
                 Some(tx) => {
                     if tx.send(()).is_ok() {
@@ -347,13 +349,14 @@ impl MediumClient {
         &self,
         stream: &StreamId,
         query: &str,
+        priority: Priority,
     ) -> Result<(Fetched, P), FetchError> {
         let endpoint = stream.endpoint();
         let url = self.url_for(stream, query);
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let outcome = self.attempt(&url, attempt, endpoint).await;
+            let outcome = self.attempt(&url, attempt, endpoint, priority).await;
             let (error, retry_after) = match outcome {
                 Attempt::Done(fetched) => match parse_payload::<P>(&fetched.body) {
                     Ok(payload) => {
@@ -403,13 +406,16 @@ impl MediumClient {
         half + half.mul_f64(fastrand::f64())
     }
 
-    async fn attempt(&self, url: &Url, attempt: u32, endpoint: Endpoint) -> Attempt {
+    async fn attempt(
+        &self,
+        url: &Url,
+        attempt: u32,
+        endpoint: Endpoint,
+        priority: Priority,
+    ) -> Attempt {
         let url_text = url.to_string();
         // No retry while waiting holds a permit: permits bound requests in flight only.
-        let _permit = self
-            .permits
-            .acquire(endpoint == Endpoint::PublicationStream)
-            .await;
+        let _permit = self.permits.acquire(priority).await;
         self.limiter.wait().await;
         self.stats.attempts[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
         let response = match self.http.get(url.clone()).send().await {
@@ -556,17 +562,18 @@ mod tests {
     #[tokio::test]
     async fn permits_bound_requests_and_serve_the_publication_first() {
         let permits = Arc::new(Permits::new(1));
-        let held = permits.acquire(false).await;
+        let held = permits.acquire(Priority::First).await;
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
-        for (name, first) in [
-            ("author-1", false),
-            ("author-2", false),
-            ("publication", true),
+        for (name, priority) in [
+            ("author-1", Priority::First),
+            ("author-2", Priority::First),
+            ("author-1 page 2", Priority::Continuation),
+            ("publication", Priority::Publication),
         ] {
             let (permits, order) = (permits.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
-                let _p = permits.acquire(first).await;
+                let _p = permits.acquire(priority).await;
                 order.lock().unwrap().push(name);
                 tokio::task::yield_now().await;
             }));
@@ -576,7 +583,7 @@ mod tests {
         let abandoned = {
             let permits = permits.clone();
             tokio::spawn(async move {
-                let _p = permits.acquire(false).await;
+                let _p = permits.acquire(Priority::First).await;
             })
         };
         tokio::task::yield_now().await;
@@ -587,7 +594,7 @@ mod tests {
         }
         assert_eq!(
             *order.lock().unwrap(),
-            ["publication", "author-1", "author-2"]
+            ["publication", "author-1 page 2", "author-1", "author-2"]
         );
         assert_eq!(permits.lock().available, 1, "every permit came back");
     }

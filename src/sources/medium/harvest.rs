@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::client::{stored_body_error, FetchStats, MediumClient};
-use super::endpoints::{PublicationRef, StreamId};
+use super::client::{stored_body_error, FetchStats, MediumClient, Priority};
+use super::endpoints::{Endpoint, PublicationRef, StreamId};
 use super::guard::parse_payload;
 use super::models::{Collection, FollowingPayload, PageItems, StreamPayload, User};
 use super::paging::{StreamEnd, StreamPager};
@@ -311,7 +311,12 @@ impl Harvester {
         }
         match &self.origin {
             Origin::Http(client) => {
-                let (fetched, payload) = client.fetch_page::<P>(stream, query).await?;
+                let priority = match (stream.endpoint(), index) {
+                    (Endpoint::PublicationStream, _) => Priority::Publication,
+                    (_, 1) => Priority::First,
+                    _ => Priority::Continuation,
+                };
+                let (fetched, payload) = client.fetch_page::<P>(stream, query, priority).await?;
                 let meta = PageMeta {
                     url: fetched.url.clone(),
                     query: query.to_owned(),
