@@ -21,17 +21,22 @@ pub enum Command {
     /// Run the job for one date: harvest, then publish the date's partitions.
     #[command(args_override_self = true)]
     Run(RunArgs),
-    /// Print the effective configuration and where each value comes from (flag, environment,
-    /// file or default).
+    /// Print the effective configuration and where each value comes from.
+    ///
+    /// Origins: flag, environment (ETL_*), config file, default.
     #[command(args_override_self = true)]
     Config(RunArgs),
-    /// Run the job on a schedule (UTC), one date at a time: each run is for the date of its
-    /// start; a date already published complete is skipped; runs never overlap; a failed run
-    /// is reported and the schedule goes on; SIGINT / SIGTERM stop it cleanly (exit 0).
+    /// Run the job on a schedule (UTC), one date at a time.
+    ///
+    /// Each run is for the date of its start; a date already published complete is skipped;
+    /// runs never overlap; a failed run is reported and the schedule goes on; SIGINT / SIGTERM
+    /// stop it cleanly (exit 0).
     #[command(args_override_self = true)]
     Schedule(ScheduleArgs),
-    /// Serve the dated partitions over HTTP: an index with downloads, a page per date with the
-    /// top authors, and the status of the current or last run.
+    /// Serve the dated partitions over HTTP (index, downloads, top authors, run status).
+    ///
+    /// An index of dates with file sizes and downloads, a page per date with the top authors and
+    /// a chart of their claps, and the status of the current or last run.
     Serve(ServeArgs),
     /// Serve a deterministic synthetic Medium on 127.0.0.1 (for trying and measuring `etl run`).
     Synth(SynthArgs),
