@@ -161,6 +161,12 @@ impl RawStore {
     ) -> Result<(), StoreError> {
         let (src_body, src_meta) = source.page_paths(stream, index);
         let (body_path, meta_path) = self.page_paths(stream, index);
+        if fs::canonicalize(&src_body).ok() == fs::canonicalize(&body_path).ok()
+            && body_path.exists()
+        {
+            // replaying a date's own raw store into itself (`--refresh --source` on it)
+            return Ok(());
+        }
         if link_atomic(&src_body, &body_path).is_ok() && link_atomic(&src_meta, &meta_path).is_ok()
         {
             return Ok(());
