@@ -369,3 +369,62 @@ async fn several_publications_share_authors_once_with_where_each_was_found() {
     .unwrap();
     assert_eq!(summary.lines().count(), 3, "{summary}");
 }
+
+#[tokio::test]
+async fn a_page_without_paging_or_with_a_null_next_ends_its_stream() {
+    let server = MockServer::start().await;
+    page(&server, "/_/api/collections/c0ffee/stream", "", guarded(serde_json::json!({
+        "references": {"User": {"a1": user("a1"), "a2": user("a2")}, "Post": {"p1": post("p1", "a1", 1)}}
+    }))).await;
+    for a in ["a1", "a2"] {
+        page(
+            &server,
+            &format!("/_/api/users/{a}/following"),
+            "",
+            guarded(serde_json::json!({"value": [user("f1")], "paging": {"next": null}})),
+        )
+        .await;
+    }
+    page(
+        &server,
+        "/_/api/users/a1/profile/stream",
+        "",
+        guarded(serde_json::json!({
+            "references": {"Post": {"q1": post("q1", "a1", 1)}}, "paging": {"path": "/x"}
+        })),
+    )
+    .await;
+    page(&server, "/_/api/users/a2/profile/stream", "", guarded(serde_json::json!({
+        "references": {"Post": {"q2": post("q2", "a2", 1)}}, "paging": {"next": {"to": null, "page": 2}}
+    }))).await;
+    let out = tempfile::tempdir().unwrap();
+    let o = pipeline::run(&settings(
+        &server.uri(),
+        out.path(),
+        &["--collection-id", "c0ffee"],
+    ))
+    .await
+    .unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    assert_eq!(
+        o.harvest.publications[0].stream.end.as_ref().unwrap(),
+        &StreamEnd::NoPaging,
+        "no paging at all"
+    );
+    assert_eq!(
+        o.harvest.authors[0].profile.end.as_ref().unwrap(),
+        &StreamEnd::NoPaging,
+        "paging without next"
+    );
+    assert_eq!(
+        o.harvest.authors[0].following.end.as_ref().unwrap(),
+        &StreamEnd::NoPaging,
+        "next: null"
+    );
+    assert_eq!(
+        o.harvest.authors[1].profile.end.as_ref().unwrap(),
+        &StreamEnd::NullCursor,
+        "to: null (JSON)"
+    );
+    assert_eq!(request_count(&server).await, 5);
+}
