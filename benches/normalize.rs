@@ -3,8 +3,6 @@
 //!
 //! `cargo bench --bench normalize`
 
-use std::time::Duration;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use medium_etl::sources::medium::endpoints::{PublicationRef, StreamId};
 use medium_etl::sources::medium::guard::parse_payload;
@@ -63,7 +61,6 @@ fn harvest(
         authors,
         authors_capped_at: None,
         skipped_ids: Vec::new(),
-        duration: Duration::ZERO,
     }
 }
 

@@ -19,7 +19,7 @@ use crate::progress::{Progress, Reporter, STATUS_FILE};
 use crate::raw_store::RawStore;
 use crate::schema;
 use crate::sinks::manifest::{AuthorCounts, FileEntry, Manifest, ManifestSettings};
-use crate::sinks::partition::Staging;
+use crate::sinks::partition::{partition_dir, Staging};
 use crate::sinks::{parquet, report};
 use crate::sources::medium::client::{EndpointCounts, FetchStats, MediumClient};
 use crate::sources::medium::endpoints::Endpoint;
@@ -39,20 +39,12 @@ pub struct RunOutcome {
     pub duration: Duration,
     /// The manifest that was published with the reports.
     pub manifest: Manifest,
-    /// Where the date's reports are.
+    /// Where the date's tables and reports are.
+    pub tables_dir: PathBuf,
     pub reports_dir: PathBuf,
 }
 
 impl RunOutcome {
-    /// The output root of the run.
-    fn harvest_out(&self) -> PathBuf {
-        self.reports_dir
-            .parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-    }
-
     /// Whether everything was harvested.
     pub fn is_complete(&self) -> bool {
         self.failures.is_empty()
@@ -146,12 +138,10 @@ pub async fn run_until(settings: &Settings, cancel: CancelFlag) -> Result<RunOut
     // Normalize → aggregate → publish. CPU-bound and synchronous: off the async workers.
     let out = settings.out.clone();
     let date_for_publish = date.clone();
-    let base = ManifestBase::new(
-        settings, &date, started_at, &harvest, &requests, &failures, &stats,
-    );
+    let mut base =
+        manifest_before_publish(settings, &date, started_at, &harvest, &failures, &stats);
+    base.stages.insert("harvest", harvest_secs);
     let publish_progress = progress.clone();
-    let mut base = base;
-    base.0.stages.insert("harvest", harvest_secs);
     let (harvest, manifest) = tokio::task::spawn_blocking(move || {
         let manifest = publish(
             &out,
@@ -167,13 +157,11 @@ pub async fn run_until(settings: &Settings, cancel: CancelFlag) -> Result<RunOut
     .map_err(|e| RunError::Client(format!("the publish task failed: {e}")))?;
     reporter.finish().await;
     let manifest = manifest?;
-    tracing::info!(
-        date = %date,
-        reports = %crate::sinks::partition::partition_dir(&settings.out, "reports", &date).display(),
-        "PartitionPublished"
-    );
+    let reports_dir = partition_dir(&settings.out, "reports", &date);
+    tracing::info!(date = %date, reports = %reports_dir.display(), "PartitionPublished");
     Ok(RunOutcome {
-        reports_dir: crate::sinks::partition::partition_dir(&settings.out, "reports", &date),
+        tables_dir: partition_dir(&settings.out, "tables", &date),
+        reports_dir,
         date,
         harvest,
         raw_store,
@@ -184,74 +172,67 @@ pub async fn run_until(settings: &Settings, cancel: CancelFlag) -> Result<RunOut
     })
 }
 
-/// The parts of the manifest known before publishing.
-struct ManifestBase(Manifest);
-
-impl ManifestBase {
-    fn new(
-        settings: &Settings,
-        date: &str,
-        started_at: chrono::DateTime<Utc>,
-        harvest: &Harvest,
-        requests: &[(Endpoint, EndpointCounts)],
-        failures: &[Failure],
-        stats: &FetchStats,
-    ) -> Self {
-        let complete_authors: Vec<&str> = harvest
-            .authors
+/// The manifest as far as it is known before publishing (no rows, files or end time yet).
+fn manifest_before_publish(
+    settings: &Settings,
+    date: &str,
+    started_at: chrono::DateTime<Utc>,
+    harvest: &Harvest,
+    failures: &[Failure],
+    stats: &FetchStats,
+) -> Manifest {
+    let totals = stats.totals();
+    Manifest {
+        tool: "medium-etl",
+        version: env!("CARGO_PKG_VERSION"),
+        date: date.to_owned(),
+        arguments: settings.arguments.clone(),
+        settings: ManifestSettings {
+            publications: settings
+                .publications
+                .iter()
+                .map(|p| p.key().to_owned())
+                .collect(),
+            base_url: settings.client.base_url.to_string(),
+            source: settings.source.as_ref().map(|s| s.display().to_string()),
+            out: settings.out.display().to_string(),
+            concurrency: settings.client.concurrency,
+            max_rps: settings.client.max_rps,
+            refresh: settings.refresh,
+            max_authors: settings.max_authors,
+            max_pages: settings.max_pages,
+            retries: settings.client.retries,
+            timeout_secs: settings.client.timeout.as_secs_f64(),
+        },
+        started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        finished_at: String::new(),
+        duration_secs: 0.0,
+        complete: failures.is_empty(),
+        requests: Endpoint::ALL
             .iter()
-            .filter(|a| a.is_complete())
-            .map(|a| a.user.user_id.as_str())
-            .collect();
-        ManifestBase(Manifest {
-            tool: "medium-etl",
-            version: env!("CARGO_PKG_VERSION"),
-            date: date.to_owned(),
-            arguments: settings.arguments.clone(),
-            settings: ManifestSettings {
-                publications: settings
-                    .publications
-                    .iter()
-                    .map(|p| p.key().to_owned())
-                    .collect(),
-                base_url: settings.client.base_url.to_string(),
-                source: settings.source.as_ref().map(|s| s.display().to_string()),
-                out: settings.out.display().to_string(),
-                concurrency: settings.client.concurrency,
-                max_rps: settings.client.max_rps,
-                refresh: settings.refresh,
-                max_authors: settings.max_authors,
-                max_pages: settings.max_pages,
-                retries: settings.client.retries,
-                timeout_secs: settings.client.timeout.as_secs_f64(),
-            },
-            started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            finished_at: String::new(),
-            duration_secs: 0.0,
-            complete: failures.is_empty(),
-            requests: requests.iter().map(|(e, c)| (e.name(), *c)).collect(),
-            requests_total: requests.iter().map(|(_, c)| c.requests).sum(),
-            retried_total: requests.iter().map(|(_, c)| c.retried).sum(),
-            failed_total: requests.iter().map(|(_, c)| c.failed).sum(),
-            bytes_fetched: stats.bytes(),
-            authors: AuthorCounts {
-                found: harvest.authors_found,
-                harvested: harvest.authors.len(),
-                complete: complete_authors.len(),
-                capped_at: harvest.authors_capped_at,
-                incomplete: harvest
-                    .authors
-                    .iter()
-                    .filter(|a| !a.is_complete())
-                    .map(|a| a.user.user_id.clone())
-                    .collect(),
-                skipped_ids: harvest.skipped_ids.clone(),
-            },
-            failures: failures.to_vec(),
-            rows: BTreeMap::new(),
-            files: Vec::new(),
-            stages: BTreeMap::new(),
-        })
+            .map(|e| (e.name(), stats.counts(*e)))
+            .collect(),
+        requests_total: totals.requests,
+        retried_total: totals.retried,
+        failed_total: totals.failed,
+        bytes_fetched: stats.bytes(),
+        authors: AuthorCounts {
+            found: harvest.authors_found,
+            harvested: harvest.authors.len(),
+            complete: harvest.authors.iter().filter(|a| a.is_complete()).count(),
+            capped_at: harvest.authors_capped_at,
+            incomplete: harvest
+                .authors
+                .iter()
+                .filter(|a| !a.is_complete())
+                .map(|a| a.user.user_id.clone())
+                .collect(),
+            skipped_ids: harvest.skipped_ids.clone(),
+        },
+        failures: failures.to_vec(),
+        rows: BTreeMap::new(),
+        files: Vec::new(),
+        stages: BTreeMap::new(),
     }
 }
 
@@ -267,12 +248,11 @@ fn publish(
     out: &Path,
     date: &str,
     harvest: &Harvest,
-    base: ManifestBase,
+    mut manifest: Manifest,
     started: std::time::Instant,
     progress: &Progress,
 ) -> Result<Manifest, RunError> {
     let publish_started = std::time::Instant::now();
-    let mut manifest = base.0;
     let tables = normalize::normalize(harvest)?;
     let staging = Staging::create(out, date)?;
     for (name, batch) in tables.named() {
@@ -399,8 +379,7 @@ pub fn summary(outcome: &RunOutcome) -> String {
     let _ = writeln!(
         s,
         "  tables:  {} ({} authors, {} posts, {} followings, {} publications)",
-        crate::sinks::partition::partition_dir(&outcome.harvest_out(), "tables", &outcome.date)
-            .display(),
+        outcome.tables_dir.display(),
         rows.get(schema::AUTHORS).copied().unwrap_or(0),
         rows.get(schema::POSTS).copied().unwrap_or(0),
         rows.get(schema::FOLLOWINGS).copied().unwrap_or(0),

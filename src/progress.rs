@@ -67,12 +67,7 @@ impl Progress {
 
     fn snapshot(&self, state: &'static str, date: &str, started: &Started) -> StatusSnapshot {
         let s = &self.stats;
-        let totals = Endpoint::ALL
-            .iter()
-            .map(|e| s.counts(*e))
-            .fold((0, 0, 0), |acc, c| {
-                (acc.0 + c.requests, acc.1 + c.retried, acc.2 + c.failed)
-            });
+        let totals = s.totals();
         StatusSnapshot {
             state,
             date: date.to_owned(),
@@ -85,9 +80,9 @@ impl Progress {
             authors_done: s.authors_done.load(Ordering::Relaxed),
             profile_pages: s.pages_done(Endpoint::ProfileStream),
             following_pages: s.pages_done(Endpoint::Following),
-            requests: totals.0,
-            retried: totals.1,
-            failed: totals.2,
+            requests: totals.requests,
+            retried: totals.retried,
+            failed: totals.failed,
             rows_written: self.rows_written.load(Ordering::Relaxed),
         }
     }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::endpoints::{Endpoint, StreamId};
 use super::guard::parse_payload;
-use crate::error::{error_chain, BodyError, FetchError, RunError};
+use crate::error::{error_chain, FetchError, RunError};
 
 /// The default User-Agent: names the tool and where it comes from.
 pub const DEFAULT_USER_AGENT: &str = concat!(
@@ -113,9 +113,18 @@ impl FetchStats {
         }
     }
 
-    /// Total HTTP requests sent.
-    pub fn requests(&self) -> u64 {
-        Endpoint::ALL.iter().map(|e| self.counts(*e).requests).sum()
+    /// The counts of every endpoint added up.
+    pub fn totals(&self) -> EndpointCounts {
+        Endpoint::ALL
+            .iter()
+            .map(|e| self.counts(*e))
+            .fold(EndpointCounts::default(), |t, c| EndpointCounts {
+                requests: t.requests + c.requests,
+                pages_fetched: t.pages_fetched + c.pages_fetched,
+                pages_from_store: t.pages_from_store + c.pages_from_store,
+                retried: t.retried + c.retried,
+                failed: t.failed + c.failed,
+            })
     }
 
     pub fn bytes(&self) -> u64 {
@@ -497,15 +506,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         when.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
-}
-
-/// Turns a body error into the fetch error of a stored page.
-pub fn stored_body_error(url: &str, file: &std::path::Path, kind: BodyError) -> FetchError {
-    FetchError::StoredBody {
-        url: url.to_owned(),
-        file: file.to_path_buf(),
-        kind,
-    }
 }
 
 #[cfg(test)]

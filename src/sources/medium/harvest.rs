@@ -13,14 +13,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::client::{stored_body_error, FetchStats, MediumClient, Priority};
+use super::client::{FetchStats, MediumClient, Priority};
 use super::endpoints::{Endpoint, PublicationRef, StreamId};
 use super::guard::parse_payload;
 use super::models::{Collection, FollowingPayload, PageItems, StreamPayload, User};
@@ -129,7 +128,6 @@ pub struct Harvest {
     pub authors_capped_at: Option<usize>,
     /// Streams whose ids could not be used (not a safe path segment), skipped.
     pub skipped_ids: Vec<String>,
-    pub duration: Duration,
 }
 
 impl Harvest {
@@ -182,15 +180,10 @@ impl Harvester {
         }
     }
 
-    pub fn stats(&self) -> &Arc<FetchStats> {
-        &self.stats
-    }
-
     /// Harvests the publications and all their authors. An author's streams start as soon as
     /// the publication page that lists them arrives, so the (sequential) publication paging
     /// overlaps with the author work instead of preceding it.
     pub async fn harvest(self: Arc<Self>, publications: &[PublicationRef]) -> Harvest {
-        let started = Instant::now();
         let mut authors = AuthorQueue::new(self.clone());
         let mut pubs = Vec::new();
         for publication in publications {
@@ -229,7 +222,7 @@ impl Harvester {
                 },
             });
         }
-        let found = authors.found_count();
+        let found = authors.found_in.len();
         let capped = authors.capped_at();
         let skipped = std::mem::take(&mut authors.skipped_ids);
         let authors = authors.finish().await;
@@ -239,7 +232,6 @@ impl Harvester {
             authors_found: found,
             authors_capped_at: capped,
             skipped_ids: skipped,
-            duration: started.elapsed(),
         }
     }
 
@@ -363,8 +355,12 @@ impl Harvester {
                         })
                     }
                 };
-                let payload = parse_payload::<P>(&stored.body)
-                    .map_err(|kind| stored_body_error(&url, &stored.body_path, kind))?;
+                let payload =
+                    parse_payload::<P>(&stored.body).map_err(|kind| FetchError::StoredBody {
+                        url: url.clone(),
+                        file: stored.body_path.clone(),
+                        kind,
+                    })?;
                 self.stats.page_from_store(endpoint);
                 self.store.save_from(stream, index, &stored, source)?;
                 Ok(payload)
@@ -395,15 +391,14 @@ type AuthorStreams = (
 struct AuthorQueue {
     harvester: Arc<Harvester>,
     users: Vec<User>,
+    /// Every distinct author listed so far (beyond the cap too), with where.
     found_in: HashMap<String, Vec<PublicationRef>>,
-    found: usize,
     capped: bool,
     skipped_ids: Vec<String>,
     /// Bounds the authors being worked on at once, so memory stays flat for large
     /// publications (HTTP concurrency itself is the client's).
     slots: Arc<tokio::sync::Semaphore>,
     tasks: tokio::task::JoinSet<AuthorStreams>,
-    done: Arc<AtomicUsize>,
 }
 
 impl AuthorQueue {
@@ -413,17 +408,11 @@ impl AuthorQueue {
             harvester,
             users: Vec::new(),
             found_in: HashMap::new(),
-            found: 0,
             capped: false,
             skipped_ids: Vec::new(),
             slots,
             tasks: tokio::task::JoinSet::new(),
-            done: Arc::new(AtomicUsize::new(0)),
         }
-    }
-
-    fn found_count(&self) -> usize {
-        self.found
     }
 
     fn capped_at(&self) -> Option<usize> {
@@ -442,7 +431,6 @@ impl AuthorQueue {
         }
         self.found_in
             .insert(user.user_id.clone(), vec![publication.clone()]);
-        self.found += 1;
         if self
             .harvester
             .settings
@@ -465,7 +453,6 @@ impl AuthorQueue {
             .fetch_add(1, Ordering::Relaxed);
         let this = self.harvester.clone();
         let slots = self.slots.clone();
-        let done = self.done.clone();
         let user_id = user.user_id.clone();
         self.tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
@@ -473,8 +460,7 @@ impl AuthorQueue {
                 this.stream::<StreamPayload>(StreamId::Profile(user_id.clone())),
                 this.stream::<FollowingPayload>(StreamId::Following(user_id.clone())),
             );
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            this.stats.authors_done.fetch_add(1, Ordering::Relaxed);
+            let n = this.stats.authors_done.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::debug!(user_id = %user_id, done = n, "AuthorHarvested");
             (index, profile, following)
         });
@@ -484,7 +470,7 @@ impl AuthorQueue {
     async fn finish(mut self) -> Vec<AuthorHarvest> {
         let total = self.users.len();
         if self.capped {
-            tracing::info!(found = self.found, cap = total, "AuthorListCapped");
+            tracing::info!(found = self.found_in.len(), cap = total, "AuthorListCapped");
         }
         let mut results: Vec<Option<AuthorHarvest>> = (0..total).map(|_| None).collect();
         while let Some(joined) = self.tasks.join_next().await {
