@@ -40,6 +40,15 @@ impl RunDate {
             }
             _ => {}
         }
+        Self::parse_iso(value)
+    }
+
+    /// Parses exactly `YYYY-MM-DD` (a real date).
+    pub fn parse_iso(value: &str) -> Result<RunDate, ConfigError> {
+        let err = |reason: &str| ConfigError::Date {
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
         let shape_ok = value.len() == 10
             && value.bytes().enumerate().all(|(i, b)| match i {
                 4 | 7 => b == b'-',

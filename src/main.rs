@@ -27,12 +27,9 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             init_tracing(&settings);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(rt) => rt,
-                Err(e) => return fail(&e, exit::IO),
+                Err(code) => return code,
             };
             match runtime.block_on(pipeline::run(&settings)) {
                 Ok(outcome) => {
@@ -88,12 +85,9 @@ fn schedule(args: ScheduleArgs) -> ExitCode {
         }
     };
     init_tracing(&settings);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => return fail(&e, exit::IO),
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let stop = medium_etl::sources::medium::harvest::CancelFlag::default();
@@ -123,9 +117,9 @@ fn schedule(args: ScheduleArgs) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => return fail(&e, exit::IO),
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let server = match medium_etl::serve::start(args.addr, args.data.clone()).await {
@@ -171,9 +165,9 @@ fn synth(args: SynthArgs) -> ExitCode {
             Err(e) => fail(&e, exit::IO),
         };
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => return fail(&e, exit::IO),
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let latency = std::time::Duration::from_millis(args.latency_ms);
@@ -204,6 +198,11 @@ fn synth(args: SynthArgs) -> ExitCode {
 fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {
     eprintln!("etl: error: {}", medium_etl::error::error_chain(e));
     ExitCode::from(code)
+}
+
+/// The multi-threaded tokio runtime every subcommand runs on; or the exit.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| fail(&e, exit::IO))
 }
 
 /// The validated settings of a run or schedule, with the command line recorded; or the exit.

@@ -77,7 +77,7 @@ impl RawStore {
 
     /// The store of one run date under an output root: `<out>/raw/date=YYYY-MM-DD`.
     pub fn for_date(out: &Path, date: &str) -> Self {
-        RawStore::new(out.join("raw").join(format!("date={date}")))
+        RawStore::new(crate::sinks::partition::partition_dir(out, "raw", date))
     }
 
     pub fn root(&self) -> &Path {

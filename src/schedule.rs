@@ -16,7 +16,6 @@ use tokio::sync::Notify;
 use crate::config::{RunDate, Schedule, Settings};
 use crate::error::{exit, RunError};
 use crate::pipeline;
-use crate::sinks::partition::partition_dir;
 use crate::sources::medium::harvest::CancelFlag;
 
 /// When the next run starts, given the previous start (if any).
@@ -48,10 +47,7 @@ pub fn next_start(
 
 /// Whether `date`'s reports are published and complete.
 pub fn date_is_complete(settings: &Settings, date: &str) -> bool {
-    let manifest = partition_dir(&settings.out, "reports", date).join(crate::schema::MANIFEST);
-    std::fs::read(manifest)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    crate::sinks::manifest::read_published(&settings.out, date)
         .is_some_and(|m| m["complete"] == true)
 }
 

@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 
 use crate::progress::STATUS_FILE;
 use crate::schema;
+use crate::sinks::partition::partition_dir;
 
 /// The kinds of partition the server exposes.
 const KINDS: [&str; 2] = ["tables", "reports"];
@@ -182,8 +183,7 @@ fn route(path: &str, root: &Path) -> Response<Full<Bytes>> {
 }
 
 fn valid_date(d: &str) -> Option<&str> {
-    crate::config::RunDate::parse_at(d, chrono::NaiveDate::MIN).ok()?;
-    (d.len() == 10).then_some(d)
+    crate::config::RunDate::parse_iso(d).ok().map(|_| d)
 }
 
 enum Resolved {
@@ -273,7 +273,7 @@ fn index(root: &Path) -> Response<Full<Bytes>> {
         body.push_str("<p>No partitions yet: run <code>etl run</code>.</p>");
     }
     for date in &all {
-        let manifest = read_manifest(root, date);
+        let manifest = crate::sinks::manifest::read_published(root, date);
         let state = match &manifest {
             Some(m) if m["complete"] == true => "complete".to_owned(),
             Some(m) => format!(
@@ -289,7 +289,7 @@ fn index(root: &Path) -> Response<Full<Bytes>> {
             s = escape(&state)
         );
         for kind in KINDS {
-            let dir = root.join(kind).join(format!("date={date}"));
+            let dir = partition_dir(root, kind, date);
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -316,14 +316,6 @@ fn index(root: &Path) -> Response<Full<Bytes>> {
         body.push_str("</table>");
     }
     html_page(StatusCode::OK, "medium-etl: dated partitions", &body)
-}
-
-fn read_manifest(root: &Path, date: &str) -> Option<serde_json::Value> {
-    let path = root
-        .join("reports")
-        .join(format!("date={date}"))
-        .join(schema::MANIFEST);
-    serde_json::from_slice(&fs::read(path).ok()?).ok()
 }
 
 /// A column as display strings (numbers as written, lists joined with ", ", nulls empty).
@@ -373,10 +365,8 @@ fn read_columns(path: &Path, wanted: &[&str]) -> Option<Vec<Vec<String>>> {
 }
 
 fn date_page(root: &Path, date: &str) -> Response<Full<Bytes>> {
-    let path = root
-        .join("reports")
-        .join(format!("date={date}"))
-        .join(format!("{}.parquet", schema::AUTHOR_METRICS));
+    let path =
+        partition_dir(root, "reports", date).join(format!("{}.parquet", schema::AUTHOR_METRICS));
     let shown = [
         "username",
         "name",
@@ -489,7 +479,7 @@ fn status(root: &Path) -> Response<Full<Bytes>> {
     }
     match dates(root)
         .iter()
-        .find_map(|d| read_manifest(root, d).map(|m| (d.clone(), m)))
+        .find_map(|d| crate::sinks::manifest::read_published(root, d).map(|m| (d.clone(), m)))
     {
         Some((date, m)) => {
             let _ = write!(

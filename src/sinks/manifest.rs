@@ -3,6 +3,7 @@
 //! size. Written last into the staging area, so a published manifest means a finished date.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -72,4 +73,11 @@ pub struct FileEntry {
     pub path: String,
     pub bytes: u64,
     pub rows: Option<usize>,
+}
+
+/// The published manifest of `date` under the output root `out`, if there is a readable one.
+pub fn read_published(out: &Path, date: &str) -> Option<serde_json::Value> {
+    let path =
+        crate::sinks::partition::partition_dir(out, "reports", date).join(crate::schema::MANIFEST);
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
