@@ -1,25 +1,11 @@
 //! The real `etl` binary: the README's quick start, bad input and exit codes.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::*;
-
-fn etl(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etl"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the etl binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn the_quick_start_runs_on_the_bundled_sample_without_network() {
@@ -196,10 +182,7 @@ async fn a_malformed_publication_page_exits_5() {
 
 #[test]
 fn an_unreachable_host_exits_4() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let out = tempfile::tempdir().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let o = etl(

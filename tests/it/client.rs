@@ -11,7 +11,7 @@ use reqwest::Url;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{fixture, request_count};
+use crate::support::{closed_port, fixture, request_count};
 
 const PROFILE: &str = "/_/api/users/e2f299e30cb9/profile/stream";
 
@@ -338,10 +338,7 @@ async fn a_stalled_response_times_out_and_is_retried() {
 
 #[tokio::test]
 async fn connection_refused_is_a_connect_error_naming_the_url() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let mut s = ClientSettings::new(Url::parse(&format!("http://127.0.0.1:{port}")).unwrap());
     s.retries = 1;
     s.backoff_base = Duration::from_millis(5);

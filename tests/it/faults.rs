@@ -322,11 +322,7 @@ async fn kill_9_at_any_point_leaves_nothing_partial_and_a_rerun_completes() {
 }
 
 fn etl(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_etl"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
+    crate::support::etl(args, &repo())
 }
 
 #[test]

@@ -54,10 +54,7 @@ fn runs_each_new_date_once_and_skips_a_finished_one() {
 
 #[test]
 fn a_failed_run_does_not_stop_the_schedule() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let out = tempfile::tempdir().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let o = schedule(&[

@@ -161,6 +161,26 @@ pub async fn request_count(server: &MockServer) -> usize {
     server.received_requests().await.map_or(0, |r| r.len())
 }
 
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("its address").port()
+}
+
+/// Runs the real `etl` binary in `cwd`, without the caller's `RUST_LOG`.
+pub fn etl(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the etl binary runs")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 /// Files named page-NNNN.json (bodies, not metadata) below `dir`.
 pub fn stored_bodies(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
