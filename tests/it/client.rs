@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use medium_etl::error::{BodyError, FetchError};
-use medium_etl::sources::medium::client::{ClientSettings, FetchStats, MediumClient, Priority};
+use medium_etl::sources::medium::client::{ClientSettings, FetchStats, MediumClient};
 use medium_etl::sources::medium::endpoints::{Endpoint, StreamId};
 use medium_etl::sources::medium::models::StreamPayload;
 use reqwest::Url;
@@ -50,10 +50,7 @@ async fn fetches_a_real_fixture_with_a_user_agent() {
     let server = MockServer::start().await;
     mount(&server, ok_fixture(), None).await;
     let (c, stats) = client(&server, 0);
-    let (fetched, page) = c
-        .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
-        .await
-        .unwrap();
+    let (fetched, page) = c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
     assert_eq!(
         fetched.body,
         fixture("user_profile_stream.json"),
@@ -78,9 +75,7 @@ async fn honours_retry_after_seconds_on_429() {
     mount(&server, ok_fixture(), None).await;
     let (c, stats) = client(&server, 3);
     let started = Instant::now();
-    c.fetch_page::<StreamPayload>(&stream(), "", Priority::First)
-        .await
-        .unwrap();
+    c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
     assert!(
         started.elapsed() >= Duration::from_millis(950),
         "{:?}",
@@ -103,9 +98,7 @@ async fn honours_retry_after_as_an_http_date() {
     mount(&server, ok_fixture(), None).await;
     let (c, _) = client(&server, 3);
     let started = Instant::now();
-    c.fetch_page::<StreamPayload>(&stream(), "", Priority::First)
-        .await
-        .unwrap();
+    c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
     // an HTTP date has one-second resolution: at least one second of the two remains
     assert!(
         started.elapsed() >= Duration::from_millis(900),
@@ -121,9 +114,7 @@ async fn retries_503_then_succeeds() {
     mount(&server, ResponseTemplate::new(503), Some(2)).await;
     mount(&server, ok_fixture(), None).await;
     let (c, stats) = client(&server, 3);
-    c.fetch_page::<StreamPayload>(&stream(), "", Priority::First)
-        .await
-        .unwrap();
+    c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
     assert_eq!(request_count(&server).await, 3);
     assert_eq!(stats.counts(Endpoint::ProfileStream).retried, 2);
 }
@@ -134,7 +125,7 @@ async fn gives_up_on_5xx_after_the_retries_naming_the_url() {
     mount(&server, ResponseTemplate::new(502), None).await;
     let (c, stats) = client(&server, 2);
     let err = c
-        .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
+        .fetch_page::<StreamPayload>(&stream(), "")
         .await
         .unwrap_err();
     assert!(
@@ -159,7 +150,7 @@ async fn does_not_retry_other_4xx() {
     mount(&server, ResponseTemplate::new(404), None).await;
     let (c, _) = client(&server, 4);
     let err = c
-        .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
+        .fetch_page::<StreamPayload>(&stream(), "")
         .await
         .unwrap_err();
     assert!(
@@ -188,10 +179,7 @@ async fn accepts_a_body_without_the_guard() {
     )
     .await;
     let (c, _) = client(&server, 0);
-    let (_, page) = c
-        .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
-        .await
-        .unwrap();
+    let (_, page) = c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
     assert_eq!(page.user.unwrap().user_id, "e2f299e30cb9");
 }
 
@@ -207,7 +195,7 @@ async fn an_html_page_with_status_200_is_a_typed_error_naming_the_url() {
     .await;
     let (c, _) = client(&server, 1);
     let err = c
-        .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
+        .fetch_page::<StreamPayload>(&stream(), "")
         .await
         .unwrap_err();
     assert!(
@@ -245,9 +233,7 @@ async fn a_truncated_body_is_retried_then_a_typed_error() {
     .await;
     mount(&server, ok_fixture(), None).await;
     let (c, stats) = client(&server, 1);
-    c.fetch_page::<StreamPayload>(&stream(), "", Priority::First)
-        .await
-        .unwrap();
+    c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
     assert_eq!(stats.counts(Endpoint::ProfileStream).retried, 1);
 
     let server = MockServer::start().await;
@@ -259,7 +245,7 @@ async fn a_truncated_body_is_retried_then_a_typed_error() {
     .await;
     let (c, _) = client(&server, 0);
     let err = c
-        .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
+        .fetch_page::<StreamPayload>(&stream(), "")
         .await
         .unwrap_err();
     assert!(
@@ -292,7 +278,7 @@ async fn success_false_and_empty_bodies_are_typed_errors() {
         .await;
         let (c, _) = client(&server, 0);
         let err = c
-            .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
+            .fetch_page::<StreamPayload>(&stream(), "")
             .await
             .unwrap_err();
         assert!(err.to_string().contains(want), "{err}");
@@ -311,9 +297,7 @@ async fn a_stalled_response_times_out_and_is_retried() {
     mount(&server, ok_fixture(), None).await;
     let (c, stats) = client(&server, 1);
     let started = Instant::now();
-    c.fetch_page::<StreamPayload>(&stream(), "", Priority::First)
-        .await
-        .unwrap();
+    c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "did not wait for the stall"
@@ -329,7 +313,7 @@ async fn a_stalled_response_times_out_and_is_retried() {
     .await;
     let (c, _) = client(&server, 0);
     let err = c
-        .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
+        .fetch_page::<StreamPayload>(&stream(), "")
         .await
         .unwrap_err();
     assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
@@ -344,7 +328,7 @@ async fn connection_refused_is_a_connect_error_naming_the_url() {
     s.backoff_base = Duration::from_millis(5);
     let c = MediumClient::new(s, Arc::default()).unwrap();
     let err = c
-        .fetch_page::<StreamPayload>(&stream(), "", Priority::First)
+        .fetch_page::<StreamPayload>(&stream(), "")
         .await
         .unwrap_err();
     assert!(

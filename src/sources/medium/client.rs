@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
 use super::endpoints::{Endpoint, StreamId};
@@ -180,116 +180,6 @@ impl RateLimiter {
     }
 }
 
-/// Which queued request gets the next free permit (lower first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Priority {
-    /// Publication-stream pages: the critical path (an author's streams cannot start before the
-    /// page that lists them).
-    Publication = 0,
-    /// Later pages of a stream already started: finishing streams shortens the tail.
-    Continuation = 1,
-    /// The first page of a stream.
-    First = 2,
-}
-
-/// Permits for requests in flight, handed out by [`Priority`] then arrival. Without it, each
-/// publication page would wait behind a long queue of author requests. The bound on requests in
-/// flight is the same for every priority.
-#[derive(Debug)]
-struct Permits {
-    state: std::sync::Mutex<PermitState>,
-}
-
-#[derive(Debug)]
-struct PermitState {
-    available: usize,
-    queues: [std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>; 3],
-}
-
-/// A held permit; released on drop.
-struct Permit<'a>(&'a Permits);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        self.0.release();
-    }
-}
-
-/// A queued request for a permit; if dropped after the permit was handed to it, it gives the
-/// permit back.
-struct Waiter<'a> {
-    permits: &'a Permits,
-    rx: Option<tokio::sync::oneshot::Receiver<()>>,
-}
-
-impl Drop for Waiter<'_> {
-    fn drop(&mut self) {
-        if let Some(mut rx) = self.rx.take() {
-            rx.close();
-            if rx.try_recv().is_ok() {
-                self.permits.release();
-            }
-        }
-    }
-}
-
-impl Permits {
-    fn new(n: usize) -> Self {
-        Permits {
-            state: std::sync::Mutex::new(PermitState {
-                available: n,
-                queues: Default::default(),
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, PermitState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    async fn acquire(&self, priority: Priority) -> Permit<'_> {
-        let rx = {
-            let mut s = self.lock();
-            if s.available > 0 {
-                s.available -= 1;
-                return Permit(self);
-            }
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            s.queues[priority as usize].push_back(tx);
-            rx
-        };
-        let mut waiter = Waiter {
-            permits: self,
-            rx: Some(rx),
-        };
-        if let Some(rx) = waiter.rx.as_mut() {
-            // Err: the sender was dropped, which only happens when the client is dropped
-            let _ = rx.await;
-        }
-        waiter.rx = None;
-        Permit(self)
-    }
-
-    fn release(&self) {
-        let mut s = self.lock();
-        loop {
-            let next = s.queues.iter_mut().find_map(|q| q.pop_front());
-            match next {
-                Some(tx) => {
-                    if tx.send(()).is_ok() {
-                        return;
-                    }
-                    // that waiter is gone: hand the permit to the next one
-                }
-                None => {
-                    s.available += 1;
-                    return;
-                }
-            }
-        }
-    }
-}
-
 static CRYPTO: Once = Once::new();
 
 /// Installs the `ring` TLS provider once per process. reqwest is built without a provider of
@@ -306,7 +196,7 @@ pub fn install_crypto_provider() {
 pub struct MediumClient {
     http: reqwest::Client,
     settings: ClientSettings,
-    permits: Permits,
+    permits: Semaphore,
     limiter: RateLimiter,
     stats: Arc<FetchStats>,
 }
@@ -333,7 +223,7 @@ impl MediumClient {
             .map_err(|e| RunError::Client(e.to_string()))?;
         Ok(MediumClient {
             http,
-            permits: Permits::new(settings.concurrency.max(1)),
+            permits: Semaphore::new(settings.concurrency.max(1)),
             limiter: RateLimiter::new(settings.max_rps),
             settings,
             stats,
@@ -358,14 +248,13 @@ impl MediumClient {
         &self,
         stream: &StreamId,
         query: &str,
-        priority: Priority,
     ) -> Result<(Fetched, P), FetchError> {
         let endpoint = stream.endpoint();
         let url = self.url_for(stream, query);
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let outcome = self.attempt(&url, attempt, endpoint, priority).await;
+            let outcome = self.attempt(&url, attempt, endpoint).await;
             let (error, retry_after) = match outcome {
                 Attempt::Done(fetched) => match parse_payload::<P>(&fetched.body) {
                     Ok(payload) => {
@@ -415,16 +304,16 @@ impl MediumClient {
         half + half.mul_f64(fastrand::f64())
     }
 
-    async fn attempt(
-        &self,
-        url: &Url,
-        attempt: u32,
-        endpoint: Endpoint,
-        priority: Priority,
-    ) -> Attempt {
+    async fn attempt(&self, url: &Url, attempt: u32, endpoint: Endpoint) -> Attempt {
         let url_text = url.to_string();
         // No retry while waiting holds a permit: permits bound requests in flight only.
-        let _permit = self.permits.acquire(priority).await;
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Attempt::Fatal(FetchError::Transfer {
+                url: url_text,
+                message: "client shut down".into(),
+                attempts: attempt,
+            });
+        };
         self.limiter.wait().await;
         self.stats.attempts[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
         let response = match self.http.get(url.clone()).send().await {
@@ -557,46 +446,6 @@ mod tests {
             c.backoff(1, Some(Duration::from_millis(300))),
             Duration::from_millis(300)
         );
-    }
-
-    #[tokio::test]
-    async fn permits_bound_requests_and_serve_the_publication_first() {
-        let permits = Arc::new(Permits::new(1));
-        let held = permits.acquire(Priority::First).await;
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for (name, priority) in [
-            ("author-1", Priority::First),
-            ("author-2", Priority::First),
-            ("author-1 page 2", Priority::Continuation),
-            ("publication", Priority::Publication),
-        ] {
-            let (permits, order) = (permits.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                let _p = permits.acquire(priority).await;
-                order.lock().unwrap().push(name);
-                tokio::task::yield_now().await;
-            }));
-            tokio::task::yield_now().await;
-        }
-        // a waiter that gives up does not lose its permit
-        let abandoned = {
-            let permits = permits.clone();
-            tokio::spawn(async move {
-                let _p = permits.acquire(Priority::First).await;
-            })
-        };
-        tokio::task::yield_now().await;
-        abandoned.abort();
-        drop(held);
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(
-            *order.lock().unwrap(),
-            ["publication", "author-1 page 2", "author-1", "author-2"]
-        );
-        assert_eq!(permits.lock().available, 1, "every permit came back");
     }
 
     #[test]

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::client::{FetchStats, MediumClient, Priority};
-use super::endpoints::{Endpoint, PublicationRef, StreamId};
+use super::client::{FetchStats, MediumClient};
+use super::endpoints::{PublicationRef, StreamId};
 use super::guard::parse_payload;
 use super::models::{Collection, FollowingPayload, PageItems, StreamPayload, User};
 use super::paging::{StreamEnd, StreamPager};
@@ -303,12 +303,7 @@ impl Harvester {
         }
         match &self.origin {
             Origin::Http(client) => {
-                let priority = match (stream.endpoint(), index) {
-                    (Endpoint::PublicationStream, _) => Priority::Publication,
-                    (_, 1) => Priority::First,
-                    _ => Priority::Continuation,
-                };
-                let (fetched, payload) = client.fetch_page::<P>(stream, query, priority).await?;
+                let (fetched, payload) = client.fetch_page::<P>(stream, query).await?;
                 let meta = PageMeta {
                     url: fetched.url.clone(),
                     query: query.to_owned(),
