@@ -241,8 +241,21 @@ struct Layers<'a> {
 }
 
 impl Layers<'_> {
-    /// Picks `key`'s value from the first layer that has it.
+    /// Picks `key`'s value from the first layer that has it, else `default`.
     fn pick<T: FromStr + fmt::Debug + Clone>(
+        &mut self,
+        key: &'static str,
+        flag: Option<T>,
+        file: Option<T>,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let picked = self.pick_opt(key, flag, file, Some(default.clone()))?;
+        Ok(picked.unwrap_or(default))
+    }
+
+    /// Picks `key`'s value from the first layer that has it; `None` when none has and there
+    /// is no default.
+    fn pick_opt<T: FromStr + fmt::Debug + Clone>(
         &mut self,
         key: &'static str,
         flag: Option<T>,
@@ -361,14 +374,12 @@ impl Settings {
         let mut seen = std::collections::HashSet::new();
         publications.retain(|p| seen.insert(p.clone()));
 
-        let base_url_text = l
-            .pick(
-                "base_url",
-                args.base_url.clone(),
-                f.base_url.clone(),
-                Some("https://medium.com".into()),
-            )?
-            .unwrap_or_default();
+        let base_url_text = l.pick(
+            "base_url",
+            args.base_url.clone(),
+            f.base_url.clone(),
+            "https://medium.com".to_owned(),
+        )?;
         let base_url = Url::parse(&base_url_text).map_err(|e| ConfigError::BaseUrl {
             value: base_url_text.clone(),
             reason: e.to_string(),
@@ -379,17 +390,13 @@ impl Settings {
                 reason: "expected an http:// or https:// URL with a host".into(),
             });
         }
-        let out = l
-            .pick(
-                "out",
-                args.out.clone(),
-                f.out.clone(),
-                Some(PathBuf::from("data")),
-            )?
-            .unwrap_or_default();
-        let concurrency = l
-            .pick("concurrency", args.concurrency, f.concurrency, Some(8))?
-            .unwrap_or(8);
+        let out = l.pick(
+            "out",
+            args.out.clone(),
+            f.out.clone(),
+            PathBuf::from("data"),
+        )?;
+        let concurrency = l.pick("concurrency", args.concurrency, f.concurrency, 8)?;
         if concurrency == 0 || concurrency > 1024 {
             return Err(ConfigError::Value {
                 flag: "--concurrency",
@@ -397,9 +404,7 @@ impl Settings {
                 reason: "expected 1 to 1024".into(),
             });
         }
-        let max_rps = l
-            .pick("max_rps", args.max_rps, f.max_rps, Some(10.0))?
-            .unwrap_or(10.0);
+        let max_rps = l.pick("max_rps", args.max_rps, f.max_rps, 10.0)?;
         if !(max_rps.is_finite() && max_rps >= 0.0) {
             return Err(ConfigError::Value {
                 flag: "--max-rps",
@@ -407,9 +412,7 @@ impl Settings {
                 reason: "expected 0 (no cap) or more".into(),
             });
         }
-        let max_pages = l
-            .pick("max_pages", args.max_pages, f.max_pages, Some(1000))?
-            .unwrap_or(1000);
+        let max_pages = l.pick("max_pages", args.max_pages, f.max_pages, 1000)?;
         if max_pages == 0 {
             return Err(ConfigError::Value {
                 flag: "--max-pages",
@@ -417,34 +420,24 @@ impl Settings {
                 reason: "expected 1 or more".into(),
             });
         }
-        let max_authors = l.pick("max_authors", args.max_authors, f.max_authors, None)?;
-        let timeout = l
-            .pick("timeout", args.timeout, f.timeout, Some(30.0))?
-            .unwrap_or(30.0);
-        let connect_timeout = l
-            .pick(
-                "connect_timeout",
-                args.connect_timeout,
-                f.connect_timeout,
-                Some(10.0),
-            )?
-            .unwrap_or(10.0);
-        let retries = l
-            .pick("retries", args.retries, f.retries, Some(4))?
-            .unwrap_or(4);
-        let backoff = l
-            .pick("backoff", args.backoff, f.backoff, Some(0.5))?
-            .unwrap_or(0.5);
-        let max_backoff = l
-            .pick("max_backoff", args.max_backoff, f.max_backoff, Some(60.0))?
-            .unwrap_or(60.0);
-        let user_agent = l
-            .pick(
-                "user_agent",
-                args.user_agent.clone(),
-                f.user_agent.clone(),
-                Some(DEFAULT_USER_AGENT.to_owned()),
-            )?
+        let max_authors = l.pick_opt("max_authors", args.max_authors, f.max_authors, None)?;
+        let timeout = l.pick("timeout", args.timeout, f.timeout, 30.0)?;
+        let connect_timeout = l.pick(
+            "connect_timeout",
+            args.connect_timeout,
+            f.connect_timeout,
+            10.0,
+        )?;
+        let retries = l.pick("retries", args.retries, f.retries, 4)?;
+        let backoff = l.pick("backoff", args.backoff, f.backoff, 0.5)?;
+        let max_backoff = l.pick("max_backoff", args.max_backoff, f.max_backoff, 60.0)?;
+        let user_agent = l.pick(
+            "user_agent",
+            args.user_agent.clone(),
+            f.user_agent.clone(),
+            DEFAULT_USER_AGENT.to_owned(),
+        )?;
+        let user_agent = Some(user_agent)
             .filter(|ua| !ua.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_USER_AGENT.into());
         let log_format = match l
@@ -452,13 +445,13 @@ impl Settings {
                 "log_format",
                 args.log_format.clone(),
                 f.log_format.clone(),
-                Some("text".into()),
+                "text".to_owned(),
             )?
-            .as_deref()
+            .as_str()
         {
-            Some("json") => LogFormat::Json,
-            Some("text") | None => LogFormat::Text,
-            Some(other) => {
+            "json" => LogFormat::Json,
+            "text" => LogFormat::Text,
+            other => {
                 return Err(ConfigError::Value {
                     flag: "--log-format",
                     value: other.into(),
