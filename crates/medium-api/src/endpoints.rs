@@ -8,6 +8,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::via::Via;
+
 /// The kinds of request the client makes; used for the request counts in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,6 +120,32 @@ impl StreamId {
         }
     }
 
+    /// The HTTP path of the stream's page in another format ([`crate::via`]): HTML and RSS
+    /// address a publication by slug and an author by `username`; followings are JSON-only.
+    /// `Err` says why the stream cannot be requested that way.
+    pub fn http_path_via(&self, via: Via, username: Option<&str>) -> Result<String, String> {
+        let username = || {
+            username.filter(|u| is_safe_segment(u)).ok_or_else(|| {
+                format!("{self} cannot be requested from {via}: the author has no usable username")
+            })
+        };
+        match (via, self) {
+            (Via::Json, _) => Ok(self.http_path()),
+            (_, StreamId::Publication(PublicationRef::Id(id))) => Err(format!(
+                "collection {id} cannot be requested from {via}: HTML pages and feeds address a publication by slug (give --publication SLUG)"
+            )),
+            (Via::Html, StreamId::Publication(PublicationRef::Slug(slug))) => Ok(format!("/{slug}")),
+            (Via::Rss, StreamId::Publication(PublicationRef::Slug(slug))) => {
+                Ok(format!("/feed/{slug}"))
+            }
+            (Via::Html, StreamId::Profile(_)) => Ok(format!("/@{}", username()?)),
+            (Via::Rss, StreamId::Profile(_)) => Ok(format!("/feed/@{}", username()?)),
+            (_, StreamId::Following(_)) => Err(format!(
+                "{self} exists only in the JSON API (HTML pages and feeds do not list followings)"
+            )),
+        }
+    }
+
     /// Query pairs every request of the stream carries (the human URLs need `format=json`).
     pub fn base_query(&self) -> Vec<(String, String)> {
         match self {
@@ -159,6 +187,32 @@ mod tests {
             StreamId::Following("b5e0373348ba".into()).http_path(),
             "/_/api/users/b5e0373348ba/following"
         );
+    }
+
+    #[test]
+    fn paths_in_other_formats() {
+        let slug = StreamId::Publication(PublicationRef::Slug("tds".into()));
+        assert_eq!(slug.http_path_via(Via::Html, None).unwrap(), "/tds");
+        assert_eq!(slug.http_path_via(Via::Rss, None).unwrap(), "/feed/tds");
+        assert_eq!(slug.http_path_via(Via::Json, None).unwrap(), "/tds/latest");
+        let by_id = StreamId::Publication(PublicationRef::Id("7f60cf5620c9".into()));
+        assert!(by_id
+            .http_path_via(Via::Rss, None)
+            .unwrap_err()
+            .contains("by slug"));
+        let p = StreamId::Profile("u1".into());
+        assert_eq!(p.http_path_via(Via::Html, Some("ann")).unwrap(), "/@ann");
+        assert_eq!(
+            p.http_path_via(Via::Rss, Some("ann")).unwrap(),
+            "/feed/@ann"
+        );
+        assert!(p.http_path_via(Via::Rss, None).is_err());
+        assert!(p.http_path_via(Via::Rss, Some("../x")).is_err());
+        let f = StreamId::Following("u1".into());
+        assert!(f
+            .http_path_via(Via::Html, Some("ann"))
+            .unwrap_err()
+            .contains("only in the JSON"));
     }
 
     #[test]

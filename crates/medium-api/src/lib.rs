@@ -1,6 +1,8 @@
-//! Medium's legacy JSON API, without I/O: the XSSI guard and envelope ([`guard`]), serde models
-//! of the payloads ([`models`]), paging exactly as the contract defines it ([`paging`]), and the
-//! endpoint paths ([`endpoints`]).
+//! Medium's data without I/O: the legacy JSON API's XSSI guard and envelope ([`guard`]), serde
+//! models of its payloads ([`models`]), paging exactly as the contract defines it ([`paging`]),
+//! the endpoint paths ([`endpoints`]); and the two other doors ([`via`]): RSS feeds ([`rss`],
+//! story bodies measured by [`story`]) and HTML pages' embedded state ([`html`]), both mapped
+//! onto the same models. [`StreamPage::decode`] reads a body of any format.
 //!
 //! A crate of its own so that the parsers can be fuzzed (`fuzz/`) and reused without building
 //! the pipeline's heavy dependencies (polars, arrow); `medium-etl` re-exports it as
@@ -8,8 +10,12 @@
 
 pub mod endpoints;
 pub mod guard;
+pub mod html;
 pub mod models;
 pub mod paging;
+pub mod rss;
+pub mod story;
+pub mod via;
 
 use thiserror::Error;
 
@@ -30,4 +36,68 @@ pub enum BodyError {
     NoPayload,
     #[error("unexpected payload shape: {0}")]
     Shape(String),
+    #[error("a challenge page (Cloudflare / captcha), not the page asked for")]
+    Challenge,
+    #[error("an HTML page without the embedded state (window.__APOLLO_STATE__)")]
+    NoState,
+    #[error("not an RSS feed: {0}")]
+    Feed(String),
+}
+
+impl BodyError {
+    /// Whether the body says this door is closed (a challenge or error page instead of data),
+    /// so that another format may answer (`--via auto`).
+    pub fn is_closed_door(&self) -> bool {
+        matches!(
+            self,
+            BodyError::Html | BodyError::Challenge | BodyError::NoState
+        )
+    }
+}
+
+/// A page of a stream, readable from any format that carries the stream.
+pub trait StreamPage: Sized + models::PageItems {
+    /// Reads a body fetched `via` a format for `stream`.
+    fn decode(via: via::Via, stream: &endpoints::StreamId, body: &[u8]) -> Result<Self, BodyError>;
+}
+
+impl StreamPage for models::StreamPayload {
+    fn decode(via: via::Via, stream: &endpoints::StreamId, body: &[u8]) -> Result<Self, BodyError> {
+        use endpoints::{PublicationRef, StreamId};
+        let not_addressable = || BodyError::Shape(format!("{stream} cannot be read from {via}"));
+        match via {
+            via::Via::Json => guard::parse_payload(body),
+            via::Via::Html => html::decode(
+                body,
+                match stream {
+                    StreamId::Publication(PublicationRef::Slug(slug)) => {
+                        html::Page::Publication { slug }
+                    }
+                    StreamId::Profile(user_id) => html::Page::Author { user_id },
+                    _ => return Err(not_addressable()),
+                },
+            ),
+            via::Via::Rss => rss::decode(
+                body,
+                match stream {
+                    StreamId::Publication(PublicationRef::Slug(slug)) => {
+                        rss::Feed::Publication { slug }
+                    }
+                    StreamId::Profile(user_id) => rss::Feed::Author { user_id },
+                    _ => return Err(not_addressable()),
+                },
+            ),
+        }
+    }
+}
+
+impl StreamPage for models::FollowingPayload {
+    fn decode(via: via::Via, stream: &endpoints::StreamId, body: &[u8]) -> Result<Self, BodyError> {
+        match via {
+            via::Via::Json => guard::parse_payload(body),
+            _ => Err(BodyError::Shape(format!(
+                "{stream} exists only in the JSON API"
+            ))),
+        }
+    }
 }

@@ -13,6 +13,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::paging::Paging;
+use super::via::Via;
 
 /// The values of a JSON object keyed by id, in document order (keys are ignored: every entity
 /// carries its own id).
@@ -125,9 +126,22 @@ pub struct Post {
     pub in_response_to_post_id: Option<String>,
     #[serde(default)]
     pub virtuals: Virtuals,
+    /// The format the post was read from (set by the decoder, not by the payload).
+    #[serde(skip)]
+    pub source: Via,
 }
 
 impl Post {
+    /// The number of links in the story, where the source carries it: JSON counts
+    /// `virtuals.links.entries` (0 when `links` is missing, as Medium leaves it out of stories
+    /// without links); RSS counts the links of the story's HTML; HTML pages do not carry it.
+    pub fn link_count(&self) -> Option<usize> {
+        match self.source {
+            Via::Json => Some(self.virtuals.links.as_ref().map_or(0, |l| l.entries.len())),
+            Via::Html | Via::Rss => self.virtuals.links.as_ref().map(|l| l.entries.len()),
+        }
+    }
+
     /// A story by `author`: written by them and not a response (SPEC §4).
     pub fn is_story_by(&self, author: &str) -> bool {
         self.creator_id == author && !self.is_response()
@@ -159,13 +173,6 @@ pub struct Virtuals {
     pub tags: Vec<Tag>,
     #[serde(default)]
     pub links: Option<Links>,
-}
-
-impl Virtuals {
-    /// The number of `links.entries` (0 when `links` is missing).
-    pub fn link_count(&self) -> usize {
-        self.links.as_ref().map_or(0, |l| l.entries.len())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -212,6 +219,10 @@ pub struct StreamPayload {
     pub references: References,
     #[serde(default)]
     pub paging: Option<Paging>,
+    /// Authors a page names only by display name (an RSS publication feed's `dc:creator`):
+    /// they cannot be harvested, and the run says so.
+    #[serde(skip)]
+    pub unresolved_creators: Vec<String>,
 }
 
 /// The payload of a following page: `value` is the users followed.
@@ -279,7 +290,7 @@ mod tests {
         assert_eq!(first.id, "71cfbe428bd1");
         assert_eq!(first.virtuals.word_count, Some(927));
         assert_eq!(first.virtuals.total_clap_count, Some(111));
-        assert_eq!(first.virtuals.link_count(), 6);
+        assert_eq!(first.link_count(), Some(6));
         assert_eq!(first.virtuals.tags.len(), 5);
         assert!(page.paging.is_some());
     }
@@ -308,7 +319,7 @@ mod tests {
         assert_eq!(post.virtuals.word_count, None);
         assert_eq!(post.virtuals.total_clap_count, None);
         assert_eq!(post.virtuals.reading_time, None);
-        assert_eq!(post.virtuals.link_count(), 0);
+        assert_eq!(post.link_count(), Some(0));
         assert!(post.virtuals.tags.is_empty());
         assert!(!post.is_response());
     }
