@@ -158,6 +158,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub max_pages: Option<usize>,
 
+    /// Where to read Medium: json (the API), html (pages' embedded state), rss (feeds), or
+    /// auto: JSON, and per request family HTML then RSS when it answers 403, 404 or a challenge
+    /// page [default: auto].
+    #[arg(long, value_name = "json|html|rss|auto")]
+    pub via: Option<String>,
+
     /// Whole-request timeout in seconds [default: 30].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,

@@ -13,6 +13,7 @@ use crate::cli::RunArgs;
 use crate::error::ConfigError;
 use crate::sources::medium::client::{ClientSettings, DEFAULT_USER_AGENT};
 use crate::sources::medium::endpoints::{is_safe_segment, PublicationRef};
+use crate::sources::medium::via::ViaMode;
 
 /// The date a run is for (UTC). Names the partitions it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -166,6 +167,7 @@ pub struct FileConfig {
     pub max_authors: Option<usize>,
     pub max_pages: Option<usize>,
     pub log_format: Option<String>,
+    pub via: Option<String>,
     pub schedule: Option<ScheduleConfig>,
 }
 
@@ -213,6 +215,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub max_authors: Option<usize>,
     pub max_pages: usize,
+    /// Which formats to read (`--via`).
+    pub via: ViaMode,
     pub client: ClientSettings,
     pub schedule: Option<Schedule>,
     /// The command line as given (recorded in the manifest).
@@ -421,6 +425,12 @@ impl Settings {
             });
         }
         let max_authors = l.pick_opt("max_authors", args.max_authors, f.max_authors, None)?;
+        let via_text = l.pick("via", args.via.clone(), f.via.clone(), "auto".to_owned())?;
+        let via: ViaMode = via_text.parse().map_err(|reason| ConfigError::Value {
+            flag: "--via",
+            value: via_text.clone(),
+            reason,
+        })?;
         let timeout = l.pick("timeout", args.timeout, f.timeout, 30.0)?;
         let connect_timeout = l.pick(
             "connect_timeout",
@@ -521,6 +531,7 @@ impl Settings {
             log_format,
             max_authors,
             max_pages,
+            via,
             client,
             schedule,
             arguments: Vec::new(),

@@ -72,6 +72,22 @@ pub enum FetchError {
     },
     #[error("{url}: not requested: the run was stopped")]
     Cancelled { url: String },
+    /// The stream cannot be requested in the chosen format (a publication given by id for
+    /// HTML/RSS, an author without a username, followings outside JSON).
+    #[error("{reason}")]
+    Unaddressable { stream: String, reason: String },
+    /// The stream exists only in a format that is not used or not open (followings under
+    /// `--via html|rss`, or after the JSON API closed under `auto`). Not a failure: the source
+    /// does not carry it, and the manifest says so.
+    #[error("{stream}: not harvested: {reason}")]
+    NotCarried { stream: String, reason: String },
+    /// A publication feed named its authors only by display name.
+    #[error(
+        "{url}: the RSS feed names its {} author(s) only by display name ({}), not by username, so their stories and feeds cannot be harvested from RSS; use --via html or auto",
+        names.len(),
+        names.join(", ")
+    )]
+    AuthorsUnresolved { url: String, names: Vec<String> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -111,7 +127,11 @@ impl FetchError {
             | FetchError::Body { url, .. }
             | FetchError::NotInSource { url, .. }
             | FetchError::StoredBody { url, .. }
-            | FetchError::Cancelled { url } => url.clone(),
+            | FetchError::Cancelled { url }
+            | FetchError::AuthorsUnresolved { url, .. } => url.clone(),
+            FetchError::Unaddressable { stream, .. } | FetchError::NotCarried { stream, .. } => {
+                stream.clone()
+            }
             FetchError::Store(e) => e.path().display().to_string(),
         }
     }
@@ -128,7 +148,34 @@ impl FetchError {
             | FetchError::Transfer { .. } => exit::UNREACHABLE,
             FetchError::Body { .. } | FetchError::StoredBody { .. } => exit::MALFORMED,
             FetchError::NotInSource { .. } | FetchError::Store(_) => exit::IO,
-            FetchError::Cancelled { .. } => exit::OK,
+            FetchError::Cancelled { .. } | FetchError::NotCarried { .. } => exit::OK,
+            FetchError::Unaddressable { .. } => exit::USAGE,
+            FetchError::AuthorsUnresolved { .. } => exit::PARTIAL,
+        }
+    }
+
+    /// Whether the answer says this door is closed, so that `--via auto` tries the next
+    /// format: 403 / 404, a challenge or error page instead of data, or (replaying) a format
+    /// the source store does not hold.
+    pub fn is_closed_door(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => matches!(status, 403 | 404),
+            FetchError::Body { kind, .. } | FetchError::StoredBody { kind, .. } => {
+                kind.is_closed_door()
+            }
+            FetchError::NotInSource { .. } | FetchError::Unaddressable { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the door is closed for the whole request family (403, a challenge page), not
+    /// just for this one stream (404: that author or page may be gone): later streams of the
+    /// family go straight to the next format.
+    pub fn closes_family(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => *status == 403,
+            FetchError::Body { kind, .. } => kind.is_closed_door(),
+            _ => false,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! authors concerned and the failures in the manifest) and exits non-zero; re-running the date
 //! fetches only what is missing and replaces the date's partitions whole.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,9 @@ use crate::error::{RunError, SinkError};
 use crate::progress::{Progress, Reporter, STATUS_FILE};
 use crate::raw_store::RawStore;
 use crate::schema;
-use crate::sinks::manifest::{AuthorCounts, FileEntry, Manifest, ManifestSettings};
+use crate::sinks::manifest::{
+    AuthorCounts, FileEntry, Manifest, ManifestSettings, Sources, TableColumns,
+};
 use crate::sinks::partition::{partition_dir, Staging};
 use crate::sinks::{parquet, report};
 use crate::sources::medium::client::{EndpointCounts, FetchStats, MediumClient};
@@ -26,6 +28,7 @@ use crate::sources::medium::endpoints::Endpoint;
 use crate::sources::medium::harvest::{
     CancelFlag, Failure, Harvest, HarvestSettings, Harvester, Origin,
 };
+use crate::sources::medium::via::Via;
 use crate::transforms::{aggregate, normalize};
 
 /// What a run did.
@@ -85,6 +88,7 @@ pub async fn run_until(settings: &Settings, cancel: CancelFlag) -> Result<RunOut
             max_authors: settings.max_authors,
             tasks: settings.client.concurrency.max(4) * 4,
             cancel: cancel.clone(),
+            via: settings.via,
         },
         stats.clone(),
     ));
@@ -230,9 +234,67 @@ fn manifest_before_publish(
             skipped_ids: harvest.skipped_ids.clone(),
         },
         failures: failures.to_vec(),
+        sources: sources(settings, harvest, stats),
         rows: BTreeMap::new(),
         files: Vec::new(),
         stages: BTreeMap::new(),
+    }
+}
+
+/// The manifest's `sources`: formats read per family, switches, streams not carried, and the
+/// columns each format used fills.
+fn sources(settings: &Settings, harvest: &Harvest, stats: &FetchStats) -> Sources {
+    let pages: BTreeMap<&'static str, BTreeMap<Via, u64>> = Endpoint::ALL
+        .iter()
+        .map(|e| (e.name(), stats.pages_by_via(*e)))
+        .filter(|(_, by_via)| !by_via.is_empty())
+        .collect();
+    let used: BTreeSet<Via> = pages.values().flat_map(|m| m.keys().copied()).collect();
+    let mut not_carried = BTreeMap::new();
+    for a in &harvest.authors {
+        for (endpoint, skipped) in [
+            (Endpoint::ProfileStream, a.profile.is_not_carried()),
+            (Endpoint::Following, a.following.is_not_carried()),
+        ] {
+            if skipped {
+                *not_carried.entry(endpoint.name()).or_insert(0) += 1;
+            }
+        }
+    }
+    let columns = used
+        .iter()
+        .map(|via| {
+            let tables = [
+                (schema::POSTS, schema::posts()),
+                (schema::PUBLICATIONS, schema::publications()),
+            ]
+            .into_iter()
+            .map(|(table, s)| {
+                let null = schema::columns_not_carried(*via, table);
+                let filled = s
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .filter(|name| !null.contains(&name.as_str()))
+                    .collect();
+                (
+                    table,
+                    TableColumns {
+                        filled,
+                        null: null.to_vec(),
+                    },
+                )
+            })
+            .collect();
+            (*via, tables)
+        })
+        .collect();
+    Sources {
+        via: settings.via.to_string(),
+        pages,
+        switches: harvest.switches.clone(),
+        not_carried,
+        columns,
     }
 }
 
@@ -373,6 +435,52 @@ pub fn summary(outcome: &RunOutcome) -> String {
             c.retried,
             c.failed
         );
+    }
+    let src = &outcome.manifest.sources;
+    let per_family: Vec<String> = src
+        .pages
+        .iter()
+        .map(|(family, by_via)| {
+            let parts: Vec<String> = by_via.iter().map(|(v, n)| format!("{v} {n}")).collect();
+            format!("{family} {}", parts.join(", "))
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "  sources (--via {}): {}",
+        src.via,
+        per_family.join("; ")
+    );
+    for sw in &src.switches {
+        let _ = writeln!(
+            s,
+            "  switched {} {} → {}{}: {}",
+            if sw.family { "family" } else { "stream" },
+            if sw.family {
+                sw.endpoint.to_owned()
+            } else {
+                sw.stream.clone()
+            },
+            sw.from,
+            sw.to
+                .map_or(" (no other format carries it)".to_owned(), |t| format!(
+                    " {t}"
+                )),
+            sw.reason
+        );
+    }
+    for (family, n) in &src.not_carried {
+        let _ = writeln!(
+            s,
+            "  not harvested: {family} of {n} author(s): no format in use carries it (followings exist only in the JSON API)"
+        );
+    }
+    for (via, tables) in &src.columns {
+        for (table, cols) in tables {
+            if !cols.null.is_empty() {
+                let _ = writeln!(s, "  {via} leaves null: {table}.{}", cols.null.join(", "));
+            }
+        }
     }
     let _ = writeln!(s, "  raw store: {}", outcome.raw_store.root().display());
     let rows = &outcome.manifest.rows;

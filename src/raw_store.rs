@@ -9,6 +9,11 @@
 //! users/<user_id>/following/page-0001.json                 whom an author follows
 //! ```
 //!
+//! Pages of the other formats ([`Via`]) sit beside them as `page-NNNN.html` (an HTML page) and
+//! `page-NNNN.xml` (an RSS feed), with `page-NNNN.html.meta.json` / `page-NNNN.xml.meta.json`;
+//! HTML and RSS streams have one page each, stored under the same stream directory (keyed by
+//! collection id or slug and user id, whatever the request URL was).
+//!
 //! Each `page-NNNN.json` is the response body byte for byte (XSSI guard included) and has a
 //! `page-NNNN.meta.json` beside it with the request URL, query, status, fetch time, size and
 //! attempts. The body is written first and the metadata last, both atomically, so a page counts
@@ -24,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file::write_atomic;
 use crate::error::StoreError;
 use crate::sources::medium::endpoints::{PublicationRef, StreamId};
+use crate::sources::medium::via::Via;
 
 /// What is recorded beside each stored body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,18 +101,33 @@ impl RawStore {
         self.root.join(rel)
     }
 
-    /// The body and metadata paths of page `index` (1-based) of a stream.
-    pub fn page_paths(&self, stream: &StreamId, index: usize) -> (PathBuf, PathBuf) {
+    /// The body and metadata paths of page `index` (1-based) of a stream in a format.
+    pub fn page_paths(&self, stream: &StreamId, via: Via, index: usize) -> (PathBuf, PathBuf) {
         let dir = self.stream_dir(stream);
+        let meta = match via {
+            Via::Json => format!("page-{index:04}.meta.json"),
+            other => format!("page-{index:04}.{}.meta.json", other.ext()),
+        };
         (
-            dir.join(format!("page-{index:04}.json")),
-            dir.join(format!("page-{index:04}.meta.json")),
+            dir.join(format!("page-{index:04}.{}", via.ext())),
+            dir.join(meta),
         )
     }
 
-    /// Looks up page `index` of `stream` as requested with `query`.
-    pub fn load(&self, stream: &StreamId, index: usize, query: &str) -> Result<Lookup, StoreError> {
-        let (body_path, meta_path) = self.page_paths(stream, index);
+    /// Whether page `index` of `stream` is stored in a format (its metadata exists).
+    pub fn has_page(&self, stream: &StreamId, via: Via, index: usize) -> bool {
+        self.page_paths(stream, via, index).1.exists()
+    }
+
+    /// Looks up page `index` of `stream` in a format, as requested with `query`.
+    pub fn load(
+        &self,
+        stream: &StreamId,
+        via: Via,
+        index: usize,
+        query: &str,
+    ) -> Result<Lookup, StoreError> {
+        let (body_path, meta_path) = self.page_paths(stream, via, index);
         let meta_bytes = match fs::read(&meta_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -155,12 +176,13 @@ impl RawStore {
     pub fn save_from(
         &self,
         stream: &StreamId,
+        via: Via,
         index: usize,
         stored: &StoredPage,
         source: &RawStore,
     ) -> Result<(), StoreError> {
-        let (src_body, src_meta) = source.page_paths(stream, index);
-        let (body_path, meta_path) = self.page_paths(stream, index);
+        let (src_body, src_meta) = source.page_paths(stream, via, index);
+        let (body_path, meta_path) = self.page_paths(stream, via, index);
         if fs::canonicalize(&src_body).ok() == fs::canonicalize(&body_path).ok()
             && body_path.exists()
         {
@@ -171,18 +193,19 @@ impl RawStore {
         {
             return Ok(());
         }
-        self.save(stream, index, &stored.body, &stored.meta)
+        self.save(stream, via, index, &stored.body, &stored.meta)
     }
 
     /// Stores a page: the body, then its metadata, each atomically.
     pub fn save(
         &self,
         stream: &StreamId,
+        via: Via,
         index: usize,
         body: &[u8],
         meta: &PageMeta,
     ) -> Result<(), StoreError> {
-        let (body_path, meta_path) = self.page_paths(stream, index);
+        let (body_path, meta_path) = self.page_paths(stream, via, index);
         write_atomic(&body_path, body, false)?;
         let mut meta_json = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Meta {
             path: meta_path.clone(),
@@ -225,21 +248,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = RawStore::for_date(dir.path(), "2026-11-27");
         let s = StreamId::Profile("abc123".into());
-        store.save(&s, 2, b"body", &meta("page=2", 4)).unwrap();
+        store
+            .save(&s, Via::Json, 2, b"body", &meta("page=2", 4))
+            .unwrap();
         assert!(dir
             .path()
             .join("raw/date=2026-11-27/users/abc123/profile_stream/page-0002.json")
             .exists());
-        match store.load(&s, 2, "page=2").unwrap() {
+        match store.load(&s, Via::Json, 2, "page=2").unwrap() {
             Lookup::Found(p) => assert_eq!(p.body, b"body"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            store.load(&s, 2, "page=3").unwrap(),
+            store.load(&s, Via::Json, 2, "page=3").unwrap(),
             Lookup::OtherQuery { .. }
         ));
         assert!(matches!(
-            store.load(&s, 3, "page=3").unwrap(),
+            store.load(&s, Via::Json, 3, "page=3").unwrap(),
             Lookup::Missing { .. }
         ));
     }
@@ -250,18 +275,22 @@ mod tests {
         let source = RawStore::new(dir.path().join("source"));
         let run = RawStore::new(dir.path().join("run"));
         let s = StreamId::Profile("abc123".into());
-        source.save(&s, 1, b"body", &meta("", 4)).unwrap();
-        let Lookup::Found(page) = source.load(&s, 1, "").unwrap() else {
+        source
+            .save(&s, Via::Json, 1, b"body", &meta("", 4))
+            .unwrap();
+        let Lookup::Found(page) = source.load(&s, Via::Json, 1, "").unwrap() else {
             panic!("stored")
         };
-        run.save_from(&s, 1, &page, &source).unwrap();
-        match run.load(&s, 1, "").unwrap() {
+        run.save_from(&s, Via::Json, 1, &page, &source).unwrap();
+        match run.load(&s, Via::Json, 1, "").unwrap() {
             Lookup::Found(p) => assert_eq!((p.body, p.meta), (b"body".to_vec(), page.meta)),
             other => panic!("{other:?}"),
         }
         // replacing the source page later leaves the run's copy as it was
-        source.save(&s, 1, b"new!", &meta("", 4)).unwrap();
-        let Lookup::Found(p) = run.load(&s, 1, "").unwrap() else {
+        source
+            .save(&s, Via::Json, 1, b"new!", &meta("", 4))
+            .unwrap();
+        let Lookup::Found(p) = run.load(&s, Via::Json, 1, "").unwrap() else {
             panic!("stored")
         };
         assert_eq!(p.body, b"body");
@@ -272,8 +301,48 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = RawStore::new(dir.path());
         let s = StreamId::Following("u1".into());
-        store.save(&s, 1, b"body", &meta("", 99)).unwrap();
-        let err = store.load(&s, 1, "").unwrap_err();
+        store
+            .save(&s, Via::Json, 1, b"body", &meta("", 99))
+            .unwrap();
+        let err = store.load(&s, Via::Json, 1, "").unwrap_err();
         assert!(err.to_string().contains("page-0001.json"), "{err}");
+    }
+
+    #[test]
+    fn other_formats_sit_beside_json_with_their_own_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RawStore::new(dir.path());
+        let s = StreamId::Profile("u1".into());
+        store.save(&s, Via::Json, 1, b"json", &meta("", 4)).unwrap();
+        store
+            .save(&s, Via::Html, 1, b"<html>", &meta("", 6))
+            .unwrap();
+        assert!(!store.has_page(&s, Via::Rss, 1));
+        store
+            .save(&s, Via::Rss, 1, b"<rss/>", &meta("", 6))
+            .unwrap();
+        let names: std::collections::BTreeSet<_> = fs::read_dir(store.stream_dir(&s))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let expected = [
+            "page-0001.json",
+            "page-0001.meta.json",
+            "page-0001.html",
+            "page-0001.html.meta.json",
+            "page-0001.xml",
+            "page-0001.xml.meta.json",
+        ];
+        assert_eq!(names, expected.iter().map(|s| s.to_string()).collect());
+        for (via, body) in [
+            (Via::Json, &b"json"[..]),
+            (Via::Html, b"<html>"),
+            (Via::Rss, b"<rss/>"),
+        ] {
+            let Lookup::Found(p) = store.load(&s, via, 1, "").unwrap() else {
+                panic!("{via} stored")
+            };
+            assert_eq!(p.body, body);
+        }
     }
 }

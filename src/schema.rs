@@ -9,6 +9,8 @@ use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::sources::medium::via::Via;
+
 /// Table names, as file stems under `tables/date=YYYY-MM-DD/`.
 pub const AUTHORS: &str = "authors";
 pub const POSTS: &str = "posts";
@@ -43,7 +45,8 @@ fn utf8(name: &str, nullable: bool) -> Field {
 /// | `first_seen_rank` | 1-based position in first-seen order across the publication pages |
 /// | `found_in` | the publications (as named on the command line) whose stream listed the author |
 /// | `profile_pages`, `following_pages` | pages harvested for the author |
-/// | `profile_complete`, `following_complete` | whether each stream was harvested to its end |
+/// | `profile_complete`, `following_complete` | whether each stream was harvested to its end (false when not harvested at all) |
+/// | `profile_source`, `following_source` | the format each stream was read in (`json`, `html`, `rss`); null when it was not harvested |
 pub fn authors() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
@@ -61,6 +64,8 @@ pub fn authors() -> SchemaRef {
             Field::new("following_pages", DataType::Int32, false),
             Field::new("profile_complete", DataType::Boolean, false),
             Field::new("following_complete", DataType::Boolean, false),
+            utf8("profile_source", true),
+            utf8("following_source", true),
         ]))
     })
     .clone()
@@ -83,9 +88,10 @@ pub fn authors() -> SchemaRef {
 /// | `reading_time_min` | `virtuals.readingTime`, minutes; null when missing |
 /// | `tags` | `virtuals.tags[].slug` (empty when missing) |
 /// | `tag_count` | number of tags |
-/// | `link_count` | number of `virtuals.links.entries` (0 when missing) |
+/// | `link_count` | number of `virtuals.links.entries` (0 when missing); RSS: links in the story HTML; null from HTML pages |
 /// | `headline_words` | maximal runs of non-White_Space characters in `title` (0 when empty) |
 /// | `headline_chars` | Unicode scalar values in `title` |
+/// | `source` | the format the row was read from: `json`, `html` or `rss` |
 pub fn posts() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
@@ -108,9 +114,10 @@ pub fn posts() -> SchemaRef {
             Field::new("responses_created_count", DataType::Int64, true),
             Field::new("tags", list_of_utf8(), false),
             Field::new("tag_count", DataType::Int32, false),
-            Field::new("link_count", DataType::Int32, false),
+            Field::new("link_count", DataType::Int32, true),
             Field::new("headline_words", DataType::Int32, false),
             Field::new("headline_chars", DataType::Int32, false),
+            utf8("source", false),
         ]))
     })
     .clone()
@@ -147,6 +154,25 @@ pub fn publications() -> SchemaRef {
         ]))
     })
     .clone()
+}
+
+/// The columns of a table that a source format does not carry: always null in the rows read
+/// from it (never guessed). The manifest lists them per format used (`sources.columns`), and a
+/// test checks them against the fixtures. Tables: `posts` and `publications` (authors' rows come
+/// from the publication listing, JSON or HTML, which carry every `authors` column).
+pub fn columns_not_carried(via: Via, table: &str) -> &'static [&'static str] {
+    match (via, table) {
+        (Via::Html, POSTS) => &["image_count", "link_count"],
+        (Via::Rss, POSTS) => &[
+            "home_collection_id",
+            "in_response_to_post_id",
+            "total_clap_count",
+            "reading_time_min",
+            "responses_created_count",
+        ],
+        (Via::Rss, PUBLICATIONS) => &["creator_id", "domain"],
+        _ => &[],
+    }
 }
 
 /// The columns of `author_metrics`, in order (SPEC §4 names, plus identity and completeness).

@@ -27,6 +27,7 @@ use crate::sources::medium::endpoints::{PublicationRef, StreamId};
 use crate::sources::medium::guard::{parse_payload, XSSI_GUARD};
 use crate::sources::medium::models::{FollowingPayload, PageItems, StreamPayload};
 use crate::sources::medium::paging::StreamPager;
+use crate::sources::medium::via::Via;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
@@ -415,7 +416,7 @@ impl SyntheticMedium {
                 bytes: p.body.len() as u64,
                 attempts: 1,
             };
-            store.save(&p.stream, p.index, &p.body, &meta)?;
+            store.save(&p.stream, Via::Json, p.index, &p.body, &meta)?;
         }
         Ok(pages.len())
     }

@@ -8,7 +8,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::sources::medium::client::EndpointCounts;
-use crate::sources::medium::harvest::Failure;
+use crate::sources::medium::harvest::{Failure, SourceSwitch};
+use crate::sources::medium::via::Via;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
@@ -30,6 +31,8 @@ pub struct Manifest {
     pub bytes_fetched: u64,
     pub authors: AuthorCounts,
     pub failures: Vec<Failure>,
+    /// Which formats were read, what moved on to another format, and what each leaves null.
+    pub sources: Sources,
     /// Rows per table and report.
     pub rows: BTreeMap<&'static str, usize>,
     /// Published files, relative to the output root.
@@ -66,6 +69,29 @@ pub struct AuthorCounts {
     pub incomplete: Vec<String>,
     /// User ids that could not be used in a URL, skipped.
     pub skipped_ids: Vec<String>,
+}
+
+/// `sources` in the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sources {
+    /// `--via` as given: `json`, `html`, `rss` or `auto`.
+    pub via: String,
+    /// Pages read per request family and format.
+    pub pages: BTreeMap<&'static str, BTreeMap<Via, u64>>,
+    /// Streams (and families) that moved on to another format under `auto`, with the answer
+    /// that made them.
+    pub switches: Vec<SourceSwitch>,
+    /// Streams not harvested because no format in use carries them (followings outside
+    /// JSON), per request family.
+    pub not_carried: BTreeMap<&'static str, usize>,
+    /// Per format used: per table, the columns it filled and the ones it leaves null.
+    pub columns: BTreeMap<Via, BTreeMap<&'static str, TableColumns>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableColumns {
+    pub filled: Vec<String>,
+    pub null: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]

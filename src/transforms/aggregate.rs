@@ -11,7 +11,10 @@
 //! - `publication_count`, `publications`, `publication_names`: the distinct non-null
 //!   `home_collection_id`s of the stories, sorted by id; names from `publications` where known,
 //!   else the id. Empty lists for an author without stories.
-//! - `following_count`: distinct followees.
+//! - `following_count`: distinct followees; null when the author's followings were not
+//!   harvested (read via HTML or RSS, which do not carry them).
+//! - `publication_count`: null for an author whose stories came from RSS (feeds do not say a
+//!   story's publication); `publications` is then empty.
 //! - `first_published_at`, `last_published_at`: min / max of the stories' `first_published_at`.
 //! - `harvest_complete`: both of the author's streams were harvested to their end.
 
@@ -100,6 +103,8 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
             col("username"),
             col("name"),
             col("first_seen_rank"),
+            col("profile_source"),
+            col("following_source"),
             (col("profile_complete").and(col("following_complete"))).alias("harvest_complete"),
         ])
         .left_join(per_author, col("user_id"), col("creator_id"))
@@ -111,10 +116,18 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
                 .then(col("_clap_sum"))
                 .otherwise(lit(Null {}).cast(DataType::Int64))
                 .alias("total_claps"),
-            col("publication_count").fill_null(lit(0i64)),
+            // RSS does not carry a story's publication: unknown, not "none".
+            when(col("profile_source").eq(lit("rss")))
+                .then(lit(Null {}).cast(DataType::Int64))
+                .otherwise(col("publication_count").fill_null(lit(0i64)))
+                .alias("publication_count"),
             col("publications").fill_null(empty_string_list()),
             col("publication_names").fill_null(empty_string_list()),
-            col("following_count").fill_null(lit(0i64)),
+            // Followings not harvested (a format without them): unknown, not 0.
+            when(col("following_source").is_null())
+                .then(lit(Null {}).cast(DataType::Int64))
+                .otherwise(col("following_count").fill_null(lit(0i64)))
+                .alias("following_count"),
         ])
         .sort(["first_seen_rank"], SortMultipleOptions::default())
         .select(columns))

@@ -8,7 +8,9 @@
 //!   publication stream, another author's profile), the creator's profile copy wins: it is the
 //!   one SPEC §4 measures. Otherwise the first copy seen wins.
 //! - A count Medium did not send is null; missing tags / links are empty; `""` ids and `0`
-//!   timestamps are null.
+//!   timestamps are null. A column the source format does not carry (claps from RSS, link
+//!   counts from HTML, ...) is null too; `posts.source` and `authors.profile_source` /
+//!   `following_source` say which format each row came from.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -102,6 +104,8 @@ fn authors(h: &Harvest) -> Result<RecordBatch, ArrowError> {
     let mut following_pages = Int32Builder::with_capacity(n);
     let mut profile_complete = BooleanBuilder::with_capacity(n);
     let mut following_complete = BooleanBuilder::with_capacity(n);
+    let mut profile_source = StringBuilder::new();
+    let mut following_source = StringBuilder::new();
     for (i, a) in h.authors.iter().enumerate() {
         let u = &a.user;
         user_id.append_value(&u.user_id);
@@ -122,6 +126,8 @@ fn authors(h: &Harvest) -> Result<RecordBatch, ArrowError> {
         following_pages.append_value(count_i32(a.following.pages.len()));
         profile_complete.append_value(a.profile.is_complete());
         following_complete.append_value(a.following.is_complete());
+        profile_source.append_option(a.profile.via.map(|v| v.name()));
+        following_source.append_option(a.following.via.map(|v| v.name()));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(user_id.finish()),
@@ -137,6 +143,8 @@ fn authors(h: &Harvest) -> Result<RecordBatch, ArrowError> {
         Arc::new(following_pages.finish()),
         Arc::new(profile_complete.finish()),
         Arc::new(following_complete.finish()),
+        Arc::new(profile_source.finish()),
+        Arc::new(following_source.finish()),
     ];
     RecordBatch::try_new(schema::authors(), columns)
 }
@@ -201,6 +209,7 @@ fn posts(h: &Harvest) -> Result<RecordBatch, ArrowError> {
     let mut link_count = Int32Builder::with_capacity(n);
     let mut headline_words = Int32Builder::with_capacity(n);
     let mut headline_chars = Int32Builder::with_capacity(n);
+    let mut source = StringBuilder::with_capacity(n, n * 4);
     for (p, own_profile) in rows {
         let v = &p.virtuals;
         let response = p.is_response();
@@ -226,7 +235,8 @@ fn posts(h: &Harvest) -> Result<RecordBatch, ArrowError> {
         }
         tags.append(true);
         tag_count.append_value(count_i32(v.tags.len()));
-        link_count.append_value(count_i32(v.link_count()));
+        link_count.append_option(p.link_count().map(count_i32));
+        source.append_value(p.source.name());
         headline_words.append_value(count_i32(schema::headline_words(t)));
         headline_chars.append_value(count_i32(schema::headline_chars(t)));
     }
@@ -252,6 +262,7 @@ fn posts(h: &Harvest) -> Result<RecordBatch, ArrowError> {
         Arc::new(link_count.finish()),
         Arc::new(headline_words.finish()),
         Arc::new(headline_chars.finish()),
+        Arc::new(source.finish()),
     ];
     RecordBatch::try_new(schema::posts(), columns)
 }

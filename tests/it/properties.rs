@@ -10,6 +10,7 @@ use medium_etl::sources::medium::harvest::{
 };
 use medium_etl::sources::medium::models::{FollowingPayload, StreamPayload, User};
 use medium_etl::sources::medium::paging::StreamEnd;
+use medium_etl::sources::medium::via::Via;
 use medium_etl::transforms::{aggregate, normalize};
 use polars::prelude::{AnyValue, DataFrame};
 use proptest::prelude::*;
@@ -145,6 +146,7 @@ fn harvest_of(authors: &[GenAuthor]) -> Harvest {
         stream,
         pages: Vec::new(),
         end: Ok(StreamEnd::NoPaging),
+        via: Some(Via::Json),
     };
     let mut harvested = Vec::new();
     for (a, g) in authors.iter().enumerate() {
@@ -176,11 +178,13 @@ fn harvest_of(authors: &[GenAuthor]) -> Harvest {
                 stream: StreamId::Profile(format!("u{a}")),
                 pages: profile_pages,
                 end: Ok(StreamEnd::NoNewItems),
+                via: Some(Via::Json),
             },
             following: StreamHarvest {
                 stream: StreamId::Following(format!("u{a}")),
                 pages: following_pages,
                 end: Ok(StreamEnd::NoPosition),
+                via: Some(Via::Json),
             },
         });
     }
@@ -193,6 +197,7 @@ fn harvest_of(authors: &[GenAuthor]) -> Harvest {
         authors: harvested,
         authors_found: authors.len(),
         authors_capped_at: None,
+        switches: Vec::new(),
         skipped_ids: Vec::new(),
     }
 }

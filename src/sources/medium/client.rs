@@ -20,6 +20,8 @@ use tokio::time::Instant;
 
 use super::endpoints::{Endpoint, StreamId};
 use super::guard::parse_payload;
+use super::via::Via;
+use super::BodyError;
 use crate::error::{error_chain, FetchError, RunError};
 
 /// The default User-Agent: names the tool and where it comes from.
@@ -72,6 +74,8 @@ pub struct FetchStats {
     stored: [AtomicU64; 3],
     retries: [AtomicU64; 3],
     failed: [AtomicU64; 3],
+    /// Pages obtained per endpoint and format ([`Via`] index).
+    via_pages: [[AtomicU64; 3]; 3],
     bytes: AtomicU64,
     /// Distinct authors found so far (after the cap), and authors whose streams are done.
     pub authors_found: AtomicU64,
@@ -100,6 +104,25 @@ fn slot(e: Endpoint) -> usize {
 impl FetchStats {
     pub fn page_from_store(&self, e: Endpoint) {
         self.stored[slot(e)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a page of an endpoint obtained in a format (fetched or from a store).
+    pub fn page_via(&self, e: Endpoint, via: Via) {
+        self.via_pages[slot(e)][via as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Pages of an endpoint per format, the formats that gave none left out.
+    pub fn pages_by_via(&self, e: Endpoint) -> std::collections::BTreeMap<Via, u64> {
+        Via::ALL
+            .iter()
+            .map(|v| {
+                (
+                    *v,
+                    self.via_pages[slot(e)][*v as usize].load(Ordering::Relaxed),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     pub fn counts(&self, e: Endpoint) -> EndpointCounts {
@@ -234,29 +257,48 @@ impl MediumClient {
         &self.settings
     }
 
-    /// The URL of a stream's page with the given query.
+    /// The URL of a stream's JSON page with the given query.
     pub fn url_for(&self, stream: &StreamId, query: &str) -> Url {
+        self.url_for_path(&stream.http_path(), query)
+    }
+
+    /// The URL of a path (as [`StreamId::http_path_via`] gives it) under the base URL.
+    pub fn url_for_path(&self, path: &str, query: &str) -> Url {
         let mut url = self.settings.base_url.clone();
         let base_path = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&format!("{base_path}{}", stream.http_path()));
+        url.set_path(&format!("{base_path}{path}"));
         url.set_query((!query.is_empty()).then_some(query));
         url
     }
 
-    /// Fetches one page and parses it, retrying as the module docs say.
+    /// Fetches one JSON page and parses it, retrying as the module docs say.
     pub async fn fetch_page<P: DeserializeOwned>(
         &self,
         stream: &StreamId,
         query: &str,
     ) -> Result<(Fetched, P), FetchError> {
-        let endpoint = stream.endpoint();
-        let url = self.url_for(stream, query);
+        self.fetch_decoded(
+            stream.endpoint(),
+            &self.url_for(stream, query),
+            parse_payload::<P>,
+        )
+        .await
+    }
+
+    /// Fetches one page of any format and reads it with `decode`, retrying as the module docs
+    /// say (a body `decode` refuses counts as malformed, and is retried).
+    pub async fn fetch_decoded<P>(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        decode: impl Fn(&[u8]) -> Result<P, BodyError>,
+    ) -> Result<(Fetched, P), FetchError> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let outcome = self.attempt(&url, attempt, endpoint).await;
+            let outcome = self.attempt(url, attempt, endpoint).await;
             let (error, retry_after) = match outcome {
-                Attempt::Done(fetched) => match parse_payload::<P>(&fetched.body) {
+                Attempt::Done(fetched) => match decode(&fetched.body) {
                     Ok(payload) => {
                         self.stats.pages[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
                         return Ok((fetched, payload));

@@ -10,20 +10,26 @@
 //!   with its URL, and the rest of the harvest goes on.
 //! - Authors are the users of `references.User` across all publication pages, de-duplicated by
 //!   id in first-seen order, then capped (SPEC §1).
+//! - Formats (`--via`, [`ViaMode`]): every stream is read in one format, whole. Under `auto`, a
+//!   stream whose first page answers 403 / 404 / a challenge or error page is read in the next
+//!   format (JSON → HTML → RSS); a 403 or a challenge also moves the rest of its request family
+//!   on, so a closed door is knocked on once, not once per author. Every switch is recorded
+//!   ([`SourceSwitch`]) for the summary and the manifest. A page already stored in any format
+//!   of the chain is used before anything is requested, so a re-run requests nothing it has.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::client::{FetchStats, MediumClient};
 use super::endpoints::{PublicationRef, StreamId};
-use super::guard::parse_payload;
-use super::models::{Collection, FollowingPayload, PageItems, StreamPayload, User};
+use super::models::{Collection, FollowingPayload, StreamPayload, User};
 use super::paging::{StreamEnd, StreamPager};
+use super::via::{Via, ViaMode};
+use super::StreamPage;
 use crate::error::FetchError;
 use crate::raw_store::{Lookup, PageMeta, RawStore};
 
@@ -49,6 +55,8 @@ pub struct HarvestSettings {
     pub tasks: usize,
     /// Once set, no new page is fetched (pages in flight complete and are stored).
     pub cancel: CancelFlag,
+    /// Which formats to read (`--via`).
+    pub via: ViaMode,
 }
 
 /// A flag that stops a harvest from starting new requests (SIGINT / SIGTERM under `etl
@@ -73,12 +81,37 @@ pub struct StreamHarvest<P> {
     pub pages: Vec<P>,
     /// How the stream ended, or the error that stopped it (its pages so far are kept).
     pub end: Result<StreamEnd, FetchError>,
+    /// The format its pages were read in; `None` when no format answered.
+    pub via: Option<Via>,
 }
 
 impl<P> StreamHarvest<P> {
     pub fn is_complete(&self) -> bool {
         self.end.is_ok()
     }
+
+    /// Whether the stream was not harvested because no format in use carries it.
+    pub fn is_not_carried(&self) -> bool {
+        matches!(self.end, Err(FetchError::NotCarried { .. }))
+    }
+}
+
+/// A stream that moved on to another format under `--via auto`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSwitch {
+    /// The request family: `publication_stream`, `profile_stream` or `following`.
+    pub endpoint: &'static str,
+    /// The stream, as named in messages.
+    pub stream: String,
+    pub from: Via,
+    /// The next format tried; `None` when no other format carries the stream.
+    pub to: Option<Via>,
+    /// The request that was refused.
+    pub url: String,
+    /// What the server answered.
+    pub reason: String,
+    /// Whether the rest of the family skips `from` as well (403, a challenge page).
+    pub family: bool,
 }
 
 /// A publication's stream.
@@ -128,6 +161,8 @@ pub struct Harvest {
     pub authors_capped_at: Option<usize>,
     /// Streams whose ids could not be used (not a safe path segment), skipped.
     pub skipped_ids: Vec<String>,
+    /// Format switches under `--via auto`, in the order they happened.
+    pub switches: Vec<SourceSwitch>,
 }
 
 impl Harvest {
@@ -146,6 +181,9 @@ impl Harvest {
 }
 
 fn push_failure<P>(out: &mut Vec<Failure>, s: &StreamHarvest<P>, user: Option<&str>) {
+    if s.is_not_carried() {
+        return;
+    }
     if let Err(e) = &s.end {
         out.push(Failure {
             endpoint: s.stream.endpoint().name(),
@@ -163,6 +201,10 @@ pub struct Harvester {
     store: RawStore,
     settings: HarvestSettings,
     stats: Arc<FetchStats>,
+    /// Per request family (by [`super::endpoints::Endpoint`] index): the position in the
+    /// format chain that the family's streams start at (moves on when a door closes).
+    families: [AtomicUsize; 3],
+    switches: Mutex<Vec<SourceSwitch>>,
 }
 
 impl Harvester {
@@ -177,6 +219,8 @@ impl Harvester {
             store,
             settings,
             stats,
+            families: Default::default(),
+            switches: Mutex::default(),
         }
     }
 
@@ -188,15 +232,24 @@ impl Harvester {
         let mut pubs = Vec::new();
         for publication in publications {
             let id = StreamId::Publication(publication.clone());
-            let mut pages: Vec<StreamPayload> = Vec::new();
-            let end = self
-                .page_through(&id, &mut pages, |page: &StreamPayload| {
+            let mut stream = self
+                .stream_with(id, None, |page: &StreamPayload| {
                     for user in &page.references.users.0 {
                         authors.found(user, publication);
                     }
                 })
                 .await;
-            log_stream_end(&id, pages.len(), &end);
+            let unresolved = unresolved_creators(&stream.pages);
+            if !unresolved.is_empty() && stream.end.is_ok() {
+                let url = self.page_url(&stream.stream, stream.via.unwrap_or_default(), None, "");
+                let error = FetchError::AuthorsUnresolved {
+                    url,
+                    names: unresolved,
+                };
+                tracing::warn!(stream = %stream.stream, error = %error, "AuthorsUnresolved");
+                stream.end = Err(error);
+            }
+            let pages = &stream.pages;
             let collection = pages.iter().find_map(|p| p.collection.clone()).or_else(|| {
                 // Later pages of the stream by id carry no payload.collection; take the
                 // referenced collection with the requested id.
@@ -215,51 +268,206 @@ impl Harvester {
             pubs.push(PublicationHarvest {
                 publication: publication.clone(),
                 collection,
-                stream: StreamHarvest {
-                    stream: id,
-                    pages,
-                    end,
-                },
+                stream,
             });
         }
         let found = authors.found_in.len();
         let capped = authors.capped_at();
         let skipped = std::mem::take(&mut authors.skipped_ids);
         let authors = authors.finish().await;
+        let switches = match self.switches.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
         Harvest {
             publications: pubs,
             authors,
             authors_found: found,
             authors_capped_at: capped,
             skipped_ids: skipped,
+            switches,
         }
     }
 
-    /// Pages through one stream until it ends or fails.
-    pub async fn stream<P>(&self, stream: StreamId) -> StreamHarvest<P>
-    where
-        P: DeserializeOwned + PageItems,
-    {
-        let mut pages = Vec::new();
-        let end = self.page_through(&stream, &mut pages, |_| {}).await;
-        log_stream_end(&stream, pages.len(), &end);
-        StreamHarvest { stream, pages, end }
+    /// Reads one stream to its end, in the first format of the chain that answers (see the
+    /// module docs). `username` addresses an author's HTML page and feed.
+    pub async fn stream<P: StreamPage>(
+        &self,
+        stream: StreamId,
+        username: Option<&str>,
+    ) -> StreamHarvest<P> {
+        self.stream_with(stream, username, |_| {}).await
     }
 
-    /// Pages through `stream`, pushing each page to `pages` after showing it to `on_page`.
-    async fn page_through<P>(
+    async fn stream_with<P: StreamPage>(
+        &self,
+        stream: StreamId,
+        username: Option<&str>,
+        mut on_page: impl FnMut(&P),
+    ) -> StreamHarvest<P> {
+        let chain = self.settings.via.chain();
+        let family = stream.endpoint() as usize;
+        let mut first = self.families[family]
+            .load(Ordering::Relaxed)
+            .min(chain.len() - 1);
+        if !self.settings.refresh {
+            // What is stored already wins: no request for a page we have, in any format.
+            if let Some(i) = (0..chain.len()).find(|i| self.store.has_page(&stream, chain[*i], 1)) {
+                first = i;
+            }
+        }
+        let mut closed: Option<FetchError> = None;
+        for (i, &via) in chain.iter().enumerate().skip(first) {
+            let path = match stream.http_path_via(via, username) {
+                Ok(path) => path,
+                Err(reason) => {
+                    closed.get_or_insert(FetchError::Unaddressable {
+                        stream: stream.to_string(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let mut pages = Vec::new();
+            let end = self
+                .page_through(&stream, via, &path, &mut pages, &mut on_page)
+                .await;
+            match end {
+                Err(e) if pages.is_empty() && i + 1 < chain.len() && e.is_closed_door() => {
+                    self.switched(&stream, via, username, &chain[i + 1..], &e, family, i);
+                    // Report the first real refusal, not a later format's "cannot address".
+                    if closed.as_ref().is_none_or(|c| {
+                        matches!(
+                            c,
+                            FetchError::Unaddressable { .. } | FetchError::NotInSource { .. }
+                        )
+                    }) {
+                        closed = Some(e);
+                    }
+                }
+                end => {
+                    log_stream_end(&stream, pages.len(), &end);
+                    return StreamHarvest {
+                        stream,
+                        pages,
+                        end,
+                        via: Some(via),
+                    };
+                }
+            }
+        }
+        let end = match closed {
+            // A family closed in every format that carries it (followings after a 403 from
+            // the JSON API, or under --via html|rss): not harvested, not a failure.
+            Some(FetchError::Unaddressable { reason, .. })
+                if matches!(stream, StreamId::Following(_)) =>
+            {
+                Err(FetchError::NotCarried {
+                    stream: stream.to_string(),
+                    reason,
+                })
+            }
+            Some(e) if matches!(stream, StreamId::Following(_)) && e.closes_family() => {
+                Err(FetchError::NotCarried {
+                    stream: stream.to_string(),
+                    reason: format!("followings exist only in the JSON API, which refused: {e}"),
+                })
+            }
+            Some(e) => Err(e),
+            None => Err(FetchError::Unaddressable {
+                stream: stream.to_string(),
+                reason: format!("no format of --via {} carries {stream}", self.settings.via),
+            }),
+        };
+        log_stream_end(&stream, 0, &end);
+        StreamHarvest {
+            stream,
+            pages: Vec::new(),
+            end,
+            via: None,
+        }
+    }
+
+    /// Records that `stream` could not be read `via` a format, and moves its family on when the
+    /// door is closed for all of it.
+    #[allow(clippy::too_many_arguments)]
+    fn switched(
         &self,
         stream: &StreamId,
+        via: Via,
+        username: Option<&str>,
+        rest: &[Via],
+        error: &FetchError,
+        family: usize,
+        position: usize,
+    ) {
+        // Replaying, or a format that cannot address the stream: nothing was refused.
+        if matches!(
+            error,
+            FetchError::NotInSource { .. } | FetchError::Unaddressable { .. }
+        ) {
+            return;
+        }
+        let closes = error.closes_family();
+        if closes {
+            self.families[family].fetch_max(position + 1, Ordering::Relaxed);
+        }
+        let to = rest
+            .iter()
+            .copied()
+            .find(|v| stream.http_path_via(*v, username).is_ok());
+        tracing::warn!(
+            stream = %stream,
+            from = %via,
+            to = to.map_or("none", Via::name),
+            family = closes,
+            error = %error,
+            "SourceSwitched"
+        );
+        let switch = SourceSwitch {
+            endpoint: stream.endpoint().name(),
+            stream: stream.to_string(),
+            from: via,
+            to,
+            url: error.url(),
+            reason: error.to_string(),
+            family: closes,
+        };
+        match self.switches.lock() {
+            Ok(mut s) => s.push(switch),
+            Err(poisoned) => poisoned.into_inner().push(switch),
+        }
+    }
+
+    /// The URL of a stream's page in a format (for messages).
+    fn page_url(&self, stream: &StreamId, via: Via, username: Option<&str>, query: &str) -> String {
+        let path = stream
+            .http_path_via(via, username)
+            .unwrap_or_else(|_| stream.http_path());
+        match &self.origin {
+            Origin::Http(client) => client.url_for_path(&path, query).to_string(),
+            Origin::Replay(_) => replay_url(&path, query),
+        }
+    }
+
+    /// Pages through `stream` in one format, pushing each page to `pages` after showing it to
+    /// `on_page`.
+    async fn page_through<P: StreamPage>(
+        &self,
+        stream: &StreamId,
+        via: Via,
+        path: &str,
         pages: &mut Vec<P>,
-        mut on_page: impl FnMut(&P),
-    ) -> Result<StreamEnd, FetchError>
-    where
-        P: DeserializeOwned + PageItems,
-    {
-        let mut pager = StreamPager::new(stream.base_query(), self.settings.max_pages);
+        on_page: &mut impl FnMut(&P),
+    ) -> Result<StreamEnd, FetchError> {
+        let base = match via {
+            Via::Json => stream.base_query(),
+            Via::Html | Via::Rss => Vec::new(),
+        };
+        let mut pager = StreamPager::new(base, self.settings.max_pages);
         let mut query = pager.first_query();
         for index in 1.. {
-            let page: P = self.page(stream, index, &query).await?;
+            let page: P = self.page(stream, via, path, index, &query).await?;
             on_page(&page);
             let next = pager.after_page(page.item_ids(), page.paging());
             pages.push(page);
@@ -272,18 +480,21 @@ impl Harvester {
     }
 
     /// One page: from the run's raw store, else from the origin (then stored).
-    async fn page<P: DeserializeOwned>(
+    async fn page<P: StreamPage>(
         &self,
         stream: &StreamId,
+        via: Via,
+        path: &str,
         index: usize,
         query: &str,
     ) -> Result<P, FetchError> {
         let endpoint = stream.endpoint();
         if !self.settings.refresh {
-            match self.store.load(stream, index, query) {
-                Ok(Lookup::Found(stored)) => match parse_payload::<P>(&stored.body) {
+            match self.store.load(stream, via, index, query) {
+                Ok(Lookup::Found(stored)) => match P::decode(via, stream, &stored.body) {
                     Ok(p) => {
                         self.stats.page_from_store(endpoint);
+                        self.stats.page_via(endpoint, via);
                         return Ok(p);
                     }
                     Err(kind) => tracing::warn!(
@@ -298,12 +509,15 @@ impl Harvester {
         }
         if self.settings.cancel.is_cancelled() {
             return Err(FetchError::Cancelled {
-                url: replay_url(stream, query),
+                url: replay_url(path, query),
             });
         }
         match &self.origin {
             Origin::Http(client) => {
-                let (fetched, payload) = client.fetch_page::<P>(stream, query).await?;
+                let url = client.url_for_path(path, query);
+                let (fetched, payload) = client
+                    .fetch_decoded(endpoint, &url, |body| P::decode(via, stream, body))
+                    .await?;
                 let meta = PageMeta {
                     url: fetched.url.clone(),
                     query: query.to_owned(),
@@ -318,19 +532,20 @@ impl Harvester {
                 // the other streams' requests.
                 let (store, owned_stream) = (self.store.clone(), stream.clone());
                 tokio::task::spawn_blocking(move || {
-                    store.save(&owned_stream, index, &fetched.body, &meta)
+                    store.save(&owned_stream, via, index, &fetched.body, &meta)
                 })
                 .await
                 .map_err(|e| FetchError::Transfer {
-                    url: replay_url(stream, query),
+                    url: url.to_string(),
                     message: format!("storing the page failed: {e}"),
                     attempts: 1,
                 })??;
+                self.stats.page_via(endpoint, via);
                 Ok(payload)
             }
             Origin::Replay(source) => {
-                let url = replay_url(stream, query);
-                let stored = match source.load(stream, index, query)? {
+                let url = replay_url(path, query);
+                let stored = match source.load(stream, via, index, query)? {
                     Lookup::Found(stored) => stored,
                     Lookup::Missing { body_path } => {
                         return Err(FetchError::NotInSource {
@@ -350,18 +565,31 @@ impl Harvester {
                         })
                     }
                 };
-                let payload =
-                    parse_payload::<P>(&stored.body).map_err(|kind| FetchError::StoredBody {
+                let payload = P::decode(via, stream, &stored.body).map_err(|kind| {
+                    FetchError::StoredBody {
                         url: url.clone(),
                         file: stored.body_path.clone(),
                         kind,
-                    })?;
+                    }
+                })?;
                 self.stats.page_from_store(endpoint);
-                self.store.save_from(stream, index, &stored, source)?;
+                self.stats.page_via(endpoint, via);
+                self.store.save_from(stream, via, index, &stored, source)?;
                 Ok(payload)
             }
         }
     }
+}
+
+/// The display names an RSS publication feed gave instead of users, in first-seen order.
+fn unresolved_creators(pages: &[StreamPayload]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in pages.iter().flat_map(|p| &p.unresolved_creators) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
 }
 
 fn log_stream_end(stream: &StreamId, pages: usize, end: &Result<StreamEnd, FetchError>) {
@@ -449,11 +677,13 @@ impl AuthorQueue {
         let this = self.harvester.clone();
         let slots = self.slots.clone();
         let user_id = user.user_id.clone();
+        let username = user.username.clone();
         self.tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
+            let username = username.as_deref();
             let (profile, following) = tokio::join!(
-                this.stream::<StreamPayload>(StreamId::Profile(user_id.clone())),
-                this.stream::<FollowingPayload>(StreamId::Following(user_id.clone())),
+                this.stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username),
+                this.stream::<FollowingPayload>(StreamId::Following(user_id.clone()), username),
             );
             let n = this.stats.authors_done.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::debug!(user_id = %user_id, done = n, "AuthorHarvested");
@@ -488,10 +718,10 @@ impl AuthorQueue {
 }
 
 /// The URL a replayed request stands for (for messages), relative to the site root.
-fn replay_url(stream: &StreamId, query: &str) -> String {
+fn replay_url(path: &str, query: &str) -> String {
     if query.is_empty() {
-        stream.http_path()
+        path.to_owned()
     } else {
-        format!("{}?{query}", stream.http_path())
+        format!("{path}?{query}")
     }
 }
