@@ -67,7 +67,7 @@ def encode(doc):
 
 
 def main():
-    for sub in ("collections", "users"):
+    for sub in ("collections", "users", "publications"):
         shutil.rmtree(os.path.join(OUT, sub), ignore_errors=True)
 
     pub_raw, pub = load("collection_stream.json")
@@ -212,3 +212,7 @@ def main():
 
 if __name__ == "__main__":
     main()
+    # the same authors and stories as HTML pages and RSS feeds, beside the JSON pages
+    import build_feeds
+
+    build_feeds.build_sample()
