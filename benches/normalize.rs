@@ -11,6 +11,7 @@ use medium_etl::sources::medium::harvest::{
 };
 use medium_etl::sources::medium::models::{FollowingPayload, StreamPayload, User};
 use medium_etl::sources::medium::paging::StreamEnd;
+use medium_etl::sources::medium::via::Via;
 use medium_etl::synthetic::{SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
 use medium_etl::transforms::normalize::normalize;
 
@@ -33,6 +34,7 @@ fn stream<P>(stream: StreamId, pages: Vec<P>) -> StreamHarvest<P> {
         stream,
         pages,
         end: Ok(StreamEnd::NoPaging),
+        via: Some(Via::Json),
     }
 }
 
@@ -61,6 +63,7 @@ fn harvest(
         authors,
         authors_capped_at: None,
         skipped_ids: Vec::new(),
+        switches: Vec::new(),
     }
 }
 

@@ -1,10 +1,14 @@
-//! Guard stripping + typed parsing of the real fixture bodies (throughput in bytes/s).
+//! Guard stripping + typed parsing of the real fixture bodies (throughput in bytes/s), and the
+//! same authors and stories read from their HTML pages and RSS feeds (`decode html|rss`).
 //!
 //! `cargo bench --bench parse`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use medium_etl::sources::medium::endpoints::{PublicationRef, StreamId};
 use medium_etl::sources::medium::guard::parse_payload;
 use medium_etl::sources::medium::models::{FollowingPayload, StreamPayload};
+use medium_etl::sources::medium::via::Via;
+use medium_etl::sources::medium::StreamPage;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
@@ -60,5 +64,25 @@ fn parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse);
+/// The other two formats, on the fixtures `scripts/build_feeds.py` made from the JSON ones.
+fn other_formats(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    let profile = StreamId::Profile("e2f299e30cb9".into());
+    let publication = StreamId::Publication(PublicationRef::Slug("towards-data-science".into()));
+    for (via, name, stream) in [
+        (Via::Html, "collection_page.html", &publication),
+        (Via::Html, "user_profile_page.html", &profile),
+        (Via::Rss, "collection_feed.xml", &publication),
+        (Via::Rss, "user_feed.xml", &profile),
+    ] {
+        let body = fixture(name);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_with_input(BenchmarkId::new(via.name(), name), &body, |b, body| {
+            b.iter(|| StreamPayload::decode(via, stream, body).expect("decodes"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse, other_formats);
 criterion_main!(benches);

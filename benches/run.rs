@@ -125,6 +125,7 @@ fn crawl(c: &mut Criterion) {
                                 max_authors: None,
                                 tasks: concurrency * 4,
                                 cancel: CancelFlag::default(),
+                                via: s.via,
                             },
                             stats,
                         ));

@@ -454,7 +454,7 @@ pub fn summary(outcome: &RunOutcome) -> String {
     for sw in &src.switches {
         let _ = writeln!(
             s,
-            "  switched {} {} → {}{}: {}",
+            "  switched {} {}: {} → {}: {}",
             if sw.family { "family" } else { "stream" },
             if sw.family {
                 sw.endpoint.to_owned()
@@ -463,9 +463,7 @@ pub fn summary(outcome: &RunOutcome) -> String {
             },
             sw.from,
             sw.to
-                .map_or(" (no other format carries it)".to_owned(), |t| format!(
-                    " {t}"
-                )),
+                .map_or("none (no other format carries it)", |t| t.name()),
             sw.reason
         );
     }

@@ -8,4 +8,5 @@ mod metrics;
 mod properties;
 mod schedule;
 mod serve;
+mod sources;
 mod support;

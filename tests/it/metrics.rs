@@ -54,8 +54,14 @@ fn plain_types(batch: RecordBatch) -> RecordBatch {
 
 /// One author's row of `author_metrics`, as name → value text ("null" for nulls).
 fn metrics_by_user(batch: &RecordBatch) -> HashMap<String, HashMap<String, String>> {
+    rows_by(batch, "user_id")
+}
+
+/// Every row of a table keyed by its `key` column, as column name → value text ("null" for
+/// nulls, epoch ms for times).
+pub fn rows_by(batch: &RecordBatch, key: &str) -> HashMap<String, HashMap<String, String>> {
     let ids = batch
-        .column_by_name("user_id")
+        .column_by_name(key)
         .unwrap()
         .as_string::<i32>()
         .clone();

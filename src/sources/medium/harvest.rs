@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -134,8 +134,11 @@ pub struct AuthorHarvest {
 }
 
 impl AuthorHarvest {
+    /// Whether everything the formats in use carry was harvested: no stream failed (followings
+    /// that no format in use carries are not a failure; `following_complete` is still false).
     pub fn is_complete(&self) -> bool {
-        self.profile.is_complete() && self.following.is_complete()
+        self.profile.is_complete()
+            && (self.following.is_complete() || self.following.is_not_carried())
     }
 }
 
@@ -204,6 +207,11 @@ pub struct Harvester {
     /// Per request family (by [`super::endpoints::Endpoint`] index): the position in the
     /// format chain that the family's streams start at (moves on when a door closes).
     families: [AtomicUsize; 3],
+    /// Under `auto` over HTTP: the first stream of a family to try a format goes alone
+    /// (`probes`), so that when the door is closed one request finds out, not one per author
+    /// already waiting; `probed` marks the (family, format) pairs that have had their answer.
+    probes: [tokio::sync::Mutex<()>; 3],
+    probed: [[AtomicBool; 3]; 3],
     switches: Mutex<Vec<SourceSwitch>>,
 }
 
@@ -220,6 +228,8 @@ impl Harvester {
             settings,
             stats,
             families: Default::default(),
+            probes: Default::default(),
+            probed: Default::default(),
             switches: Mutex::default(),
         }
     }
@@ -328,13 +338,42 @@ impl Harvester {
                     continue;
                 }
             };
+            let stored = self.store.has_page(&stream, via, 1) && !self.settings.refresh;
+            let probing = chain.len() > 1
+                && matches!(self.origin, Origin::Http(_))
+                && !stored
+                && !self.probed[family][via as usize].load(Ordering::Acquire);
+            let mut probe = match probing {
+                true => Some(self.probes[family].lock().await),
+                false => None,
+            };
+            if self.probed[family][via as usize].load(Ordering::Acquire) {
+                // answered while we waited: no need to go alone
+                probe = None;
+            }
+            if !stored && i < self.families[family].load(Ordering::Acquire) {
+                // the family moved past this format while we waited
+                continue;
+            }
             let mut pages = Vec::new();
+            let probed = &self.probed[family][via as usize];
             let end = self
-                .page_through(&stream, via, &path, &mut pages, &mut on_page)
+                .page_through(
+                    &stream,
+                    via,
+                    &path,
+                    &mut pages,
+                    &mut on_page,
+                    &mut probe,
+                    probed,
+                )
                 .await;
+            probed.store(true, Ordering::Release);
             match end {
-                Err(e) if pages.is_empty() && i + 1 < chain.len() && e.is_closed_door() => {
-                    self.switched(&stream, via, username, &chain[i + 1..], &e, family, i);
+                Err(e) if pages.is_empty() && e.is_closed_door() => {
+                    if i + 1 < chain.len() {
+                        self.switched(&stream, via, username, &chain[i + 1..], &e, family, i);
+                    }
                     // Report the first real refusal, not a later format's "cannot address".
                     if closed.as_ref().is_none_or(|c| {
                         matches!(
@@ -451,7 +490,10 @@ impl Harvester {
     }
 
     /// Pages through `stream` in one format, pushing each page to `pages` after showing it to
-    /// `on_page`.
+    /// `on_page`. A `probe` held for the family is let go once the first page has answered
+    /// (marking the format `probed`): the door is open, the others may come in. On an error it
+    /// stays held, so the family moves on before anyone else knocks.
+    #[allow(clippy::too_many_arguments)]
     async fn page_through<P: StreamPage>(
         &self,
         stream: &StreamId,
@@ -459,6 +501,8 @@ impl Harvester {
         path: &str,
         pages: &mut Vec<P>,
         on_page: &mut impl FnMut(&P),
+        probe: &mut Option<tokio::sync::MutexGuard<'_, ()>>,
+        probed: &AtomicBool,
     ) -> Result<StreamEnd, FetchError> {
         let base = match via {
             Via::Json => stream.base_query(),
@@ -468,6 +512,9 @@ impl Harvester {
         let mut query = pager.first_query();
         for index in 1.. {
             let page: P = self.page(stream, via, path, index, &query).await?;
+            if probe.take().is_some() {
+                probed.store(true, Ordering::Release);
+            }
             on_page(&page);
             let next = pager.after_page(page.item_ids(), page.paging());
             pages.push(page);
@@ -600,6 +647,10 @@ fn log_stream_end(stream: &StreamId, pages: usize, end: &Result<StreamEnd, Fetch
             "PageCapReached"
         ),
         Ok(reason) => tracing::debug!(stream = %stream, pages, %reason, "StreamEnded"),
+        // Reported once per family in the summary and the manifest, not once per author.
+        Err(e @ FetchError::NotCarried { .. }) => {
+            tracing::debug!(stream = %stream, reason = %e, "StreamNotCarried")
+        }
         Err(e) => tracing::warn!(stream = %stream, error = %e, "StreamFailed"),
     }
 }
