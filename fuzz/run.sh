@@ -7,13 +7,14 @@ cd "$(dirname "$0")"
 seconds="${1:-60}"
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-fuzz-target}"
-mkdir -p corpus/guard_and_payloads corpus/paging_query
+mkdir -p corpus/guard_and_payloads corpus/paging_query corpus/feeds_and_pages
 # seeds: the real fixtures, and the paging objects they carry
 cp ../tests/fixtures/medium/*.json corpus/guard_and_payloads/
+cp ../tests/fixtures/medium/*.html ../tests/fixtures/medium/*.xml corpus/feeds_and_pages/
 printf '%s' '{"next":{"to":"null","ignoredIds":[],"page":4}}' > corpus/paging_query/collection
 printf '%s' '{"path":"x","next":{"limit":10,"source":"overview","ignoredIds":[],"page":2}}' > corpus/paging_query/profile
 printf '%s' '{"next":{"limit":8,"to":"48dfcde4c4fd"}}' > corpus/paging_query/following
-for target in guard_and_payloads paging_query; do
+for target in guard_and_payloads paging_query feeds_and_pages; do
     echo "== $target (${seconds}s)"
     cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
         | grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs|ERROR|panicked|SUMMARY" || true

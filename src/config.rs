@@ -664,6 +664,28 @@ mod tests {
     }
 
     #[test]
+    fn via_comes_from_flag_env_or_file_and_defaults_to_auto() {
+        use crate::sources::medium::via::Via;
+        assert_eq!(
+            Settings::resolve(&args(&[]), &|_| None).unwrap().via,
+            ViaMode::Auto
+        );
+        let s = Settings::resolve(&args(&[]), &|v| (v == "ETL_VIA").then(|| "rss".into())).unwrap();
+        assert_eq!(s.via, ViaMode::Only(Via::Rss));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etl.toml");
+        std::fs::write(&file, "via = \"html\"\n").unwrap();
+        let f = file.to_str().unwrap();
+        let s = Settings::resolve(&args(&["--config", f]), &|_| None).unwrap();
+        assert_eq!(s.via, ViaMode::Only(Via::Html));
+        let s = Settings::resolve(&args(&["--config", f, "--via", "json"]), &|_| None).unwrap();
+        assert_eq!(s.via, ViaMode::Only(Via::Json));
+        let err = Settings::resolve(&args(&["--via", "atom"]), &|_| None).unwrap_err();
+        assert!(err.to_string().contains("--via \"atom\""), "{err}");
+        assert_eq!(err.exit_code(), crate::error::exit::USAGE);
+    }
+
+    #[test]
     fn parses_schedule_intervals_and_times() {
         assert_eq!(parse_interval("24h"), Some(Duration::from_secs(86_400)));
         assert_eq!(parse_interval("1h30m"), Some(Duration::from_secs(5_400)));
