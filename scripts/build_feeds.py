@@ -40,12 +40,8 @@ import os
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "tests", "fixtures", "medium")
-SAMPLE = os.path.join(ROOT, "data", "sample")
-GUARD = "])}while(1);</x>"
-BASE = "https://medium.com"
-FETCHED_AT = "2019-01-02T18:30:00.000Z"
+from build_sample import BASE, FETCHED_AT, FIXTURES, OUT as SAMPLE
+
 FEED_ITEMS = 10
 
 WORDS = (

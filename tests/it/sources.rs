@@ -423,24 +423,15 @@ async fn a_door_closed_in_every_format_fails_the_stream_naming_the_first_refusal
 #[test]
 fn rss_alone_names_the_authors_it_cannot_reach_and_other_formats_need_a_slug() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().to_str().unwrap();
-    let repo = repo();
-    let o = etl(
+    let o = etl_on_sample(
+        dir.path(),
         &[
-            "run",
-            "--date",
-            "2026-11-27",
-            "--source",
-            "data/sample",
-            "--out",
-            out,
             "--via",
             "rss",
             "--publication",
             "towards-data-science",
             "--quiet",
         ],
-        &repo,
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
@@ -454,20 +445,7 @@ fn rss_alone_names_the_authors_it_cannot_reach_and_other_formats_need_a_slug() {
     assert_eq!(pubs["7f60cf5620c9"]["domain"], "null", "not in a feed");
 
     // HTML and feeds address a publication by slug: by id it is a usage error
-    let o = etl(
-        &[
-            "run",
-            "--date",
-            "2026-11-27",
-            "--source",
-            "data/sample",
-            "--out",
-            out,
-            "--via",
-            "html",
-        ],
-        &repo,
-    );
+    let o = etl_on_sample(dir.path(), &["--via", "html"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("give --publication SLUG"),
@@ -475,18 +453,7 @@ fn rss_alone_names_the_authors_it_cannot_reach_and_other_formats_need_a_slug() {
         text(&o.stderr)
     );
 
-    let o = etl(
-        &[
-            "run",
-            "--via",
-            "xml",
-            "--source",
-            "data/sample",
-            "--out",
-            out,
-        ],
-        &repo,
-    );
+    let o = etl_on_sample(dir.path(), &["--via", "xml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o.stderr).contains("--via \"xml\""),

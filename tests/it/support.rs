@@ -177,6 +177,23 @@ pub fn etl(args: &[&str], cwd: &Path) -> std::process::Output {
         .expect("the etl binary runs")
 }
 
+/// Runs `etl run --date 2026-11-27 --source data/sample --out OUT` plus `extra` from the
+/// repository root.
+pub fn etl_on_sample(out: &Path, extra: &[&str]) -> std::process::Output {
+    let out = out.to_str().expect("a UTF-8 path");
+    let mut args = vec![
+        "run",
+        "--date",
+        "2026-11-27",
+        "--source",
+        "data/sample",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    etl(&args, &repo())
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
