@@ -16,7 +16,11 @@ printf '%s' '{"path":"x","next":{"limit":10,"source":"overview","ignoredIds":[],
 printf '%s' '{"next":{"limit":8,"to":"48dfcde4c4fd"}}' > corpus/paging_query/following
 for target in guard_and_payloads paging_query feeds_and_pages; do
     echo "== $target (${seconds}s)"
-    cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
+    # the feed/page seeds are whole 150 KB documents: cut inputs to 4 KiB so the fuzzer mutates
+    # more than it parses (1.8 k runs/min uncut, 13 k/min cut)
+    extra=""
+    [ "$target" = feeds_and_pages ] && extra="-max_len=4096"
+    cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 $extra 2>&1 \
         | grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs|ERROR|panicked|SUMMARY" || true
     if ls "artifacts/$target"/crash-* >/dev/null 2>&1; then
         echo "crash found in $target: see fuzz/artifacts/$target/"
