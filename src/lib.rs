@@ -3,7 +3,10 @@
 //! Harvests the top authors of Medium publications and publishes typed, dated Parquet and CSV.
 //!
 //! Data flows one way: [`sources::medium`] fetches pages (concurrently, politely, resumably)
-//! and keeps every body in the [`raw_store`]; [`pipeline`] wires the stages for one run date.
+//! from Medium's JSON API, its HTML pages or its RSS feeds (`--via`, falling back from one to the
+//! next when a door is closed) and keeps every body in the [`raw_store`]; every format is mapped
+//! onto the same models, so [`transforms`] builds one set of tables whatever the source;
+//! [`pipeline`] wires the stages for one run date.
 //! The contract is `SPEC.md` (Medium's API shapes, paging, metrics, output layout, failures).
 
 pub mod atomic_file;

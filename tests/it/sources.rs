@@ -461,3 +461,40 @@ fn rss_alone_names_the_authors_it_cannot_reach_and_other_formats_need_a_slug() {
         text(&o.stderr)
     );
 }
+
+#[tokio::test]
+async fn refused_followings_fail_under_json_and_are_not_carried_under_auto() {
+    fn followings_forbidden(path: &str) -> Option<(u16, Vec<u8>)> {
+        path.ends_with("/following")
+            .then(|| (403, b"forbidden".to_vec()))
+    }
+    let site = serve_sample(followings_forbidden).await;
+    let out = tempfile::tempdir().unwrap();
+    let json = pipeline::run(&settings(&site.base, out.path(), &["--via", "json"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        json.failures.len(),
+        10,
+        "a refusal under --via json is a failure"
+    );
+    assert!(json
+        .failures
+        .iter()
+        .all(|f| f.endpoint == "following" && f.error.contains("403")));
+
+    let out = tempfile::tempdir().unwrap();
+    let auto = pipeline::run(&settings(&site.base, out.path(), &[]))
+        .await
+        .unwrap();
+    assert!(auto.is_complete(), "{:?}", auto.failures);
+    assert_eq!(
+        auto.manifest.sources.not_carried.get("following"),
+        Some(&10)
+    );
+    assert!(auto
+        .harvest
+        .authors
+        .iter()
+        .all(|a| a.profile.via == Some(Via::Json)));
+}

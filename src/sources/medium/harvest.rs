@@ -396,8 +396,9 @@ impl Harvester {
             }
         }
         let end = match closed {
-            // A family closed in every format that carries it (followings after a 403 from
-            // the JSON API, or under --via html|rss): not harvested, not a failure.
+            // Followings under --via html|rss, or under auto once the JSON API refused them
+            // (403, a challenge): no format in use carries them. Not harvested, not a failure;
+            // under --via json a refusal stays a failure.
             Some(FetchError::Unaddressable { reason, .. })
                 if matches!(stream, StreamId::Following(_)) =>
             {
@@ -406,7 +407,11 @@ impl Harvester {
                     reason,
                 })
             }
-            Some(e) if matches!(stream, StreamId::Following(_)) && e.closes_family() => {
+            Some(e)
+                if chain.len() > 1
+                    && matches!(stream, StreamId::Following(_))
+                    && e.closes_family() =>
+            {
                 Err(FetchError::NotCarried {
                     stream: stream.to_string(),
                     reason: format!("followings exist only in the JSON API, which refused: {e}"),
