@@ -6,7 +6,8 @@ Checks, for every date under OUT (or the dates given):
     UTC zone, tags and other lists as lists of strings, ids as strings;
   - DuckDB's and polars' hive scans see a `date` column (a DATE) that matches the directory;
   - row counts equal the manifest's, and the CSV reports hold the same rows as the Parquet ones;
-  - every file the manifest lists exists with the size it records.
+  - every file the manifest lists exists with the size it records;
+  - the columns the manifest says a source format leaves null are null in its rows.
 
 With --readme README.md, it also runs the DuckDB and polars snippets of the README's
 "Analyze the data" section as written, from the directory that holds OUT (OUT must be named
@@ -105,7 +106,30 @@ def check_date(out, date):
               f"manifest file {entry['path']} exists with {entry['bytes']} bytes")
     m = pq.read_table(os.path.join(reports, "author_metrics.parquet"))
     check(m.num_rows == manifest["authors"]["harvested"], "one author_metrics row per harvested author")
+    check_sources(tables, manifest)
     print(f"date={date}: {manifest['rows']}")
+
+
+def check_sources(tables, manifest):
+    """The manifest's `sources.columns` against the data: a column a format leaves null is
+    null in every row read from that format, and `source` names only formats the run used."""
+    import pyarrow.compute as pc
+
+    columns = manifest["sources"]["columns"]
+    for table in ("posts", "publications"):
+        t = pq.read_table(os.path.join(tables, f"{table}.parquet"))
+        for via, by_table in columns.items():
+            if table == "posts":
+                rows = t.filter(pc.equal(t["source"], via))
+            else:
+                rows = t  # one publication row per run, from the publication's format
+                if manifest["sources"]["pages"].get("publication_stream", {}).get(via) is None:
+                    continue
+            for col in by_table[table]["null"]:
+                check(rows[col].null_count == rows.num_rows,
+                      f"{table}.{col} is null in the {rows.num_rows} row(s) read via {via}")
+    sources = set(pq.read_table(os.path.join(tables, "posts.parquet"))["source"].to_pylist())
+    check(sources <= set(columns), f"posts.source {sorted(sources)} are formats the run used")
 
 
 def check_hive(out, dates):

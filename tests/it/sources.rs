@@ -498,3 +498,54 @@ async fn refused_followings_fail_under_json_and_are_not_carried_under_auto() {
         .iter()
         .all(|a| a.profile.via == Some(Via::Json)));
 }
+
+#[tokio::test]
+async fn a_challenge_or_a_page_without_state_is_an_error_naming_the_page() {
+    fn broken_pages(path: &str) -> Option<(u16, Vec<u8>)> {
+        match path {
+            "/@eyalzakkay" => Some((200, fixture("challenge_page.html"))),
+            "/@mwditsworth" => Some((
+                200,
+                b"<!doctype html><html><body><p>Hi</p></body></html>".to_vec(),
+            )),
+            _ => None,
+        }
+    }
+    let site = serve_sample(broken_pages).await;
+    let out = tempfile::tempdir().unwrap();
+    let o = pipeline::run(&settings(
+        &site.base,
+        out.path(),
+        &["--via", "html", "--publication", "towards-data-science"],
+    ))
+    .await
+    .unwrap();
+    let errors: HashMap<&str, &str> = o
+        .failures
+        .iter()
+        .map(|f| (f.url.as_str(), f.error.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let challenge = &format!("{}/@eyalzakkay", site.base);
+    assert!(
+        errors[challenge.as_str()].contains("a challenge page"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[challenge.as_str()].starts_with(challenge.as_str()),
+        "names the page"
+    );
+    let plain = &format!("{}/@mwditsworth", site.base);
+    assert!(
+        errors[plain.as_str()].contains("without the embedded state (window.__APOLLO_STATE__)"),
+        "{errors:?}"
+    );
+    // the other 8 authors were read from their pages
+    let read = o
+        .harvest
+        .authors
+        .iter()
+        .filter(|a| a.profile.is_complete())
+        .count();
+    assert_eq!(read, 8);
+}
