@@ -172,3 +172,61 @@ mod tests {
         assert_eq!(c("</p></div>stray"), (1, 0, 0));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One piece of a generated story: a word, maybe inside inline markup, and what follows it.
+    #[derive(Debug, Clone)]
+    struct Piece {
+        word: String,
+        wrap: u8,
+        after: u8,
+    }
+
+    fn piece() -> impl Strategy<Value = Piece> {
+        (
+            "[a-zA-Z0-9é’]{1,8}|[\u{4e00}-\u{4e10}]{1,3}",
+            0u8..5,
+            0u8..7,
+        )
+            .prop_map(|(word, wrap, after)| Piece { word, wrap, after })
+    }
+
+    proptest! {
+        /// The counter against the generator's own tally: every generated word, link and image
+        /// is counted once, whatever the markup between them.
+        #[test]
+        fn counts_what_was_written(pieces in proptest::collection::vec(piece(), 0..60)) {
+            let (mut html, mut links, mut images) = (String::from("<p>"), 0, 0);
+            for p in &pieces {
+                match p.wrap {
+                    0 => { html += &format!("<a href=\"https://x/{}\">{}</a>", links, p.word); links += 1 }
+                    1 => html += &format!("<strong>{}</strong>", p.word),
+                    2 => html += &format!("<em><code>{}</code></em>", p.word),
+                    _ => html += &p.word,
+                }
+                html += match p.after {
+                    0 => " ",
+                    1 => "\n  ",
+                    2 => "\u{200A}",
+                    3 => "</p><p>",
+                    4 => "<br>",
+                    5 => { images += 1; "</p><figure><img src=\"https://cdn/i.png\"></figure><p>" }
+                    _ => "</p><h3>",
+                };
+                if p.after == 6 {
+                    html += "x</h3><p>";
+                }
+            }
+            html += "</p>";
+            let extra_words = pieces.iter().filter(|p| p.after == 6).count();
+            let c = count_story(&html);
+            prop_assert_eq!(c.words, pieces.len() + extra_words, "{}", html);
+            prop_assert_eq!(c.links, links);
+            prop_assert_eq!(c.images, images);
+        }
+    }
+}
