@@ -436,12 +436,77 @@ fn date_page(root: &Path, date: &str) -> Response<Full<Bytes>> {
         body.push_str("</tr>");
     }
     body.push_str("</table>");
+    if let Some(m) = crate::sinks::manifest::read_published(root, date) {
+        sources_section(&mut body, &m["sources"]);
+    }
     let _ = write!(
         body,
         "<p>Files: <a href=\"/#d{d}\">all files of {d}</a> · <a href=\"/files/reports/date={d}/author_metrics.csv\">author_metrics.csv</a></p>",
         d = escape(date)
     );
     html_page(StatusCode::OK, &format!("Top authors on {date}"), &body)
+}
+
+/// Where the date's data came from (`--via`): pages per family and format, format switches, and
+/// the columns each format leaves null, so an empty claps column explains itself.
+fn sources_section(body: &mut String, sources: &serde_json::Value) {
+    let Some(pages) = sources["pages"].as_object() else {
+        return;
+    };
+    let _ = write!(
+        body,
+        "<h2>Sources</h2><p id=\"sources\">--via {}: ",
+        escape(sources["via"].as_str().unwrap_or("?"))
+    );
+    let families: Vec<String> = pages
+        .iter()
+        .map(|(family, by_via)| {
+            let formats: Vec<String> = by_via
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(via, n)| format!("{} {n}", escape(via)))
+                .collect();
+            format!("{} {}", escape(family), formats.join(", "))
+        })
+        .collect();
+    body.push_str(&families.join("; "));
+    body.push_str("</p><ul>");
+    for sw in sources["switches"].as_array().into_iter().flatten() {
+        let _ = write!(
+            body,
+            "<li>{} {}: {} → {}: {}</li>",
+            if sw["family"] == true {
+                "family"
+            } else {
+                "stream"
+            },
+            escape(sw["endpoint"].as_str().unwrap_or("?")),
+            escape(sw["from"].as_str().unwrap_or("?")),
+            escape(sw["to"].as_str().unwrap_or("none")),
+            escape(sw["reason"].as_str().unwrap_or(""))
+        );
+    }
+    for (via, tables) in sources["columns"].as_object().into_iter().flatten() {
+        for (table, cols) in tables.as_object().into_iter().flatten() {
+            let null: Vec<&str> = cols["null"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str())
+                .collect();
+            if !null.is_empty() {
+                let _ = write!(
+                    body,
+                    "<li>{} leaves null (not carried): {}.{}</li>",
+                    escape(via),
+                    escape(table),
+                    escape(&null.join(", "))
+                );
+            }
+        }
+    }
+    body.push_str("</ul>");
 }
 
 fn status(root: &Path) -> Response<Full<Bytes>> {

@@ -74,6 +74,11 @@ async fn serves_the_index_the_date_page_the_status_and_downloads() {
         page.find(">annebonner<").unwrap(),
     );
     assert!(a < b);
+    // where the data came from
+    assert!(
+        page.contains("<p id=\"sources\">--via auto: following json 15; profile_stream json 24; publication_stream json 1</p>"),
+        "{page}"
+    );
 
     let (status, ct, body) = get(
         &client,
