@@ -3,6 +3,8 @@
 //! × 2 following pages), at `--concurrency` 8 and 32. For the crawl, the ideal time is
 //! requests × 20 ms ÷ concurrency; the bench prints it beside criterion's measurement.
 //!
+//! A third crawl closes the synthetic JSON API (403) so `--via auto` reads the HTML pages.
+//!
 //! `cargo bench --bench run` (peak memory of the replay: `benches/peak_rss.sh`)
 
 use std::sync::Arc;
@@ -14,7 +16,10 @@ use medium_etl::cli::{Cli, Command};
 use medium_etl::raw_store::RawStore;
 use medium_etl::sources::medium::client::{FetchStats, MediumClient};
 use medium_etl::sources::medium::harvest::{CancelFlag, HarvestSettings, Harvester, Origin};
-use medium_etl::synthetic::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+use medium_etl::synthetic::{
+    serve, serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec,
+    SYNTHETIC_COLLECTION,
+};
 use medium_etl::{pipeline, Settings};
 
 fn settings(extra: &[&str], out: &std::path::Path) -> Settings {
@@ -69,6 +74,32 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
+/// The harvest stage of a run alone: every page fetched and stored, no publishing.
+fn harvest_only(
+    rt: &tokio::runtime::Runtime,
+    s: &Settings,
+    concurrency: usize,
+) -> medium_etl::sources::medium::harvest::Harvest {
+    rt.block_on(async {
+        let stats = Arc::new(FetchStats::default());
+        let client = MediumClient::new(s.client.clone(), stats.clone()).expect("a client");
+        let harvester = Arc::new(Harvester::new(
+            Origin::Http(Box::new(client)),
+            RawStore::for_date(&s.out, &s.date.to_string()),
+            HarvestSettings {
+                refresh: false,
+                max_pages: s.max_pages,
+                max_authors: None,
+                tasks: concurrency * 4,
+                cancel: CancelFlag::default(),
+                via: s.via,
+            },
+            stats,
+        ));
+        harvester.harvest(&s.publications).await
+    })
+}
+
 /// The crawl alone (the harvest stage: every page fetched and stored, no publishing), against a
 /// server on its own runtime thread.
 fn crawl(c: &mut Criterion) {
@@ -112,25 +143,7 @@ fn crawl(c: &mut Criterion) {
                         ],
                         out.path(),
                     );
-                    let harvest = rt.block_on(async {
-                        let stats = Arc::new(FetchStats::default());
-                        let client =
-                            MediumClient::new(s.client.clone(), stats.clone()).expect("a client");
-                        let harvester = Arc::new(Harvester::new(
-                            Origin::Http(Box::new(client)),
-                            RawStore::for_date(&s.out, &s.date.to_string()),
-                            HarvestSettings {
-                                refresh: false,
-                                max_pages: s.max_pages,
-                                max_authors: None,
-                                tasks: concurrency * 4,
-                                cancel: CancelFlag::default(),
-                                via: s.via,
-                            },
-                            stats,
-                        ));
-                        harvester.harvest(&s.publications).await
-                    });
+                    let harvest = harvest_only(&rt, &s, concurrency);
                     assert!(harvest.failures().is_empty());
                     (out, harvest)
                 },
@@ -142,5 +155,67 @@ fn crawl(c: &mut Criterion) {
     drop(server);
 }
 
-criterion_group!(benches, replay, crawl);
+/// The same 200 authors with the JSON API closed (403): `--via auto` finds each family's door
+/// closed once, then reads the publication's page and every author's page (200 HTML pages at
+/// 20 ms, one page each). Lower bound: the publication's 403 and page in turn, one probe round,
+/// then 200 pages ÷ concurrency rounds.
+fn crawl_json_closed(c: &mut Criterion) {
+    let latency = Duration::from_millis(20);
+    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
+        authors: 200,
+        stories_per_author: 30,
+        followings_per_author: 16,
+        ..SyntheticSpec::default()
+    }));
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let faults = Faults {
+        json_closed: true,
+        ..Faults::default()
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = server_rt
+        .block_on(serve_with_faults(addr, medium, latency, faults))
+        .expect("serves");
+    let base = server.base_url();
+    let slug = synthetic_slug();
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let mut group = c.benchmark_group("crawl 20ms json closed");
+    group.sample_size(10);
+    let concurrency = 8usize;
+    let bound = latency.as_secs_f64() * (3.0 + (200.0 / concurrency as f64).ceil());
+    eprintln!(
+        "crawl, JSON closed: 204 requests, concurrency {concurrency}: lower bound {bound:.3} s"
+    );
+    group.bench_function("auto to html, concurrency 8", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("a temp dir"),
+            |out| {
+                let s = settings(
+                    &[
+                        "--publication",
+                        &slug,
+                        "--base-url",
+                        &base,
+                        "--concurrency",
+                        "8",
+                    ],
+                    out.path(),
+                );
+                let harvest = harvest_only(&rt, &s, concurrency);
+                assert!(harvest.failures().is_empty());
+                assert_eq!(harvest.authors.len(), 200);
+                (out, harvest)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+    drop(server);
+}
+
+criterion_group!(benches, replay, crawl, crawl_json_closed);
 criterion_main!(benches);

@@ -87,6 +87,10 @@ pub struct SynthArgs {
     /// Seed of the generator (same seed, same bytes).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Answer 403 on every JSON API path, as Medium does to automated clients; the HTML pages
+    /// (`/pub-<id>`, `/@author<i>`) and feeds (`/feed/...`) still answer (try `--via auto`).
+    #[arg(long)]
+    pub json_closed: bool,
     /// Write the whole harvest as a raw store into DIR (for `etl run --source DIR`) and exit
     /// instead of serving.
     #[arg(long, value_name = "DIR")]

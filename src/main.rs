@@ -143,7 +143,10 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 fn synth(args: SynthArgs) -> ExitCode {
-    use medium_etl::synthetic::{serve_on, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+    use medium_etl::synthetic::{
+        serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec,
+        SYNTHETIC_COLLECTION,
+    };
     let spec = SyntheticSpec {
         authors: args.authors,
         stories_per_author: args.stories,
@@ -171,7 +174,11 @@ fn synth(args: SynthArgs) -> ExitCode {
     };
     runtime.block_on(async {
         let latency = std::time::Duration::from_millis(args.latency_ms);
-        let server = match serve_on(args.addr, medium.clone(), latency).await {
+        let faults = Faults {
+            json_closed: args.json_closed,
+            ..Faults::default()
+        };
+        let server = match serve_with_faults(args.addr, medium.clone(), latency, faults).await {
             Ok(s) => s,
             Err(e) => return fail(&e, exit::IO),
         };
@@ -180,10 +187,18 @@ fn synth(args: SynthArgs) -> ExitCode {
             server.base_url(),
             medium.expected_requests()
         );
-        println!(
-            "try: etl run --base-url {} --collection-id {SYNTHETIC_COLLECTION} --max-rps 0",
-            server.base_url()
-        );
+        if args.json_closed {
+            println!(
+                "the JSON API answers 403; try: etl run --base-url {} --publication {} --max-rps 0",
+                server.base_url(),
+                synthetic_slug()
+            );
+        } else {
+            println!(
+                "try: etl run --base-url {} --collection-id {SYNTHETIC_COLLECTION} --max-rps 0",
+                server.base_url()
+            );
+        }
         let _ = tokio::signal::ctrl_c().await;
         let stats = &server.stats;
         println!(

@@ -549,3 +549,53 @@ async fn a_challenge_or_a_page_without_state_is_an_error_naming_the_page() {
         .count();
     assert_eq!(read, 8);
 }
+
+#[tokio::test]
+async fn auto_reads_a_60_author_publication_from_its_pages_when_the_api_is_closed() {
+    use medium_etl::synthetic::{
+        serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec,
+    };
+    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
+        authors: 60,
+        stories_per_author: 25,
+        ..SyntheticSpec::default()
+    }));
+    let faults = Faults {
+        json_closed: true,
+        ..Faults::default()
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = serve_with_faults(addr, medium, std::time::Duration::from_millis(5), faults)
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = pipeline::run(&settings(
+        &server.base_url(),
+        out.path(),
+        &["--publication", &synthetic_slug(), "--concurrency", "16"],
+    ))
+    .await
+    .unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    assert_eq!(o.harvest.authors.len(), 60);
+    assert!(o
+        .harvest
+        .authors
+        .iter()
+        .all(|a| a.profile.via == Some(Via::Html)));
+    // 60 authors start at once behind the closed API: still one 403 per family
+    let requests = server
+        .stats
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        requests,
+        3 + 1 + 60,
+        "three 403s, the publication's page, 60 author pages"
+    );
+    let posts = rows_by(&table(out.path(), "posts"), "post_id");
+    assert_eq!(posts.len(), 60 * 10, "each author's first page of stories");
+    assert!(posts
+        .values()
+        .all(|p| p["source"] == "html" && p["link_count"] == "null"));
+}

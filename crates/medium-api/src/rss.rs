@@ -12,6 +12,10 @@
 //!   `atom:updated` (RFC 3339) as latest published, `category` as tags, and words, links and
 //!   images counted from `content:encoded` ([`crate::story`]).
 //!
+//! The `rss` crate trims white space (Unicode White_Space) around every element's text, so a
+//! title that starts or ends with white space (a hair space, say) loses it: `headline_chars`
+//! counts those characters less; `headline_words` is unchanged.
+//!
 //! Not carried, so left `None` (null in the tables), never guessed: claps, reading time,
 //! responses, the home publication, whether a post is a response, followings. A publication
 //! feed names authors only by display name (`dc:creator`): its items cannot be attributed to a
@@ -222,7 +226,8 @@ fn post(item: &rss::Item, creator: &str) -> Result<Post, String> {
     Ok(Post {
         id: id.to_owned(),
         creator_id: creator.to_owned(),
-        title: item.title().map(str::to_owned),
+        // an empty <title> comes back as no title; Medium's JSON has "" for it
+        title: Some(item.title().unwrap_or_default().to_owned()),
         unique_slug: slug,
         home_collection_id: None,
         first_published_at,

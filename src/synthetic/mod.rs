@@ -4,6 +4,10 @@
 //! latency per response. Tests and benchmarks share it; the bundled sample uses the real
 //! fixtures instead.
 //!
+//! Its HTML pages and RSS feeds ([`pages`]) carry the same authors and stories, and a server
+//! can close the JSON API ([`Faults::json_closed`]: 403 on every API path) to exercise
+//! `--via auto`.
+//!
 //! Paging follows real Medium: the publication stream pages with `to`/`page` and ends with
 //! `to: "null"`; profile streams page with `page` and the last page has no `next`; following
 //! pages use `to` and the last page's `next` has only `limit`.
@@ -30,6 +34,10 @@ use crate::sources::medium::paging::StreamPager;
 use crate::sources::medium::via::Via;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+
+pub mod pages;
+
+pub use pages::synthetic_slug;
 
 /// The shape of a synthetic publication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,6 +475,8 @@ pub struct Faults {
     /// How long a stalled response waits before its headers (make it longer than the client's
     /// timeout).
     pub stall: Duration,
+    /// The JSON API answers 403 (as Medium does to automated clients); pages and feeds answer.
+    pub json_closed: bool,
     /// Users (ids) whose profile and following requests always fail with 500.
     pub always_fail: std::collections::HashSet<String>,
 }
@@ -530,9 +540,16 @@ fn respond_with(
     fault: Option<Fault>,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let reply = |status: u16, body: Bytes| {
+        let content_type = if body.starts_with(b"<?xml") {
+            "application/rss+xml; charset=utf-8"
+        } else if body.starts_with(b"<") {
+            "text/html; charset=utf-8"
+        } else {
+            "application/json; charset=utf-8"
+        };
         Response::builder()
             .status(status)
-            .header("content-type", "application/json; charset=utf-8")
+            .header("content-type", content_type)
             .body(Full::new(body))
             .map_err(std::io::Error::other)
     };
@@ -677,9 +694,20 @@ pub async fn serve_with_faults(
                         if fault == Some(Fault::Stall) {
                             tokio::time::sleep(faults.stall).await;
                         }
+                        let is_api = path.starts_with("/_/api/") || path.ends_with("/latest");
+                        if faults.json_closed && is_api {
+                            stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+                            return respond_with(
+                                Some(Bytes::from_static(b"<html><title>Forbidden</title></html>")),
+                                Some(Fault::Status(403)),
+                            );
+                        }
                         let body = match cache.get(&key) {
                             Some(b) => Some(b.clone()),
-                            None => medium.respond(path, query).map(Bytes::from),
+                            None => medium
+                                .respond(path, query)
+                                .or_else(|| medium.respond_page(path))
+                                .map(Bytes::from),
                         };
                         stats.in_flight.fetch_sub(1, Ordering::SeqCst);
                         respond_with(body, fault)
