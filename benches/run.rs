@@ -74,6 +74,16 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
+/// The publication both crawls harvest: 200 authors × 3 profile pages × 2 following pages.
+fn crawled_publication() -> Arc<SyntheticMedium> {
+    Arc::new(SyntheticMedium::new(SyntheticSpec {
+        authors: 200,
+        stories_per_author: 30,
+        followings_per_author: 16,
+        ..SyntheticSpec::default()
+    }))
+}
+
 /// The harvest stage of a run alone: every page fetched and stored, no publishing.
 fn harvest_only(
     rt: &tokio::runtime::Runtime,
@@ -104,12 +114,7 @@ fn harvest_only(
 /// server on its own runtime thread.
 fn crawl(c: &mut Criterion) {
     let latency = Duration::from_millis(20);
-    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
-        authors: 200,
-        stories_per_author: 30,
-        followings_per_author: 16,
-        ..SyntheticSpec::default()
-    }));
+    let medium = crawled_publication();
     let requests = medium.expected_requests();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -161,12 +166,7 @@ fn crawl(c: &mut Criterion) {
 /// then 200 pages ÷ concurrency rounds.
 fn crawl_json_closed(c: &mut Criterion) {
     let latency = Duration::from_millis(20);
-    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
-        authors: 200,
-        stories_per_author: 30,
-        followings_per_author: 16,
-        ..SyntheticSpec::default()
-    }));
+    let medium = crawled_publication();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

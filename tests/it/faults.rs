@@ -347,15 +347,7 @@ fn publishing_into_an_unwritable_tables_dir_keeps_the_raw_store() {
     let out = tempfile::tempdir().unwrap();
     // tables/ is a file: publishing must fail, naming it, after the raw store was written
     std::fs::write(out.path().join("tables"), b"in the way").unwrap();
-    let o = etl(&[
-        "run",
-        "--date",
-        "2026-11-27",
-        "--source",
-        "data/sample",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    let o = etl_on_sample(out.path(), &[]);
     assert_eq!(o.status.code(), Some(6));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("tables"), "{err}");
@@ -399,16 +391,7 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     }
     let _guard = Unmount(&mnt);
     let out = mnt.join("data");
-    let o = etl(&[
-        "run",
-        "--date",
-        "2026-11-27",
-        "--source",
-        "data/sample",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = etl_on_sample(&out, &["-q"]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -426,16 +409,7 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     let chunk = vec![0u8; 64 * 1024];
     while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
     drop(filler);
-    let o = etl(&[
-        "run",
-        "--date",
-        "2026-11-27",
-        "--source",
-        "data/sample",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = etl_on_sample(&out, &["-q"]);
     assert_eq!(o.status.code(), Some(6));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
