@@ -1,9 +1,11 @@
 //! The HTTP client: one connection pool, bounded concurrency, a requests-per-second cap,
 //! timeouts, and retries with exponential backoff and jitter (SPEC §2 "Politeness").
 //!
-//! Retried: timeouts, connection and transfer errors, 429, 5xx, and bodies that are not Medium's
-//! JSON (an HTML challenge page with status 200, a truncated body), since all of these are what
-//! a busy or rate-limiting server sends and a later attempt usually gets the real answer.
+//! Retried: timeouts, connection and transfer errors, 429, 5xx, and bodies the requested format
+//! does not accept (for JSON an HTML challenge page with status 200 or a truncated body; for an
+//! HTML page a challenge or a page without its state; for a feed, anything but RSS), since all
+//! of these are what a busy or rate-limiting server sends and a later attempt usually gets the
+//! real answer. (Whether to try another format after that is the harvest's call, `--via auto`.)
 //! `Retry-After` (seconds or an HTTP date) is honoured, up to the configured maximum backoff.
 //! Never retried: other 4xx (a 404 will not become a 200). Every request carries a descriptive
 //! `User-Agent`, since Medium refuses requests without one.
