@@ -182,10 +182,14 @@ fn synth(args: SynthArgs) -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(&e, exit::IO),
         };
+        // closed: a 403 per request family, the publication's page, one page per author
+        let requests = match args.json_closed {
+            true => 3 + 1 + args.authors,
+            false => medium.expected_requests(),
+        };
         println!(
-            "synthetic Medium on {} (collection {SYNTHETIC_COLLECTION}, {} requests per full harvest)",
+            "synthetic Medium on {} (collection {SYNTHETIC_COLLECTION}, {requests} requests per full harvest)",
             server.base_url(),
-            medium.expected_requests()
         );
         if args.json_closed {
             println!(
