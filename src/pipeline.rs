@@ -250,17 +250,16 @@ fn sources(settings: &Settings, harvest: &Harvest, stats: &FetchStats) -> Source
         .filter(|(_, by_via)| !by_via.is_empty())
         .collect();
     let used: BTreeSet<Via> = pages.values().flat_map(|m| m.keys().copied()).collect();
-    let mut not_carried = BTreeMap::new();
-    for a in &harvest.authors {
-        for (endpoint, skipped) in [
-            (Endpoint::ProfileStream, a.profile.is_not_carried()),
-            (Endpoint::Following, a.following.is_not_carried()),
-        ] {
-            if skipped {
-                *not_carried.entry(endpoint.name()).or_insert(0) += 1;
-            }
-        }
-    }
+    // Only followings can go uncarried: every format carries the other two families.
+    let uncarried = harvest
+        .authors
+        .iter()
+        .filter(|a| a.following.is_not_carried())
+        .count();
+    let not_carried: BTreeMap<&'static str, usize> = (uncarried > 0)
+        .then_some((Endpoint::Following.name(), uncarried))
+        .into_iter()
+        .collect();
     let columns = used
         .iter()
         .map(|via| {

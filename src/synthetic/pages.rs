@@ -13,6 +13,7 @@
 use serde_json::{json, Value};
 
 use super::{SyntheticMedium, SYNTHETIC_COLLECTION};
+use crate::serve::escape;
 
 /// Words of the generated story bodies (plain, so each is exactly one word).
 const BODY_WORDS: &[&str] = &[
@@ -35,13 +36,6 @@ pub fn synthetic_slug() -> String {
 
 fn reference(kind: &str, id: &str) -> Value {
     json!({ "__ref": format!("{kind}:{id}") })
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn cdata(s: &str) -> String {

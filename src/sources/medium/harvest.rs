@@ -317,15 +317,18 @@ impl Harvester {
     ) -> StreamHarvest<P> {
         let chain = self.settings.via.chain();
         let family = stream.endpoint() as usize;
-        let mut first = self.families[family]
-            .load(Ordering::Relaxed)
-            .min(chain.len() - 1);
-        if !self.settings.refresh {
-            // What is stored already wins: no request for a page we have, in any format.
-            if let Some(i) = (0..chain.len()).find(|i| self.store.has_page(&stream, chain[*i], 1)) {
-                first = i;
-            }
-        }
+        // Which formats already have the stream's first page stored (none under --refresh).
+        let stored: Vec<bool> = chain
+            .iter()
+            .map(|via| !self.settings.refresh && self.store.has_page(&stream, *via, 1))
+            .collect();
+        // What is stored already wins (no request for a page we have, in any format); else
+        // start where the family is.
+        let first = stored.iter().position(|s| *s).unwrap_or_else(|| {
+            self.families[family]
+                .load(Ordering::Relaxed)
+                .min(chain.len() - 1)
+        });
         let mut closed: Option<FetchError> = None;
         for (i, &via) in chain.iter().enumerate().skip(first) {
             let path = match stream.http_path_via(via, username) {
@@ -338,25 +341,24 @@ impl Harvester {
                     continue;
                 }
             };
-            let stored = self.store.has_page(&stream, via, 1) && !self.settings.refresh;
+            let probed = &self.probed[family][via as usize];
             let probing = chain.len() > 1
                 && matches!(self.origin, Origin::Http(_))
-                && !stored
-                && !self.probed[family][via as usize].load(Ordering::Acquire);
+                && !stored[i]
+                && !probed.load(Ordering::Acquire);
             let mut probe = match probing {
                 true => Some(self.probes[family].lock().await),
                 false => None,
             };
-            if self.probed[family][via as usize].load(Ordering::Acquire) {
+            if probed.load(Ordering::Acquire) {
                 // answered while we waited: no need to go alone
                 probe = None;
             }
-            if !stored && i < self.families[family].load(Ordering::Acquire) {
+            if !stored[i] && i < self.families[family].load(Ordering::Acquire) {
                 // the family moved past this format while we waited
                 continue;
             }
             let mut pages = Vec::new();
-            let probed = &self.probed[family][via as usize];
             let end = self
                 .page_through(
                     &stream,
@@ -372,7 +374,7 @@ impl Harvester {
             match end {
                 Err(e) if pages.is_empty() && e.is_closed_door() => {
                     if i + 1 < chain.len() {
-                        self.switched(&stream, via, username, &chain[i + 1..], &e, family, i);
+                        self.switched(&stream, username, i, &e);
                     }
                     // Report the first real refusal, not a later format's "cannot address".
                     if closed.as_ref().is_none_or(|c| {
@@ -432,19 +434,17 @@ impl Harvester {
         }
     }
 
-    /// Records that `stream` could not be read `via` a format, and moves its family on when the
-    /// door is closed for all of it.
-    #[allow(clippy::too_many_arguments)]
+    /// Records that `stream` could not be read in the format at `position` of the chain, and
+    /// moves its family on when the door is closed for all of it.
     fn switched(
         &self,
         stream: &StreamId,
-        via: Via,
         username: Option<&str>,
-        rest: &[Via],
-        error: &FetchError,
-        family: usize,
         position: usize,
+        error: &FetchError,
     ) {
+        let chain = self.settings.via.chain();
+        let via = chain[position];
         // Replaying, or a format that cannot address the stream: nothing was refused.
         if matches!(
             error,
@@ -454,9 +454,9 @@ impl Harvester {
         }
         let closes = error.closes_family();
         if closes {
-            self.families[family].fetch_max(position + 1, Ordering::Relaxed);
+            self.families[stream.endpoint() as usize].fetch_max(position + 1, Ordering::Relaxed);
         }
-        let to = rest
+        let to = chain[position + 1..]
             .iter()
             .copied()
             .find(|v| stream.http_path_via(*v, username).is_ok());
