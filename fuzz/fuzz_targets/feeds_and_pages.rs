@@ -5,6 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use medium_api::models::PageItems;
 use medium_api::story::count_story;
+use medium_api::via::PageOf;
 use medium_api::{html, rss};
 
 fuzz_target!(|data: &[u8]| {
@@ -13,10 +14,10 @@ fuzz_target!(|data: &[u8]| {
     // every word is at least one non-space character
     assert!(counts.words <= text.chars().filter(|c| !c.is_whitespace()).count());
     for payload in [
-        rss::decode(data, rss::Feed::Publication { slug: "pub" }),
-        rss::decode(data, rss::Feed::Author { user_id: "u1" }),
-        html::decode(data, html::Page::Publication { slug: "pub" }),
-        html::decode(data, html::Page::Author { user_id: "u1" }),
+        rss::decode(data, PageOf::Publication { slug: "pub" }),
+        rss::decode(data, PageOf::Author { user_id: "u1" }),
+        html::decode(data, PageOf::Publication { slug: "pub" }),
+        html::decode(data, PageOf::Author { user_id: "u1" }),
     ]
     .into_iter()
     .flatten()

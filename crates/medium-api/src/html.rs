@@ -17,23 +17,14 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::models::{Collection, IdMap, Post, References, StreamPayload, Tag, User, Virtuals};
-use crate::via::Via;
+use crate::via::{PageOf, Via};
 use crate::BodyError;
 
 /// The assignment that holds the state.
 pub const STATE_MARKER: &str = "window.__APOLLO_STATE__";
 
-/// Which page a body is expected to be.
-#[derive(Debug, Clone, Copy)]
-pub enum Page<'a> {
-    /// `/{slug}`.
-    Publication { slug: &'a str },
-    /// `/@{username}`, of the author with this user id.
-    Author { user_id: &'a str },
-}
-
 /// Parses a page into a stream payload (one page, no paging).
-pub fn decode(body: &[u8], page: Page<'_>) -> Result<StreamPayload, BodyError> {
+pub fn decode(body: &[u8], page: PageOf<'_>) -> Result<StreamPayload, BodyError> {
     let text = String::from_utf8_lossy(body);
     if text.trim().is_empty() {
         return Err(BodyError::Empty);
@@ -218,7 +209,7 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.trim().is_empty())
 }
 
-fn map(entities: Entities, page: Page<'_>) -> Result<StreamPayload, BodyError> {
+fn map(entities: Entities, page: PageOf<'_>) -> Result<StreamPayload, BodyError> {
     let mut users = Vec::new();
     let mut posts = Vec::new();
     let mut collections = Vec::new();
@@ -281,7 +272,7 @@ fn map(entities: Entities, page: Page<'_>) -> Result<StreamPayload, BodyError> {
         }
     }
     let (collection, user) = match page {
-        Page::Publication { slug } => {
+        PageOf::Publication { slug } => {
             let c = collections
                 .iter()
                 .find(|c| c.slug.as_deref() == Some(slug))
@@ -295,7 +286,7 @@ fn map(entities: Entities, page: Page<'_>) -> Result<StreamPayload, BodyError> {
             users.retain(|u| posts.iter().any(|p| p.creator_id == u.user_id));
             (Some(c), None)
         }
-        Page::Author { user_id } => {
+        PageOf::Author { user_id } => {
             let u = users
                 .iter()
                 .find(|u| u.user_id == user_id)
@@ -342,7 +333,7 @@ mod tests {
     fn maps_the_apollo_state_of_a_profile_page() {
         let p = decode(
             page(STATE).as_bytes(),
-            Page::Author {
+            PageOf::Author {
                 user_id: "e2f299e30cb9",
             },
         )
@@ -372,14 +363,18 @@ mod tests {
     fn a_publication_page_lists_the_authors_of_its_posts() {
         let p = decode(
             page(STATE).as_bytes(),
-            Page::Publication {
+            PageOf::Publication {
                 slug: "towards-data-science",
             },
         )
         .unwrap();
         assert_eq!(p.collection.unwrap().id, "7f60cf5620c9");
         assert_eq!(p.references.users.0.len(), 1);
-        let e = decode(page(STATE).as_bytes(), Page::Publication { slug: "other" }).unwrap_err();
+        let e = decode(
+            page(STATE).as_bytes(),
+            PageOf::Publication { slug: "other" },
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("\"other\""), "{e}");
     }
 
@@ -387,16 +382,16 @@ mod tests {
     fn tells_a_challenge_from_a_page_without_state() {
         let challenge = "<!DOCTYPE html><html><head><title>Just a moment...</title></head>\
                          <body><script src=\"/cdn-cgi/challenge-platform/h/b/orchestrate/jsch/v1\"></script></body></html>";
-        let e = decode(challenge.as_bytes(), Page::Author { user_id: "u" }).unwrap_err();
+        let e = decode(challenge.as_bytes(), PageOf::Author { user_id: "u" }).unwrap_err();
         assert_eq!(e, BodyError::Challenge);
         let plain = "<html><body><p>Hello</p><script>var x = 1;</script></body></html>";
-        let e = decode(plain.as_bytes(), Page::Author { user_id: "u" }).unwrap_err();
+        let e = decode(plain.as_bytes(), PageOf::Author { user_id: "u" }).unwrap_err();
         assert_eq!(e, BodyError::NoState);
         let cut = page(&STATE[..200]);
-        let e = decode(cut.as_bytes(), Page::Author { user_id: "u" }).unwrap_err();
+        let e = decode(cut.as_bytes(), PageOf::Author { user_id: "u" }).unwrap_err();
         assert!(matches!(e, BodyError::Truncated(_)), "{e:?}");
         assert_eq!(
-            decode(b"", Page::Author { user_id: "u" }).unwrap_err(),
+            decode(b"", PageOf::Author { user_id: "u" }).unwrap_err(),
             BodyError::Empty
         );
     }

@@ -63,30 +63,14 @@ pub trait StreamPage: Sized + models::PageItems {
 
 impl StreamPage for models::StreamPayload {
     fn decode(via: via::Via, stream: &endpoints::StreamId, body: &[u8]) -> Result<Self, BodyError> {
-        use endpoints::{PublicationRef, StreamId};
-        let not_addressable = || BodyError::Shape(format!("{stream} cannot be read from {via}"));
+        let page = || {
+            via::PageOf::of(stream)
+                .ok_or_else(|| BodyError::Shape(format!("{stream} cannot be read from {via}")))
+        };
         match via {
             via::Via::Json => guard::parse_payload(body),
-            via::Via::Html => html::decode(
-                body,
-                match stream {
-                    StreamId::Publication(PublicationRef::Slug(slug)) => {
-                        html::Page::Publication { slug }
-                    }
-                    StreamId::Profile(user_id) => html::Page::Author { user_id },
-                    _ => return Err(not_addressable()),
-                },
-            ),
-            via::Via::Rss => rss::decode(
-                body,
-                match stream {
-                    StreamId::Publication(PublicationRef::Slug(slug)) => {
-                        rss::Feed::Publication { slug }
-                    }
-                    StreamId::Profile(user_id) => rss::Feed::Author { user_id },
-                    _ => return Err(not_addressable()),
-                },
-            ),
+            via::Via::Html => html::decode(body, page()?),
+            via::Via::Rss => rss::decode(body, page()?),
         }
     }
 }

@@ -28,20 +28,11 @@ use crate::models::{
     Collection, IdMap, IgnoredEntry, Links, Post, References, StreamPayload, Tag, User, Virtuals,
 };
 use crate::story::count_story;
-use crate::via::Via;
+use crate::via::{PageOf, Via};
 use crate::BodyError;
 
-/// Which feed a body is expected to be.
-#[derive(Debug, Clone, Copy)]
-pub enum Feed<'a> {
-    /// `/feed/{slug}`.
-    Publication { slug: &'a str },
-    /// `/feed/@{username}`, of the author with this user id.
-    Author { user_id: &'a str },
-}
-
 /// Parses a feed body into a stream payload (one page, no paging).
-pub fn decode(body: &[u8], feed: Feed<'_>) -> Result<StreamPayload, BodyError> {
+pub fn decode(body: &[u8], page: PageOf<'_>) -> Result<StreamPayload, BodyError> {
     let start = body.iter().position(|b| !b.is_ascii_whitespace());
     let Some(start) = start else {
         return Err(BodyError::Empty);
@@ -51,9 +42,9 @@ pub fn decode(body: &[u8], feed: Feed<'_>) -> Result<StreamPayload, BodyError> {
         return Err(BodyError::Html);
     }
     let channel = rss::Channel::read_from(text).map_err(|e| BodyError::Feed(e.to_string()))?;
-    match feed {
-        Feed::Publication { slug } => publication(&channel, slug),
-        Feed::Author { user_id } => author(&channel, user_id),
+    match page {
+        PageOf::Publication { slug } => publication(&channel, slug),
+        PageOf::Author { user_id } => author(&channel, user_id),
     }
 }
 
@@ -270,7 +261,7 @@ mod tests {
     fn reads_an_author_feed() {
         let p = decode(
             AUTHOR.as_bytes(),
-            Feed::Author {
+            PageOf::Author {
                 user_id: "e2f299e30cb9",
             },
         )
@@ -304,7 +295,7 @@ mod tests {
     fn refuses_another_authors_feed_and_html() {
         let e = decode(
             AUTHOR.as_bytes(),
-            Feed::Author {
+            PageOf::Author {
                 user_id: "bb3521dac22f",
             },
         )
@@ -312,14 +303,14 @@ mod tests {
         assert!(e.to_string().contains("not user bb3521dac22f"), "{e}");
         let e = decode(
             b"<!DOCTYPE html><title>Just a moment...</title>",
-            Feed::Author { user_id: "u" },
+            PageOf::Author { user_id: "u" },
         );
         assert_eq!(e.unwrap_err(), BodyError::Html);
         assert_eq!(
-            decode(b"  ", Feed::Author { user_id: "u" }).unwrap_err(),
+            decode(b"  ", PageOf::Author { user_id: "u" }).unwrap_err(),
             BodyError::Empty
         );
-        let e = decode(b"<rss><channel><title>x", Feed::Author { user_id: "u" }).unwrap_err();
+        let e = decode(b"<rss><channel><title>x", PageOf::Author { user_id: "u" }).unwrap_err();
         assert!(matches!(e, BodyError::Feed(_)), "{e:?}");
     }
 
@@ -334,7 +325,7 @@ mod tests {
 </channel></rss>"#;
         let p = decode(
             body.as_bytes(),
-            Feed::Publication {
+            PageOf::Publication {
                 slug: "towards-data-science",
             },
         )

@@ -15,6 +15,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::endpoints::{PublicationRef, StreamId};
+
 /// One source format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,6 +107,28 @@ impl FromStr for ViaMode {
                 .parse()
                 .map(ViaMode::Only)
                 .map_err(|_| format!("unknown source {other:?} (json, html, rss or auto)")),
+        }
+    }
+}
+
+/// Whose HTML page or feed a body should be: a publication (addressed by slug) or an author
+/// (addressed by username; the decoder checks the body is the page of this user id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageOf<'a> {
+    /// `/{slug}`, `/feed/{slug}`.
+    Publication { slug: &'a str },
+    /// `/@{username}`, `/feed/@{username}`, of the author with this user id.
+    Author { user_id: &'a str },
+}
+
+impl<'a> PageOf<'a> {
+    /// The page of a stream that HTML and RSS carry; `None` for a publication by collection id
+    /// and for followings.
+    pub fn of(stream: &'a StreamId) -> Option<Self> {
+        match stream {
+            StreamId::Publication(PublicationRef::Slug(slug)) => Some(PageOf::Publication { slug }),
+            StreamId::Profile(user_id) => Some(PageOf::Author { user_id }),
+            StreamId::Publication(PublicationRef::Id(_)) | StreamId::Following(_) => None,
         }
     }
 }
