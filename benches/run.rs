@@ -13,14 +13,16 @@ use std::time::Duration;
 use clap::Parser;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use medium_etl::cli::{Cli, Command};
-use medium_etl::raw_store::RawStore;
-use medium_etl::sources::medium::client::{FetchStats, MediumClient};
-use medium_etl::sources::medium::harvest::{CancelFlag, HarvestSettings, Harvester, Origin};
-use medium_etl::synthetic::{
+use medium_etl::raw_store::{Captured, RawStore};
+use medium_etl::run::{CancelFlag, FetchStats, Harvest};
+use medium_etl::sources::medium::client::MediumClient;
+use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
+use medium_etl::sources::medium::origin::Origin;
+use medium_etl::{pipeline, Settings};
+use medium_synth::{
     serve, serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec,
     SYNTHETIC_COLLECTION,
 };
-use medium_etl::{pipeline, Settings};
 
 fn settings(extra: &[&str], out: &std::path::Path) -> Settings {
     let mut args = vec![
@@ -48,9 +50,7 @@ fn replay(c: &mut Criterion) {
         ..SyntheticSpec::default()
     });
     let store = tempfile::tempdir().expect("a temp dir");
-    let pages = medium
-        .write_raw_store(&RawStore::new(store.path()))
-        .expect("writes the store");
+    let pages = write_raw_store(&medium, &RawStore::new(store.path()));
     let source = store.path().to_string_lossy().into_owned();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = c.benchmark_group("replay");
@@ -74,6 +74,22 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
+/// Stores a full harvest of `medium` as `etl run` against medium.com would have (as
+/// `etl synth --write-raw-store` does); returns the number of pages.
+fn write_raw_store(medium: &SyntheticMedium, store: &RawStore) -> usize {
+    let pages = medium.pages();
+    let urls: Vec<String> = pages.iter().map(|p| p.url()).collect();
+    let captured = pages.iter().zip(&urls).map(|(p, url)| Captured {
+        stream: &p.stream,
+        index: p.index,
+        query: &p.query,
+        url,
+        body: &p.body,
+        fetched_at: "2026-01-01T00:00:00.000Z",
+    });
+    store.import(captured).expect("writes the store")
+}
+
 /// The publication both crawls harvest: 200 authors × 3 profile pages × 2 following pages.
 fn crawled_publication() -> Arc<SyntheticMedium> {
     Arc::new(SyntheticMedium::new(SyntheticSpec {
@@ -85,11 +101,7 @@ fn crawled_publication() -> Arc<SyntheticMedium> {
 }
 
 /// The harvest stage of a run alone: every page fetched and stored, no publishing.
-fn harvest_only(
-    rt: &tokio::runtime::Runtime,
-    s: &Settings,
-    concurrency: usize,
-) -> medium_etl::sources::medium::harvest::Harvest {
+fn harvest_only(rt: &tokio::runtime::Runtime, s: &Settings, concurrency: usize) -> Harvest {
     rt.block_on(async {
         let stats = Arc::new(FetchStats::default());
         let client = MediumClient::new(s.client.clone(), stats.clone()).expect("a client");

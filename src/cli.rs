@@ -1,12 +1,24 @@
 //! The command line: `etl run` (and, as they land, more subcommands).
 //!
 //! Conventions: long flags in kebab-case; durations in seconds as decimals; `0` switches a cap
-//! off where the help says so; the help text is these doc comments. Parsing is tested with
-//! `try_parse_from`; values are validated once, in [`crate::config`].
+//! off where the help says so; the help text is these doc comments, and a flag with a default
+//! names it from [`defaults`] (`help = defaults::help(...)`), the one place it is defined.
+//! Named choices (`--via`, `--log-format`) are checked here, by clap; other values are
+//! validated once, in [`crate::config`], for flags, environment and file alike. Parsing is
+//! tested with `try_parse_from`.
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use medium_api::via::ViaMode;
+
+use crate::config::{defaults, LogFormat};
+
+/// `--via`: the names of the table's formats and `auto`, parsed into a [`ViaMode`].
+fn via_parser() -> impl TypedValueParser<Value = ViaMode> {
+    PossibleValuesParser::new(ViaMode::names()).try_map(|name| name.parse::<ViaMode>())
+}
 
 /// Harvest the top authors of Medium publications into typed, dated Parquet and CSV.
 #[derive(Debug, Parser)]
@@ -105,32 +117,26 @@ pub struct RunArgs {
     #[arg(long, default_value = "today")]
     pub date: String,
 
-    /// The config file [default: ./etl.toml when it exists; env ETL_CONFIG].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help = defaults::help("The config file", format_args!("./{} when it exists; env ETL_CONFIG", defaults::CONFIG_FILE)))]
     pub config: Option<PathBuf>,
 
-    /// A publication by collection id (repeatable) [default: 7f60cf5620c9, Towards Data Science].
-    #[arg(long = "collection-id", value_name = "ID")]
+    #[arg(long = "collection-id", value_name = "ID", help = defaults::help("A publication by collection id (repeatable)", format_args!("{}, Towards Data Science", defaults::COLLECTION_ID)))]
     pub collection_ids: Vec<String>,
 
     /// A publication by slug, such as towards-data-science (repeatable).
     #[arg(long = "publication", value_name = "SLUG")]
     pub publications: Vec<String>,
 
-    /// Medium, or any server that answers the same API [default: https://medium.com].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help = defaults::help("Medium, or any server that answers the same API", defaults::BASE_URL))]
     pub base_url: Option<String>,
 
-    /// The output root: raw/, tables/ and reports/ go under it [default: data].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = defaults::help("The output root: raw/, tables/ and reports/ go under it", defaults::OUT))]
     pub out: Option<PathBuf>,
 
-    /// Requests in flight at once, across all authors [default: 8].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = defaults::help("Requests in flight at once, across all authors", defaults::CONCURRENCY))]
     pub concurrency: Option<usize>,
 
-    /// Requests started per second at most; 0 = no cap [default: 10].
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", help = defaults::help("Requests started per second at most; 0 = no cap", defaults::MAX_RPS))]
     pub max_rps: Option<f64>,
 
     /// Fetch every page again, ignoring what the date's raw store already holds.
@@ -150,47 +156,35 @@ pub struct RunArgs {
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Log lines as text or as JSON objects (for machines) [default: text].
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
+    #[arg(long, value_enum, help = defaults::help("Log lines as text or as JSON objects (for machines)", defaults::LOG_FORMAT))]
+    pub log_format: Option<LogFormat>,
 
     /// Harvest at most this many authors (first seen first); the cap is reported.
     #[arg(long, value_name = "N")]
     pub max_authors: Option<usize>,
 
-    /// Page cap per stream; a warning says when it is reached [default: 1000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = defaults::help("Page cap per stream; a warning says when it is reached", defaults::MAX_PAGES))]
     pub max_pages: Option<usize>,
 
-    /// Where to read Medium: json (the API), html (pages' embedded state), rss (feeds), or
-    /// auto: JSON, and per request family HTML then RSS when it answers 403, 404 or a challenge
-    /// page [default: auto].
-    #[arg(long, value_name = "json|html|rss|auto")]
-    pub via: Option<String>,
+    #[arg(long, value_parser = via_parser(), help = defaults::help("Where to read Medium: json (the API), html (pages' embedded state), rss (feeds), or auto: JSON, and per request family HTML then RSS when it answers 403, 404 or a challenge page", defaults::VIA))]
+    pub via: Option<ViaMode>,
 
-    /// Whole-request timeout in seconds [default: 30].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = defaults::help("Whole-request timeout in seconds", defaults::TIMEOUT_SECS))]
     pub timeout: Option<f64>,
 
-    /// Connect timeout in seconds [default: 10].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = defaults::help("Connect timeout in seconds", defaults::CONNECT_TIMEOUT_SECS))]
     pub connect_timeout: Option<f64>,
 
-    /// Retries after a failed attempt (timeouts, connection errors, 429, 5xx, malformed
-    /// bodies) [default: 4].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = defaults::help("Retries after a failed attempt (timeouts, connection errors, 429, 5xx, malformed bodies)", defaults::RETRIES))]
     pub retries: Option<u32>,
 
-    /// First backoff in seconds; doubles with each retry, with jitter [default: 0.5].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = defaults::help("First backoff in seconds; doubles with each retry, with jitter", defaults::BACKOFF_SECS))]
     pub backoff: Option<f64>,
 
-    /// Longest wait between attempts, Retry-After included, in seconds [default: 60].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = defaults::help("Longest wait between attempts, Retry-After included, in seconds", defaults::MAX_BACKOFF_SECS))]
     pub max_backoff: Option<f64>,
 
-    /// The User-Agent header; Medium refuses requests without one [default: medium-etl/<version>].
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", help = defaults::help("The User-Agent header; Medium refuses requests without one", defaults::USER_AGENT))]
     pub user_agent: Option<String>,
 }
 

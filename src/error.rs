@@ -1,7 +1,10 @@
-//! The crate's error types and the one table that maps them to process exit codes.
+//! The crate's error types and the one function that maps them to process exit codes
+//! ([`exit_code`]).
 //!
 //! Library code returns these typed errors; every variant carries the URL or path at fault so
-//! that `main` can print one clear line. Only `main` turns them into a report.
+//! that `main` can print one clear line. Only `main` turns them into a report. A stream that
+//! did not reach its end for a reason that is not a failure (not carried, stopped) is not a
+//! [`FetchError`]: see [`crate::run::Unfinished`].
 
 use std::path::PathBuf;
 
@@ -70,17 +73,10 @@ pub enum FetchError {
         file: PathBuf,
         kind: BodyError,
     },
-    #[error("{url}: not requested: the run was stopped")]
-    Cancelled { url: String },
     /// The stream cannot be requested in the chosen format (a publication given by id for
     /// HTML/RSS, an author without a username, followings outside JSON).
     #[error("{reason}")]
     Unaddressable { stream: String, reason: String },
-    /// The stream exists only in a format that is not used or not open (followings under
-    /// `--via html|rss`, or after the JSON API closed under `auto`). Not a failure: the source
-    /// does not carry it, and the manifest says so.
-    #[error("{stream}: not harvested: {reason}")]
-    NotCarried { stream: String, reason: String },
     /// A publication feed named its authors only by display name.
     #[error(
         "{url}: the RSS feed names its {} author(s) only by display name ({}), not by username, so their stories and feeds cannot be harvested from RSS; use --via html or auto",
@@ -127,30 +123,9 @@ impl FetchError {
             | FetchError::Body { url, .. }
             | FetchError::NotInSource { url, .. }
             | FetchError::StoredBody { url, .. }
-            | FetchError::Cancelled { url }
             | FetchError::AuthorsUnresolved { url, .. } => url.clone(),
-            FetchError::Unaddressable { stream, .. } | FetchError::NotCarried { stream, .. } => {
-                stream.clone()
-            }
+            FetchError::Unaddressable { stream, .. } => stream.clone(),
             FetchError::Store(e) => e.path().display().to_string(),
-        }
-    }
-
-    /// The exit code this error earns when it ends a run.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            FetchError::Status { status, .. } if (400..500).contains(status) && *status != 429 => {
-                exit::NOT_FOUND
-            }
-            FetchError::Status { .. }
-            | FetchError::Timeout { .. }
-            | FetchError::Connect { .. }
-            | FetchError::Transfer { .. } => exit::UNREACHABLE,
-            FetchError::Body { .. } | FetchError::StoredBody { .. } => exit::MALFORMED,
-            FetchError::NotInSource { .. } | FetchError::Store(_) => exit::IO,
-            FetchError::Cancelled { .. } | FetchError::NotCarried { .. } => exit::OK,
-            FetchError::Unaddressable { .. } => exit::USAGE,
-            FetchError::AuthorsUnresolved { .. } => exit::PARTIAL,
         }
     }
 
@@ -223,12 +198,6 @@ pub enum SinkError {
         #[source]
         source: parquet::errors::ParquetError,
     },
-    #[error("building the {table} table: {source}")]
-    Arrow {
-        table: &'static str,
-        #[source]
-        source: arrow::error::ArrowError,
-    },
     #[error("{what}: {source}")]
     Polars {
         what: String,
@@ -237,6 +206,30 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Building the tables from a harvest, or the reports from the tables, failed.
+#[derive(Debug, Error)]
+pub enum TransformError {
+    #[error("building the {table} table: {source}")]
+    Arrow {
+        table: &'static str,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// The columns handed to a table do not match its schema by name.
+    #[error("the {table} table: columns {actual:?} do not match its schema {expected:?}")]
+    SchemaMismatch {
+        table: &'static str,
+        expected: Vec<String>,
+        actual: Vec<String>,
+    },
+    #[error("computing {report}: {source}")]
+    Polars {
+        report: &'static str,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
 }
 
 impl SinkError {
@@ -274,16 +267,9 @@ pub enum ConfigError {
     File { path: PathBuf, message: String },
     #[error("invalid value {value:?} in {var}")]
     Env { var: String, value: String },
-}
-
-impl ConfigError {
-    /// Usage errors exit 2; a config file or environment that cannot be read exits 7.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            ConfigError::File { .. } | ConfigError::Env { .. } => exit::CONFIG,
-            _ => exit::USAGE,
-        }
-    }
+    /// A setting the command needs was given nowhere.
+    #[error("{what}")]
+    Missing { what: &'static str },
 }
 
 /// Everything that can end a run early.
@@ -295,27 +281,59 @@ pub enum RunError {
     Publication {
         publication: String,
         #[source]
-        source: FetchError,
+        source: crate::run::Unfinished,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
     #[error(transparent)]
+    Transform(#[from] TransformError),
+    #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(String),
+    /// The publish stage ended without an answer (a bug: it panicked).
+    #[error("the publish stage stopped unexpectedly: {0}")]
+    Publish(String),
     #[error("stopped before publishing; the pages fetched so far are kept in the raw store")]
     Cancelled,
 }
 
-impl RunError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            RunError::Config(e) => e.exit_code(),
-            RunError::Publication { source, .. } => source.exit_code(),
-            RunError::Store(_) => exit::IO,
-            RunError::Client(_) => exit::IO,
-            RunError::Sink(_) => exit::IO,
-            RunError::Cancelled => exit::OK,
+/// The exit code an error earns: the one table, by error kind (the codes are [`exit`]).
+pub fn exit_code(err: &RunError) -> u8 {
+    match err {
+        RunError::Config(ConfigError::File { .. } | ConfigError::Env { .. }) => exit::CONFIG,
+        RunError::Config(_) => exit::USAGE,
+        RunError::Publication { source, .. } => match source {
+            crate::run::Unfinished::Failed(e) => fetch_exit_code(e),
+            crate::run::Unfinished::NotCarried { .. } => exit::USAGE,
+            crate::run::Unfinished::Stopped { .. } => exit::OK,
+        },
+        RunError::Store(_)
+        | RunError::Client(_)
+        | RunError::Transform(_)
+        | RunError::Sink(_)
+        | RunError::Publish(_)
+        | RunError::Runtime(_) => exit::IO,
+        RunError::Cancelled => exit::OK,
+    }
+}
+
+/// The exit code of a failed request that ended a run (a publication that yielded nothing).
+fn fetch_exit_code(e: &FetchError) -> u8 {
+    match e {
+        FetchError::Status { status, .. } if (400..500).contains(status) && *status != 429 => {
+            exit::NOT_FOUND
         }
+        FetchError::Status { .. }
+        | FetchError::Timeout { .. }
+        | FetchError::Connect { .. }
+        | FetchError::Transfer { .. } => exit::UNREACHABLE,
+        FetchError::Body { .. } | FetchError::StoredBody { .. } => exit::MALFORMED,
+        FetchError::NotInSource { .. } | FetchError::Store(_) => exit::IO,
+        FetchError::Unaddressable { .. } => exit::USAGE,
+        FetchError::AuthorsUnresolved { .. } => exit::PARTIAL,
     }
 }

@@ -3,7 +3,8 @@
 //! `etl serve` shows as the current run.
 //!
 //! The harvest only bumps counters ([`FetchStats`]); a reporter task reads them on a timer, so
-//! no request waits on drawing.
+//! no request waits on drawing. The status file is typed both ways ([`StatusSnapshot`],
+//! [`read_status`]).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,10 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
+use medium_api::endpoints::Endpoint;
+use serde::{Deserialize, Serialize};
 
-use crate::sources::medium::client::FetchStats;
-use crate::sources::medium::endpoints::Endpoint;
+use crate::layout::STATUS_FILE;
+use crate::run::FetchStats;
 
 /// What the reporter shows, shared with the run.
 #[derive(Debug, Default)]
@@ -23,15 +25,43 @@ pub struct Progress {
     pub stats: Arc<FetchStats>,
     /// Rows written to the tables and reports so far.
     pub rows_written: AtomicU64,
-    stage: Mutex<&'static str>,
+    stage: Mutex<Stage>,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Fetching pages.
+    #[default]
+    Harvest,
+    /// Normalizing, aggregating and writing the partitions.
+    Publish,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Harvest => "harvest",
+            Stage::Publish => "publish",
+        })
+    }
+}
+
+/// Whether the run of a status file is still going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Finished,
 }
 
 /// A snapshot, as written to `_status.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusSnapshot {
-    pub state: &'static str,
+    pub state: RunState,
     pub date: String,
-    pub stage: &'static str,
+    pub stage: Stage,
     pub started_at: String,
     pub updated_at: String,
     pub elapsed_secs: f64,
@@ -51,21 +81,26 @@ impl Progress {
         Progress {
             stats,
             rows_written: AtomicU64::new(0),
-            stage: Mutex::new("harvest"),
+            stage: Mutex::new(Stage::Harvest),
         }
     }
 
-    pub fn set_stage(&self, stage: &'static str) {
+    pub fn set_stage(&self, stage: Stage) {
         if let Ok(mut s) = self.stage.lock() {
             *s = stage;
         }
     }
 
-    pub fn stage(&self) -> &'static str {
-        self.stage.lock().map(|s| *s).unwrap_or("?")
+    pub fn stage(&self) -> Stage {
+        self.stage.lock().map(|s| *s).unwrap_or_default()
     }
 
-    fn snapshot(&self, state: &'static str, date: &str, started: &Started) -> StatusSnapshot {
+    /// Counts rows written to the tables and reports.
+    pub fn rows_written(&self, rows: usize) {
+        self.rows_written.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self, state: RunState, date: &str, started: &Started) -> StatusSnapshot {
         let s = &self.stats;
         let totals = s.totals();
         StatusSnapshot {
@@ -99,19 +134,24 @@ pub struct Reporter {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// The name of the live status file under the output root.
-pub const STATUS_FILE: &str = "_status.json";
+/// The live status file under the output root `out`, when there is a readable one.
+pub fn read_status(out: &std::path::Path) -> Option<StatusSnapshot> {
+    let bytes = std::fs::read(out.join(STATUS_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
 
 impl Reporter {
     /// Starts reporting. Bars are drawn only when `bars` is set and stderr is a terminal;
     /// otherwise a log line every `log_every`. The status file is rewritten every second.
+    /// The status file is `<out>/_status.json`.
     pub fn start(
         progress: Arc<Progress>,
         date: String,
-        status_file: PathBuf,
+        out: &std::path::Path,
         bars: bool,
         log_every: Duration,
     ) -> Reporter {
+        let status_file: PathBuf = out.join(STATUS_FILE);
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let bars = bars && std::io::stderr().is_terminal();
         let task = tokio::spawn(async move {
@@ -123,13 +163,13 @@ impl Reporter {
             let mut last_log = Instant::now();
             let mut last_status = Instant::now() - Duration::from_secs(60);
             loop {
-                let snap = progress.snapshot("running", &date, &started);
+                let snap = progress.snapshot(RunState::Running, &date, &started);
                 if let Some(v) = &view {
                     v.update(&snap);
                 } else if last_log.elapsed() >= log_every {
                     last_log = Instant::now();
                     tracing::info!(
-                        stage = snap.stage,
+                        stage = %snap.stage,
                         authors_done = snap.authors_done,
                         authors_found = snap.authors_found,
                         profile_pages = snap.profile_pages,
@@ -148,7 +188,7 @@ impl Reporter {
                     _ = stopped.changed() => break,
                 }
             }
-            let snap = progress.snapshot("finished", &date, &started);
+            let snap = progress.snapshot(RunState::Finished, &date, &started);
             write_status(&status_file, &snap);
             if let Some(v) = view {
                 v.finish();

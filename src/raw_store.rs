@@ -26,10 +26,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use medium_api::endpoints::{PublicationRef, StreamId};
+use medium_api::via::Via;
+
 use crate::atomic_file::write_atomic;
 use crate::error::StoreError;
-use crate::sources::medium::endpoints::{PublicationRef, StreamId};
-use crate::sources::medium::via::Via;
+use crate::layout::{partition_dir, Kind};
 
 /// What is recorded beside each stored body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,7 +85,7 @@ impl RawStore {
 
     /// The store of one run date under an output root: `<out>/raw/date=YYYY-MM-DD`.
     pub fn for_date(out: &Path, date: &str) -> Self {
-        RawStore::new(crate::sinks::partition::partition_dir(out, "raw", date))
+        RawStore::new(partition_dir(out, Kind::Raw, date))
     }
 
     pub fn root(&self) -> &Path {
@@ -213,6 +215,43 @@ impl RawStore {
         })?;
         meta_json.push(b'\n');
         write_atomic(&meta_path, &meta_json, false)
+    }
+}
+
+/// A JSON page captured elsewhere (a synthetic Medium, a capture made by hand), to store as
+/// if it had been fetched with status 200 in one attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Captured<'a> {
+    pub stream: &'a StreamId,
+    /// 1-based position in the stream.
+    pub index: usize,
+    pub query: &'a str,
+    pub url: &'a str,
+    pub body: &'a [u8],
+    /// RFC 3339, UTC.
+    pub fetched_at: &'a str,
+}
+
+impl RawStore {
+    /// Stores captured pages (body, then metadata, each atomically); returns how many.
+    pub fn import<'a>(
+        &self,
+        pages: impl IntoIterator<Item = Captured<'a>>,
+    ) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for p in pages {
+            let meta = PageMeta {
+                url: p.url.to_owned(),
+                query: p.query.to_owned(),
+                status: 200,
+                fetched_at: p.fetched_at.to_owned(),
+                bytes: p.body.len() as u64,
+                attempts: 1,
+            };
+            self.save(p.stream, Via::Json, p.index, p.body, &meta)?;
+            n += 1;
+        }
+        Ok(n)
     }
 }
 

@@ -14,9 +14,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use crate::config::{RunDate, Schedule, Settings};
-use crate::error::{exit, RunError};
+use crate::error::{exit, exit_code, RunError};
 use crate::pipeline;
-use crate::sources::medium::harvest::CancelFlag;
+use crate::run::CancelFlag;
+use crate::sinks::manifest::read_published;
 
 /// When the next run starts, given the previous start (if any).
 pub fn next_start(
@@ -45,10 +46,16 @@ pub fn next_start(
     }
 }
 
-/// Whether `date`'s reports are published and complete.
+/// Whether `date`'s reports are published and complete. A manifest that cannot be read is
+/// reported and counts as not complete (the date is run again).
 pub fn date_is_complete(settings: &Settings, date: &str) -> bool {
-    crate::sinks::manifest::read_published(&settings.out, date)
-        .is_some_and(|m| m["complete"] == true)
+    match read_published(&settings.out, date) {
+        Ok(manifest) => manifest.is_some_and(|m| m.complete),
+        Err(e) => {
+            tracing::warn!(date, error = %e, "ManifestUnreadable");
+            false
+        }
+    }
 }
 
 /// Runs the schedule until `stop` is set (then exit 0) or `max_runs` runs have started (then
@@ -104,7 +111,7 @@ pub async fn run_schedule(
                 }
                 Err(e) => {
                     tracing::error!(date = %date_text, error = %e, "ScheduledRunFailed");
-                    e.exit_code()
+                    exit_code(&e)
                 }
             }
         };

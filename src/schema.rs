@@ -7,20 +7,21 @@
 
 use std::sync::{Arc, OnceLock};
 
+use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
 
-use crate::sources::medium::via::Via;
+use crate::error::TransformError;
 
-/// Table names, as file stems under `tables/date=YYYY-MM-DD/`.
-pub const AUTHORS: &str = "authors";
-pub const POSTS: &str = "posts";
-pub const FOLLOWINGS: &str = "followings";
-pub const PUBLICATIONS: &str = "publications";
+use medium_api::via::Via;
+
+/// Table names, as file stems under `tables/date=YYYY-MM-DD/` (defined beside the table of
+/// what each format carries, which names their columns).
+pub use medium_api::via::tables::{AUTHORS, FOLLOWINGS, POSTS, PUBLICATIONS};
 
 /// Report names, as file stems under `reports/date=YYYY-MM-DD/`.
 pub const AUTHOR_METRICS: &str = "author_metrics";
 pub const PUBLICATION_SUMMARY: &str = "publication_summary";
-pub const MANIFEST: &str = "_manifest.json";
 
 pub fn timestamp_ms_utc() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
@@ -156,23 +157,17 @@ pub fn publications() -> SchemaRef {
     .clone()
 }
 
+/// The tables whose columns a source format may leave null, with their schemas (authors' rows
+/// come from the publication listing, JSON or HTML, which carry every `authors` column).
+pub fn tables_by_source() -> [(&'static str, SchemaRef); 2] {
+    [(POSTS, posts()), (PUBLICATIONS, publications())]
+}
+
 /// The columns of a table that a source format does not carry: always null in the rows read
-/// from it (never guessed). The manifest lists them per format used (`sources.columns`), and a
-/// test checks them against the fixtures. Tables: `posts` and `publications` (authors' rows come
-/// from the publication listing, JSON or HTML, which carry every `authors` column).
+/// from it (never guessed). One definition, the table of `medium_api::via`; the manifest lists
+/// them per format used (`sources.columns`), and a test checks them against the fixtures.
 pub fn columns_not_carried(via: Via, table: &str) -> &'static [&'static str] {
-    match (via, table) {
-        (Via::Html, POSTS) => &["image_count", "link_count"],
-        (Via::Rss, POSTS) => &[
-            "home_collection_id",
-            "in_response_to_post_id",
-            "total_clap_count",
-            "reading_time_min",
-            "responses_created_count",
-        ],
-        (Via::Rss, PUBLICATIONS) => &["creator_id", "domain"],
-        _ => &[],
-    }
+    via.format().null_columns(table)
 }
 
 /// The columns of `author_metrics`, in order (SPEC §4 names, plus identity and completeness).
@@ -212,6 +207,46 @@ pub const PUBLICATION_SUMMARY_COLUMNS: &[&str] = &[
     "top_authors_by_mean_claps",
 ];
 
+/// A table's batch from named columns, matched to `schema` by name, not by position: the
+/// batch has the schema's column order whatever order the columns come in. A column missing,
+/// unknown or named twice is a [`TransformError::SchemaMismatch`] naming both sides; a column
+/// of the wrong type is the Arrow error naming it.
+pub fn batch(
+    schema: SchemaRef,
+    mut columns: Vec<(&str, ArrayRef)>,
+) -> Result<RecordBatch, TransformError> {
+    let table = table_name(&schema);
+    let mismatch = |columns: &[(&str, ArrayRef)]| TransformError::SchemaMismatch {
+        table,
+        expected: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        actual: columns.iter().map(|(n, _)| (*n).to_owned()).collect(),
+    };
+    if columns.len() != schema.fields().len() {
+        return Err(mismatch(&columns));
+    }
+    let mut ordered = Vec::with_capacity(columns.len());
+    for field in schema.fields() {
+        let Some(i) = columns.iter().position(|(n, _)| n == field.name()) else {
+            return Err(mismatch(&columns));
+        };
+        ordered.push(columns.swap_remove(i).1);
+    }
+    RecordBatch::try_new(schema, ordered).map_err(|source| TransformError::Arrow { table, source })
+}
+
+/// The name of one of the four tables, by its schema.
+fn table_name(schema: &SchemaRef) -> &'static str {
+    [
+        (AUTHORS, authors()),
+        (POSTS, posts()),
+        (FOLLOWINGS, followings()),
+        (PUBLICATIONS, publications()),
+    ]
+    .into_iter()
+    .find(|(_, s)| s == schema)
+    .map_or("unnamed", |(name, _)| name)
+}
+
 /// Headline length in words: maximal runs of characters that are not Unicode White_Space
 /// (so U+200A HAIR SPACE separates words); an empty title has 0.
 pub fn headline_words(title: &str) -> usize {
@@ -242,6 +277,51 @@ mod tests {
             27
         );
         assert_eq!(headline_chars("日本語"), 3);
+    }
+
+    #[test]
+    fn batches_are_matched_to_their_schema_by_name() {
+        use arrow::array::{BooleanArray, StringArray};
+        let col = |v: &str| Arc::new(StringArray::from(vec![Some(v)])) as ArrayRef;
+        let columns = vec![
+            (
+                "harvested",
+                Arc::new(BooleanArray::from(vec![true])) as ArrayRef,
+            ),
+            ("domain", col("d")),
+            ("creator_id", col("c")),
+            ("description", col("x")),
+            ("slug", col("s")),
+            ("name", col("n")),
+            ("collection_id", col("id")),
+        ];
+        let b = batch(publications(), columns.clone()).unwrap();
+        assert_eq!(b.schema(), publications());
+        let names = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(names.value(0), "id");
+        let mut short = columns;
+        short.pop();
+        let err = batch(publications(), short).unwrap_err().to_string();
+        assert!(
+            err.contains("publications") && err.contains("collection_id"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_column_the_formats_leave_null_is_a_column() {
+        for via in Via::ALL {
+            for (table, columns) in via.format().null_columns {
+                let (_, schema) = tables_by_source()
+                    .into_iter()
+                    .find(|(t, _)| t == table)
+                    .unwrap_or_else(|| panic!("{via} names table {table}"));
+                for c in *columns {
+                    let field = schema.field_with_name(c).unwrap();
+                    assert!(field.is_nullable(), "{table}.{c} is left null by {via}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,20 +1,30 @@
 //! The run manifest, `reports/date=YYYY-MM-DD/_manifest.json`: what ran, with which arguments,
-//! what it fetched and retried, what failed (with URLs), and every file it published with its
-//! size. Written last into the staging area, so a published manifest means a finished date.
+//! what it fetched and retried, what failed (with URLs), where the data came from, and every
+//! file it published with its size. Written last into the staging area, so a published
+//! manifest means a finished date.
+//!
+//! Typed both ways: [`Manifest::of_harvest`] builds it from the run's values, `serde` writes it,
+//! and [`read_published`] reads it back as the same type for `etl serve` and `etl schedule`
+//! (no key strings elsewhere). [`Sources::report`] renders where the data came from, once, for
+//! the run summary and the served date page.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use chrono::{DateTime, SecondsFormat, Utc};
+use medium_api::endpoints::Endpoint;
+use medium_api::via::Via;
+use serde::{Deserialize, Serialize};
 
-use crate::sources::medium::client::EndpointCounts;
-use crate::sources::medium::harvest::{Failure, SourceSwitch};
-use crate::sources::medium::via::Via;
+use crate::config::Settings;
+use crate::layout::manifest_path;
+use crate::run::{EndpointCounts, Failure, FetchStats, Harvest, SourceSwitch};
+use crate::schema;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    pub tool: &'static str,
-    pub version: &'static str,
+    pub tool: String,
+    pub version: String,
     pub date: String,
     /// The command line, as given.
     pub arguments: Vec<String>,
@@ -24,7 +34,8 @@ pub struct Manifest {
     pub duration_secs: f64,
     /// Every author and publication stream was harvested to its end.
     pub complete: bool,
-    pub requests: BTreeMap<&'static str, EndpointCounts>,
+    /// Per request family (`publication_stream`, `profile_stream`, `following`).
+    pub requests: BTreeMap<String, EndpointCounts>,
     pub requests_total: u64,
     pub retried_total: u64,
     pub failed_total: u64,
@@ -34,14 +45,14 @@ pub struct Manifest {
     /// Which formats were read, what moved on to another format, and what each leaves null.
     pub sources: Sources,
     /// Rows per table and report.
-    pub rows: BTreeMap<&'static str, usize>,
+    pub rows: BTreeMap<String, usize>,
     /// Published files, relative to the output root.
     pub files: Vec<FileEntry>,
     /// Seconds per stage: `harvest` (fetching), `publish` (normalize, aggregate, write).
-    pub stages: BTreeMap<&'static str, f64>,
+    pub stages: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManifestSettings {
     pub publications: Vec<String>,
     pub base_url: String,
@@ -56,7 +67,7 @@ pub struct ManifestSettings {
     pub timeout_secs: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthorCounts {
     /// Distinct authors listed by the publication streams.
     pub found: usize,
@@ -72,38 +83,259 @@ pub struct AuthorCounts {
 }
 
 /// `sources` in the manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sources {
     /// `--via` as given: `json`, `html`, `rss` or `auto`.
     pub via: String,
     /// Pages read per request family and format.
-    pub pages: BTreeMap<&'static str, BTreeMap<Via, u64>>,
+    pub pages: BTreeMap<String, BTreeMap<Via, u64>>,
     /// Streams (and families) that moved on to another format under `auto`, with the answer
     /// that made them.
     pub switches: Vec<SourceSwitch>,
     /// Streams not harvested because no format in use carries them (followings outside
     /// JSON), per request family.
-    pub not_carried: BTreeMap<&'static str, usize>,
+    pub not_carried: BTreeMap<String, usize>,
     /// Per format used: per table, the columns it filled and the ones it leaves null.
-    pub columns: BTreeMap<Via, BTreeMap<&'static str, TableColumns>>,
+    pub columns: BTreeMap<Via, BTreeMap<String, TableColumns>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableColumns {
     pub filled: Vec<String>,
-    pub null: Vec<&'static str>,
+    pub null: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub path: String,
     pub bytes: u64,
     pub rows: Option<usize>,
 }
 
-/// The published manifest of `date` under the output root `out`, if there is a readable one.
-pub fn read_published(out: &Path, date: &str) -> Option<serde_json::Value> {
-    let path =
-        crate::sinks::partition::partition_dir(out, "reports", date).join(crate::schema::MANIFEST);
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+impl Manifest {
+    /// The manifest of a harvest, as far as it is known before publishing (no rows, files,
+    /// publish stage or end time yet: the publish step adds them).
+    pub fn of_harvest(
+        settings: &Settings,
+        started_at: DateTime<Utc>,
+        harvest: &Harvest,
+        stats: &FetchStats,
+    ) -> Manifest {
+        let totals = stats.totals();
+        let failures = harvest.failures();
+        Manifest {
+            tool: "medium-etl".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            date: settings.date.to_string(),
+            arguments: settings.arguments.clone(),
+            settings: ManifestSettings::of(settings),
+            started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            finished_at: String::new(),
+            duration_secs: 0.0,
+            complete: failures.is_empty(),
+            requests: Endpoint::ALL
+                .iter()
+                .map(|e| (e.name().to_owned(), stats.counts(*e)))
+                .collect(),
+            requests_total: totals.requests,
+            retried_total: totals.retried,
+            failed_total: totals.failed,
+            bytes_fetched: stats.bytes(),
+            authors: AuthorCounts::of(harvest),
+            failures,
+            sources: Sources::of(settings, harvest, stats),
+            rows: BTreeMap::new(),
+            files: Vec::new(),
+            stages: BTreeMap::new(),
+        }
+    }
+}
+
+impl ManifestSettings {
+    fn of(settings: &Settings) -> ManifestSettings {
+        ManifestSettings {
+            publications: settings
+                .publications
+                .iter()
+                .map(|p| p.key().to_owned())
+                .collect(),
+            base_url: settings.client.base_url.to_string(),
+            source: settings.source.as_ref().map(|s| s.display().to_string()),
+            out: settings.out.display().to_string(),
+            concurrency: settings.client.concurrency,
+            max_rps: settings.client.max_rps,
+            refresh: settings.refresh,
+            max_authors: settings.max_authors,
+            max_pages: settings.max_pages,
+            retries: settings.client.retries,
+            timeout_secs: settings.client.timeout.as_secs_f64(),
+        }
+    }
+}
+
+impl AuthorCounts {
+    fn of(harvest: &Harvest) -> AuthorCounts {
+        let incomplete: Vec<String> = harvest
+            .authors
+            .iter()
+            .filter(|a| !a.is_complete())
+            .map(|a| a.user.user_id.clone())
+            .collect();
+        AuthorCounts {
+            found: harvest.authors_found,
+            harvested: harvest.authors.len(),
+            complete: harvest.authors.len() - incomplete.len(),
+            capped_at: harvest.authors_capped_at,
+            incomplete,
+            skipped_ids: harvest.skipped_ids.clone(),
+        }
+    }
+}
+
+impl Sources {
+    /// Formats read per family, switches, streams not carried, and the columns each format
+    /// used fills (from the table of what each format carries).
+    fn of(settings: &Settings, harvest: &Harvest, stats: &FetchStats) -> Sources {
+        let pages: BTreeMap<String, BTreeMap<Via, u64>> = Endpoint::ALL
+            .iter()
+            .map(|e| (e.name().to_owned(), stats.pages_by_via(*e)))
+            .filter(|(_, by_via)| !by_via.is_empty())
+            .collect();
+        let used: BTreeSet<Via> = pages.values().flat_map(|m| m.keys().copied()).collect();
+        let columns = used
+            .iter()
+            .map(|via| {
+                let tables = schema::tables_by_source()
+                    .into_iter()
+                    .map(|(table, s)| {
+                        let null = schema::columns_not_carried(*via, table);
+                        let filled = s
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().clone())
+                            .filter(|name| !null.contains(&name.as_str()))
+                            .collect();
+                        let null = null.iter().map(|c| (*c).to_owned()).collect();
+                        (table.to_owned(), TableColumns { filled, null })
+                    })
+                    .collect();
+                (*via, tables)
+            })
+            .collect();
+        Sources {
+            via: settings.via.to_string(),
+            pages,
+            switches: harvest.switches.clone(),
+            not_carried: harvest
+                .not_carried()
+                .into_iter()
+                .map(|(family, n)| (family.name().to_owned(), n))
+                .collect(),
+            columns,
+        }
+    }
+
+    /// Where the data came from, in words: the one rendering of `sources`, for the run
+    /// summary and `etl serve`'s date page.
+    pub fn report(&self) -> SourcesReport {
+        let families: Vec<String> = self
+            .pages
+            .iter()
+            .map(|(family, by_via)| {
+                let parts: Vec<String> = by_via.iter().map(|(v, n)| format!("{v} {n}")).collect();
+                format!("{family} {}", parts.join(", "))
+            })
+            .collect();
+        let switches = self
+            .switches
+            .iter()
+            .map(|sw| {
+                let (scope, what) = match sw.family {
+                    true => ("family", sw.endpoint.name().to_owned()),
+                    false => ("stream", sw.stream.clone()),
+                };
+                let to = sw.to.map_or("none (no other format carries it)", Via::name);
+                format!("{scope} {what}: {} → {to}: {}", sw.from, sw.reason)
+            })
+            .collect();
+        let not_carried = self
+            .not_carried
+            .iter()
+            .map(|(family, n)| {
+                let only: Vec<&str> = Endpoint::ALL
+                    .iter()
+                    .find(|e| e.name() == family)
+                    .map(|e| Via::carrying(*e).map(|v| v.format().title).collect())
+                    .unwrap_or_default();
+                format!(
+                    "{family} of {n} author(s): no format in use carries it (it exists only in {})",
+                    only.join(" and ")
+                )
+            })
+            .collect();
+        let null_columns =
+            self.columns
+                .iter()
+                .flat_map(|(via, tables)| {
+                    tables.iter().filter(|(_, cols)| !cols.null.is_empty()).map(
+                        move |(table, cols)| {
+                            format!("{via} leaves null: {table}.{}", cols.null.join(", "))
+                        },
+                    )
+                })
+                .collect();
+        SourcesReport {
+            via: self.via.clone(),
+            families: families.join("; "),
+            switches,
+            not_carried,
+            null_columns,
+        }
+    }
+}
+
+/// [`Sources`] in words, one line each (not escaped: the HTML page escapes them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcesReport {
+    /// `--via` as given.
+    pub via: String,
+    /// Pages per family and format: `following json 15; profile_stream json 24; ...`
+    pub families: String,
+    /// `family profile_stream: json → html: <why>`
+    pub switches: Vec<String>,
+    /// `following of 10 author(s): no format in use carries it (...)`
+    pub not_carried: Vec<String>,
+    /// `html leaves null: posts.image_count, link_count`
+    pub null_columns: Vec<String>,
+}
+
+/// Reading a published manifest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a manifest this version reads: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The published manifest of `date` under the output root `out`: `Ok(None)` when the date has
+/// none (not published, or still being built), an error naming the file when it cannot be read.
+pub fn read_published(out: &Path, date: &str) -> Result<Option<Manifest>, ManifestError> {
+    let path = manifest_path(out, date);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(ManifestError::Io { path, source }),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| ManifestError::Parse { path, source })
 }

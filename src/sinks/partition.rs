@@ -4,11 +4,17 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::SinkError;
+use arrow::record_batch::RecordBatch;
+use polars::prelude::DataFrame;
 
-/// The partition kinds, in publish order: tables first, then reports (whose manifest says the
-/// date is finished).
-pub const KINDS: [&str; 2] = ["tables", "reports"];
+use super::manifest::{FileEntry, Manifest};
+use super::{parquet, report, DateSink};
+use crate::atomic_file::write_atomic;
+use crate::error::SinkError;
+use crate::layout::{
+    csv_file, date_dir_name, parquet_file, partition_dir, relative, staging_dir, Kind,
+    MANIFEST_FILE,
+};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -21,24 +27,20 @@ pub struct Staging {
     published: bool,
 }
 
-/// `<out>/<kind>/date=<date>`.
-pub fn partition_dir(out: &Path, kind: &str, date: &str) -> PathBuf {
-    out.join(kind).join(format!("date={date}"))
-}
-
 impl Staging {
     /// Creates an empty staging area for `date` under `<out>/.staging/`, after sweeping the
     /// leftovers of runs that were killed.
     pub fn create(out: &Path, date: &str) -> Result<Staging, SinkError> {
-        let staging = out.join(".staging");
+        let staging = staging_dir(out);
         sweep_dead(&staging);
         let root = staging.join(format!(
-            "date={date}.{}.{}",
+            "{}.{}.{}",
+            date_dir_name(date),
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        for kind in KINDS {
-            let dir = root.join(kind);
+        for kind in Kind::PUBLISHED {
+            let dir = root.join(kind.dir_name());
             fs::create_dir_all(&dir).map_err(|e| SinkError::io(&dir, e))?;
         }
         Ok(Staging {
@@ -50,25 +52,25 @@ impl Staging {
     }
 
     /// Where a kind's files are written before publishing.
-    pub fn dir(&self, kind: &str) -> PathBuf {
-        self.root.join(kind)
+    pub fn dir(&self, kind: Kind) -> PathBuf {
+        self.root.join(kind.dir_name())
     }
 
     /// Where a kind's files will be once published.
-    pub fn final_dir(&self, kind: &str) -> PathBuf {
+    pub fn final_dir(&self, kind: Kind) -> PathBuf {
         partition_dir(&self.out, kind, &self.date)
     }
 
     /// Moves every kind's partition into place, replacing the date's previous one whole.
     pub fn publish(mut self) -> Result<(), SinkError> {
-        for kind in KINDS {
-            let parent = self.out.join(kind);
+        for kind in Kind::PUBLISHED {
+            let parent = self.out.join(kind.dir_name());
             fs::create_dir_all(&parent).map_err(|e| SinkError::io(&parent, e))?;
             let target = self.final_dir(kind);
             let staged = self.dir(kind);
             if target.exists() {
                 // rename cannot replace a non-empty directory: move the old one aside first
-                let old = self.root.join(format!("{kind}.replaced"));
+                let old = self.root.join(format!("{}.replaced", kind.dir_name()));
                 fs::rename(&target, &old).map_err(|e| SinkError::io(&target, e))?;
             }
             fs::rename(&staged, &target).map_err(|e| SinkError::io(&target, e))?;
@@ -79,6 +81,55 @@ impl Staging {
         self.published = true;
         let _ = fs::remove_dir_all(&self.root);
         Ok(())
+    }
+}
+
+impl Staging {
+    /// The manifest entry of a file written into `kind`'s staging directory, named by where it
+    /// will be once published.
+    fn entry(&self, kind: Kind, file: &str, bytes: u64, rows: usize) -> FileEntry {
+        FileEntry {
+            path: relative(&self.out, &self.final_dir(kind).join(file)),
+            bytes,
+            rows: Some(rows),
+        }
+    }
+}
+
+impl DateSink for Staging {
+    fn write_table(&mut self, name: &str, batch: &RecordBatch) -> Result<FileEntry, SinkError> {
+        let file = parquet_file(name);
+        let bytes = parquet::write_batch(&self.dir(Kind::Tables).join(&file), batch)?;
+        Ok(self.entry(Kind::Tables, &file, bytes, batch.num_rows()))
+    }
+
+    fn staged_tables(&self) -> PathBuf {
+        self.dir(Kind::Tables)
+    }
+
+    fn write_report(
+        &mut self,
+        name: &str,
+        df: &mut DataFrame,
+    ) -> Result<Vec<FileEntry>, SinkError> {
+        let dir = self.dir(Kind::Reports);
+        let rows = df.height();
+        let (pq, csv) = (parquet_file(name), csv_file(name));
+        let pq_bytes = report::write_parquet(df, &dir.join(&pq))?;
+        let csv_bytes = report::write_csv(df, &dir.join(&csv))?;
+        Ok(vec![
+            self.entry(Kind::Reports, &pq, pq_bytes, rows),
+            self.entry(Kind::Reports, &csv, csv_bytes, rows),
+        ])
+    }
+
+    fn commit(self, manifest: &Manifest) -> Result<(), SinkError> {
+        let path = self.dir(Kind::Reports).join(MANIFEST_FILE);
+        let mut json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| SinkError::io(&path, std::io::Error::other(e)))?;
+        json.push(b'\n');
+        write_atomic(&path, &json, true)?;
+        self.publish()
     }
 }
 
@@ -114,23 +165,27 @@ mod tests {
     #[test]
     fn publishing_replaces_only_that_date_whole() {
         let out = tempfile::tempdir().unwrap();
-        let other = partition_dir(out.path(), "reports", "2026-11-26");
+        let other = partition_dir(out.path(), Kind::Reports, "2026-11-26");
         fs::create_dir_all(&other).unwrap();
         fs::write(other.join("keep.txt"), b"other date").unwrap();
 
         let s = Staging::create(out.path(), "2026-11-27").unwrap();
-        fs::write(s.dir("reports").join("a.csv"), b"first").unwrap();
-        fs::write(s.dir("reports").join("stale.csv"), b"only in the first run").unwrap();
+        fs::write(s.dir(Kind::Reports).join("a.csv"), b"first").unwrap();
+        fs::write(
+            s.dir(Kind::Reports).join("stale.csv"),
+            b"only in the first run",
+        )
+        .unwrap();
         s.publish().unwrap();
         let s = Staging::create(out.path(), "2026-11-27").unwrap();
-        fs::write(s.dir("reports").join("a.csv"), b"second").unwrap();
+        fs::write(s.dir(Kind::Reports).join("a.csv"), b"second").unwrap();
         s.publish().unwrap();
 
-        let date = partition_dir(out.path(), "reports", "2026-11-27");
+        let date = partition_dir(out.path(), Kind::Reports, "2026-11-27");
         assert_eq!(fs::read(date.join("a.csv")).unwrap(), b"second");
         assert!(!date.join("stale.csv").exists(), "replaced whole");
         assert_eq!(fs::read(other.join("keep.txt")).unwrap(), b"other date");
-        assert!(partition_dir(out.path(), "tables", "2026-11-27").is_dir());
+        assert!(partition_dir(out.path(), Kind::Tables, "2026-11-27").is_dir());
         assert_eq!(
             fs::read_dir(out.path().join(".staging")).unwrap().count(),
             0
@@ -141,7 +196,7 @@ mod tests {
     fn an_abandoned_staging_area_is_removed_and_publishes_nothing() {
         let out = tempfile::tempdir().unwrap();
         let s = Staging::create(out.path(), "2026-11-27").unwrap();
-        fs::write(s.dir("tables").join("t.parquet"), b"x").unwrap();
+        fs::write(s.dir(Kind::Tables).join("t.parquet"), b"x").unwrap();
         drop(s);
         assert!(!out.path().join("tables").exists());
         // a dead process's leftovers are swept by the next run

@@ -13,22 +13,24 @@
 //!   else the id. Empty lists for an author without stories.
 //! - `following_count`: distinct followees; null when the author's followings were not
 //!   harvested (read via HTML or RSS, which do not carry them).
-//! - `publication_count`: null for an author whose stories came from RSS (feeds do not say a
-//!   story's publication); `publications` is then empty.
+//! - `publication_count`: null for an author whose stories came from a format that does not say
+//!   a story's publication (RSS, per `medium_api::via`); `publications` is then empty.
 //! - `first_published_at`, `last_published_at`: min / max of the stories' `first_published_at`.
 //! - `harvest_complete`: both of the author's streams were harvested to their end.
 
 use std::path::Path;
 
+use medium_api::via::Via;
 use polars::prelude::*;
 
+use crate::layout::parquet_file;
 use crate::schema::{self, AUTHOR_METRICS_COLUMNS, PUBLICATION_SUMMARY_COLUMNS};
 
 /// How many authors the publication summary's top lists hold.
 pub const TOP_N: usize = 10;
 
 fn scan(tables_dir: &Path, table: &str) -> PolarsResult<LazyFrame> {
-    let path = tables_dir.join(format!("{table}.parquet"));
+    let path = tables_dir.join(parquet_file(table));
     LazyFrame::scan_parquet(
         PlRefPath::new(path.to_string_lossy().as_ref()),
         ScanArgsParquet::default(),
@@ -116,11 +118,14 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
                 .then(col("_clap_sum"))
                 .otherwise(lit(Null {}).cast(DataType::Int64))
                 .alias("total_claps"),
-            // RSS does not carry a story's publication: unknown, not "none".
-            when(col("profile_source").eq(lit("rss")))
-                .then(lit(Null {}).cast(DataType::Int64))
-                .otherwise(col("publication_count").fill_null(lit(0i64)))
-                .alias("publication_count"),
+            // A format that does not carry a story's publication (RSS): unknown, not "none".
+            when(read_from_formats_without(
+                schema::POSTS,
+                "home_collection_id",
+            ))
+            .then(lit(Null {}).cast(DataType::Int64))
+            .otherwise(col("publication_count").fill_null(lit(0i64)))
+            .alias("publication_count"),
             col("publications").fill_null(empty_string_list()),
             col("publication_names").fill_null(empty_string_list()),
             // Followings not harvested (a format without them): unknown, not 0.
@@ -131,6 +136,17 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
         ])
         .sort(["first_seen_rank"], SortMultipleOptions::default())
         .select(columns))
+}
+
+/// Whether an author's stories were read (`authors.profile_source`) from a format that leaves
+/// `table.column` null, as the table of what each format carries says.
+fn read_from_formats_without(table: &str, column: &str) -> Expr {
+    Via::ALL
+        .iter()
+        .filter(|v| !v.format().fills(table, column))
+        .fold(lit(false), |any, v| {
+            any.or(col("profile_source").eq(lit(v.name())))
+        })
 }
 
 /// Collects [`author_metrics_lazy`].

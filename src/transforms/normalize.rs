@@ -1,5 +1,6 @@
 //! Serde models → typed Arrow `RecordBatch`es, one builder per table (schemas in
-//! [`crate::schema`]).
+//! [`crate::schema`]; each column is handed over by name and matched to its schema by name,
+//! [`schema::batch`]).
 //!
 //! Invariants:
 //! - One row per id: a post seen on several pages (or in several streams) is one row, an author
@@ -19,14 +20,14 @@ use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
     StringBuilder, TimestampMillisecondBuilder,
 };
-use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::error::SinkError;
+use medium_api::endpoints::PublicationRef;
+use medium_api::models::{Collection, Post};
+
+use crate::error::TransformError;
+use crate::run::Harvest;
 use crate::schema;
-use crate::sources::medium::endpoints::PublicationRef;
-use crate::sources::medium::harvest::Harvest;
-use crate::sources::medium::models::{Collection, Post};
 
 /// The four tables of one run.
 #[derive(Debug, Clone)]
@@ -66,17 +67,16 @@ fn count_i32(n: usize) -> i32 {
 }
 
 /// Builds the four tables from a harvest.
-pub fn normalize(h: &Harvest) -> Result<Tables, SinkError> {
-    let named = |table: &'static str| move |source| SinkError::Arrow { table, source };
+pub fn normalize(h: &Harvest) -> Result<Tables, TransformError> {
     Ok(Tables {
-        authors: authors(h).map_err(named(schema::AUTHORS))?,
-        posts: posts(h).map_err(named(schema::POSTS))?,
-        followings: followings(h).map_err(named(schema::FOLLOWINGS))?,
-        publications: publications(h).map_err(named(schema::PUBLICATIONS))?,
+        authors: authors(h)?,
+        posts: posts(h)?,
+        followings: followings(h)?,
+        publications: publications(h)?,
     })
 }
 
-fn authors(h: &Harvest) -> Result<RecordBatch, ArrowError> {
+fn authors(h: &Harvest) -> Result<RecordBatch, TransformError> {
     // found_in holds collection ids; a publication named by slug whose id never became known
     // keeps its slug.
     let publication_ids: HashMap<&PublicationRef, &str> = h
@@ -129,24 +129,24 @@ fn authors(h: &Harvest) -> Result<RecordBatch, ArrowError> {
         profile_source.append_option(a.profile.via.map(|v| v.name()));
         following_source.append_option(a.following.via.map(|v| v.name()));
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(user_id.finish()),
-        Arc::new(username.finish()),
-        Arc::new(name.finish()),
-        Arc::new(bio.finish()),
-        Arc::new(twitter.finish()),
-        Arc::new(created.finish()),
-        Arc::new(member.finish()),
-        Arc::new(rank.finish()),
-        Arc::new(found_in.finish()),
-        Arc::new(profile_pages.finish()),
-        Arc::new(following_pages.finish()),
-        Arc::new(profile_complete.finish()),
-        Arc::new(following_complete.finish()),
-        Arc::new(profile_source.finish()),
-        Arc::new(following_source.finish()),
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("user_id", Arc::new(user_id.finish())),
+        ("username", Arc::new(username.finish())),
+        ("name", Arc::new(name.finish())),
+        ("bio", Arc::new(bio.finish())),
+        ("twitter_screen_name", Arc::new(twitter.finish())),
+        ("created_at", Arc::new(created.finish())),
+        ("medium_member_at", Arc::new(member.finish())),
+        ("first_seen_rank", Arc::new(rank.finish())),
+        ("found_in", Arc::new(found_in.finish())),
+        ("profile_pages", Arc::new(profile_pages.finish())),
+        ("following_pages", Arc::new(following_pages.finish())),
+        ("profile_complete", Arc::new(profile_complete.finish())),
+        ("following_complete", Arc::new(following_complete.finish())),
+        ("profile_source", Arc::new(profile_source.finish())),
+        ("following_source", Arc::new(following_source.finish())),
     ];
-    RecordBatch::try_new(schema::authors(), columns)
+    schema::batch(schema::authors(), columns)
 }
 
 /// The distinct posts of a harvest in first-seen order, each with whether the kept copy came
@@ -185,7 +185,7 @@ pub fn distinct_posts(h: &Harvest) -> Vec<(&Post, bool)> {
     rows
 }
 
-fn posts(h: &Harvest) -> Result<RecordBatch, ArrowError> {
+fn posts(h: &Harvest) -> Result<RecordBatch, TransformError> {
     let rows = distinct_posts(h);
     let n = rows.len();
     let mut post_id = StringBuilder::with_capacity(n, n * 12);
@@ -240,34 +240,34 @@ fn posts(h: &Harvest) -> Result<RecordBatch, ArrowError> {
         headline_words.append_value(count_i32(schema::headline_words(t)));
         headline_chars.append_value(count_i32(schema::headline_chars(t)));
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(post_id.finish()),
-        Arc::new(creator_id.finish()),
-        Arc::new(title.finish()),
-        Arc::new(slug.finish()),
-        Arc::new(home.finish()),
-        Arc::new(first.finish()),
-        Arc::new(latest.finish()),
-        Arc::new(in_response.finish()),
-        Arc::new(is_response.finish()),
-        Arc::new(in_profile.finish()),
-        Arc::new(is_story.finish()),
-        Arc::new(words.finish()),
-        Arc::new(claps.finish()),
-        Arc::new(reading.finish()),
-        Arc::new(images.finish()),
-        Arc::new(responses.finish()),
-        Arc::new(tags.finish()),
-        Arc::new(tag_count.finish()),
-        Arc::new(link_count.finish()),
-        Arc::new(headline_words.finish()),
-        Arc::new(headline_chars.finish()),
-        Arc::new(source.finish()),
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("post_id", Arc::new(post_id.finish())),
+        ("creator_id", Arc::new(creator_id.finish())),
+        ("title", Arc::new(title.finish())),
+        ("unique_slug", Arc::new(slug.finish())),
+        ("home_collection_id", Arc::new(home.finish())),
+        ("first_published_at", Arc::new(first.finish())),
+        ("latest_published_at", Arc::new(latest.finish())),
+        ("in_response_to_post_id", Arc::new(in_response.finish())),
+        ("is_response", Arc::new(is_response.finish())),
+        ("in_creator_profile", Arc::new(in_profile.finish())),
+        ("is_story", Arc::new(is_story.finish())),
+        ("word_count", Arc::new(words.finish())),
+        ("total_clap_count", Arc::new(claps.finish())),
+        ("reading_time_min", Arc::new(reading.finish())),
+        ("image_count", Arc::new(images.finish())),
+        ("responses_created_count", Arc::new(responses.finish())),
+        ("tags", Arc::new(tags.finish())),
+        ("tag_count", Arc::new(tag_count.finish())),
+        ("link_count", Arc::new(link_count.finish())),
+        ("headline_words", Arc::new(headline_words.finish())),
+        ("headline_chars", Arc::new(headline_chars.finish())),
+        ("source", Arc::new(source.finish())),
     ];
-    RecordBatch::try_new(schema::posts(), columns)
+    schema::batch(schema::posts(), columns)
 }
 
-fn followings(h: &Harvest) -> Result<RecordBatch, ArrowError> {
+fn followings(h: &Harvest) -> Result<RecordBatch, TransformError> {
     let mut follower = StringBuilder::new();
     let mut followee = StringBuilder::new();
     let mut username = StringBuilder::new();
@@ -286,16 +286,16 @@ fn followings(h: &Harvest) -> Result<RecordBatch, ArrowError> {
             }
         }
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(follower.finish()),
-        Arc::new(followee.finish()),
-        Arc::new(username.finish()),
-        Arc::new(name.finish()),
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("follower_id", Arc::new(follower.finish())),
+        ("followee_id", Arc::new(followee.finish())),
+        ("followee_username", Arc::new(username.finish())),
+        ("followee_name", Arc::new(name.finish())),
     ];
-    RecordBatch::try_new(schema::followings(), columns)
+    schema::batch(schema::followings(), columns)
 }
 
-fn publications(h: &Harvest) -> Result<RecordBatch, ArrowError> {
+fn publications(h: &Harvest) -> Result<RecordBatch, TransformError> {
     let mut rows: Vec<(&Collection, bool)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     let harvested = h
@@ -343,14 +343,14 @@ fn publications(h: &Harvest) -> Result<RecordBatch, ArrowError> {
         domain.append_option(non_empty(c.domain.as_deref()));
         harvested_col.append_value(is_harvested);
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(id.finish()),
-        Arc::new(name.finish()),
-        Arc::new(slug.finish()),
-        Arc::new(description.finish()),
-        Arc::new(creator.finish()),
-        Arc::new(domain.finish()),
-        Arc::new(harvested_col.finish()),
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("collection_id", Arc::new(id.finish())),
+        ("name", Arc::new(name.finish())),
+        ("slug", Arc::new(slug.finish())),
+        ("description", Arc::new(description.finish())),
+        ("creator_id", Arc::new(creator.finish())),
+        ("domain", Arc::new(domain.finish())),
+        ("harvested", Arc::new(harvested_col.finish())),
     ];
-    RecordBatch::try_new(schema::publications(), columns)
+    schema::batch(schema::publications(), columns)
 }

@@ -298,7 +298,7 @@ fn a_malformed_config_is_one_line_and_exit_7() {
 /// made by `script`), bars with the stage counters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_shows_as_log_lines_without_a_terminal_and_as_bars_on_one() {
-    use medium_etl::synthetic::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+    use medium_synth::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
     let medium = std::sync::Arc::new(SyntheticMedium::new(SyntheticSpec {
         authors: 12,
         stories_per_author: 25,

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use medium_etl::error::{BodyError, FetchError};
-use medium_etl::sources::medium::client::{ClientSettings, FetchStats, MediumClient};
+use medium_etl::run::FetchStats;
+use medium_etl::sources::medium::client::{ClientSettings, MediumClient};
 use medium_etl::sources::medium::endpoints::{Endpoint, StreamId};
 use medium_etl::sources::medium::models::StreamPayload;
 use reqwest::Url;

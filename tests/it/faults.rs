@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use medium_etl::pipeline;
-use medium_etl::synthetic::{
+use medium_synth::{
     serve, serve_with_faults, Faults, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION,
 };
 

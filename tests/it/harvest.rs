@@ -8,16 +8,13 @@ use std::time::{Duration, Instant};
 use medium_etl::pipeline;
 use medium_etl::sources::medium::endpoints::Endpoint;
 use medium_etl::sources::medium::paging::StreamEnd;
-use medium_etl::synthetic::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+use medium_synth::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::*;
 
-fn counts(
-    o: &pipeline::RunOutcome,
-    e: Endpoint,
-) -> medium_etl::sources::medium::client::EndpointCounts {
+fn counts(o: &pipeline::RunOutcome, e: Endpoint) -> medium_etl::run::EndpointCounts {
     o.requests.iter().find(|(k, _)| *k == e).unwrap().1
 }
 
@@ -129,7 +126,7 @@ async fn one_failing_author_does_not_stop_the_others_and_a_rerun_fetches_only_wh
         .map(|a| a.user.user_id.clone())
         .collect();
     assert_eq!(complete, ["a1", "a3"]);
-    assert!(pipeline::summary(&o).contains("/_/api/users/a2/profile/stream"));
+    assert!(medium_etl::summary::summary(&o).contains("/_/api/users/a2/profile/stream"));
     // 2 publication pages + a1, a3 (3 each) + a2 following (1) + a2 profile (3 attempts)
     assert_eq!(request_count(&server).await, 2 + 6 + 1 + 3);
 

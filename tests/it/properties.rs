@@ -3,11 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use medium_etl::run::{AuthorHarvest, Harvest, PublicationHarvest, StreamHarvest};
 use medium_etl::sinks::parquet::write_batch;
 use medium_etl::sources::medium::endpoints::{PublicationRef, StreamId};
-use medium_etl::sources::medium::harvest::{
-    AuthorHarvest, Harvest, PublicationHarvest, StreamHarvest,
-};
 use medium_etl::sources::medium::models::{FollowingPayload, StreamPayload, User};
 use medium_etl::sources::medium::paging::StreamEnd;
 use medium_etl::sources::medium::via::Via;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medium_etl::synthetic::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+use medium_synth::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
 
 use crate::support::*;
 

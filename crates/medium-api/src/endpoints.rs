@@ -6,12 +6,12 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::via::Via;
+use crate::via::{Addressing, Via};
 
 /// The kinds of request the client makes; used for the request counts in the manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     PublicationStream,
@@ -32,6 +32,13 @@ impl Endpoint {
             Endpoint::ProfileStream => "profile_stream",
             Endpoint::Following => "following",
         }
+    }
+}
+
+/// An endpoint equals its name (`publication_stream`, ...), as the manifest writes it.
+impl PartialEq<&str> for Endpoint {
+    fn eq(&self, name: &&str) -> bool {
+        self.name() == *name
     }
 }
 
@@ -120,29 +127,51 @@ impl StreamId {
         }
     }
 
-    /// The HTTP path of the stream's page in another format ([`crate::via`]): HTML and RSS
-    /// address a publication by slug and an author by `username`; followings are JSON-only.
-    /// `Err` says why the stream cannot be requested that way.
+    /// The HTTP path of the stream's page in a format, as the format's row of [`crate::via`]
+    /// addresses it: by id through the API, or by slug and `username`. `Err` says why the stream
+    /// cannot be requested that way (the format does not carry the family, or lacks a name).
     pub fn http_path_via(&self, via: Via, username: Option<&str>) -> Result<String, String> {
-        let username = || {
-            username.filter(|u| is_safe_segment(u)).ok_or_else(|| {
-                format!("{self} cannot be requested from {via}: the author has no usable username")
-            })
+        let format = via.format();
+        let family = self.endpoint();
+        if !format.carries(family) {
+            let only: Vec<&str> = Via::carrying(family).map(|v| v.format().title).collect();
+            let others: Vec<&str> = Via::ALL
+                .iter()
+                .filter(|v| !v.format().carries(family))
+                .map(|v| v.format().title)
+                .collect();
+            return Err(format!(
+                "{self} exists only in {} ({} do not carry it)",
+                only.join(" and "),
+                others.join(" and ")
+            ));
+        }
+        let Addressing::ByName { prefix } = format.addressing else {
+            return Ok(self.http_path());
         };
-        match (via, self) {
-            (Via::Json, _) => Ok(self.http_path()),
-            (_, StreamId::Publication(PublicationRef::Id(id))) => Err(format!(
-                "collection {id} cannot be requested from {via}: HTML pages and feeds address a publication by slug (give --publication SLUG)"
+        match self {
+            StreamId::Publication(PublicationRef::Slug(slug)) => Ok(format!("{prefix}/{slug}")),
+            StreamId::Publication(PublicationRef::Id(id)) => Err(format!(
+                "collection {id} cannot be requested from {via}: {} address a publication by slug (give --publication SLUG)",
+                format.title
             )),
-            (Via::Html, StreamId::Publication(PublicationRef::Slug(slug))) => Ok(format!("/{slug}")),
-            (Via::Rss, StreamId::Publication(PublicationRef::Slug(slug))) => {
-                Ok(format!("/feed/{slug}"))
-            }
-            (Via::Html, StreamId::Profile(_)) => Ok(format!("/@{}", username()?)),
-            (Via::Rss, StreamId::Profile(_)) => Ok(format!("/feed/@{}", username()?)),
-            (_, StreamId::Following(_)) => Err(format!(
-                "{self} exists only in the JSON API (HTML pages and feeds do not list followings)"
-            )),
+            StreamId::Profile(_) | StreamId::Following(_) => username
+                .filter(|u| is_safe_segment(u))
+                .map(|u| format!("{prefix}/@{u}"))
+                .ok_or_else(|| {
+                    format!(
+                        "{self} cannot be requested from {via}: the author has no usable username"
+                    )
+                }),
+        }
+    }
+
+    /// The query pairs every request of the stream carries in a format (the human URLs of the
+    /// API need `format=json`; pages and feeds take none).
+    pub fn base_query_via(&self, via: Via) -> Vec<(String, String)> {
+        match via.format().addressing {
+            Addressing::Api => self.base_query(),
+            Addressing::ByName { .. } => Vec::new(),
         }
     }
 

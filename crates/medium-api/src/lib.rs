@@ -2,7 +2,8 @@
 //! models of its payloads ([`models`]), paging exactly as the contract defines it ([`paging`]),
 //! the endpoint paths ([`endpoints`]); and the two other doors ([`via`]): RSS feeds ([`rss`],
 //! story bodies measured by [`story`]) and HTML pages' embedded state ([`html`]), both mapped
-//! onto the same models. [`StreamPage::decode`] reads a body of any format.
+//! onto the same models. [`StreamPage::decode`] reads a body of any format. What each format
+//! carries (families, addressing, paging, columns left null) is one table, [`via::Format`].
 //!
 //! A crate of its own so that the parsers can be fuzzed (`fuzz/`) and reused without building
 //! the pipeline's heavy dependencies (polars, arrow); `medium-etl` re-exports it as
@@ -79,8 +80,9 @@ impl StreamPage for models::FollowingPayload {
     fn decode(via: via::Via, stream: &endpoints::StreamId, body: &[u8]) -> Result<Self, BodyError> {
         match via {
             via::Via::Json => guard::parse_payload(body),
+            // the table says no other format carries followings
             _ => Err(BodyError::Shape(format!(
-                "{stream} exists only in the JSON API"
+                "{stream} cannot be read from {via}"
             ))),
         }
     }

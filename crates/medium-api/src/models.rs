@@ -136,9 +136,12 @@ impl Post {
     /// `virtuals.links.entries` (0 when `links` is missing, as Medium leaves it out of stories
     /// without links); RSS counts the links of the story's HTML; HTML pages do not carry it.
     pub fn link_count(&self) -> Option<usize> {
+        let links = self.virtuals.links.as_ref().map(|l| l.entries.len());
         match self.source {
-            Via::Json => Some(self.virtuals.links.as_ref().map_or(0, |l| l.entries.len())),
-            Via::Html | Via::Rss => self.virtuals.links.as_ref().map(|l| l.entries.len()),
+            // the API leaves `links` out of stories without links
+            Via::Json => Some(links.unwrap_or(0)),
+            // a feed item without a body, or a page (which does not carry links)
+            Via::Html | Via::Rss => links,
         }
     }
 

@@ -1,5 +1,8 @@
-//! The three doors into Medium's data: the legacy JSON API, the HTML pages (their embedded
-//! Apollo state), and the RSS feeds.
+//! The doors into Medium's data, and **the one table of what each carries** ([`Format`]):
+//! which request families a format answers, how it addresses them, whether its streams page,
+//! where its bodies are stored, and which table columns its rows leave null. Everything else
+//! (paths, decoders, the fallback chain, the manifest's `sources.columns`, null metrics) is
+//! derived from this table; a new format is one more row.
 //!
 //! | family | JSON | HTML | RSS |
 //! |---|---|---|---|
@@ -13,12 +16,117 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::endpoints::{PublicationRef, StreamId};
+use crate::endpoints::{Endpoint, PublicationRef, StreamId};
+
+/// Table names, as the pipeline's files name them (`tables/date=…/<table>.parquet`).
+pub mod tables {
+    pub const AUTHORS: &str = "authors";
+    pub const POSTS: &str = "posts";
+    pub const FOLLOWINGS: &str = "followings";
+    pub const PUBLICATIONS: &str = "publications";
+}
+
+/// How a format addresses a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// The legacy API's paths by id (`/_/api/...`), and the human URLs of a publication by
+    /// slug with `?format=json` ([`StreamId::http_path`]).
+    Api,
+    /// `{prefix}/{slug}` for a publication, `{prefix}/@{username}` for an author.
+    ByName { prefix: &'static str },
+}
+
+/// What one format carries. See the module docs; [`Via::format`] gives a format's row.
+#[derive(Debug)]
+pub struct Format {
+    pub via: Via,
+    /// As `--via` and the manifest name it.
+    pub name: &'static str,
+    /// As messages name it ("exists only in the JSON API").
+    pub title: &'static str,
+    /// The file extension of a stored body.
+    pub ext: &'static str,
+    /// The request families it answers.
+    pub families: &'static [Endpoint],
+    /// Whether its streams page (`paging.next`); else every stream is one page.
+    pub paged: bool,
+    /// How a stream's requests are addressed.
+    pub addressing: Addressing,
+    /// Per table, the columns its rows leave null (never guessed).
+    pub null_columns: &'static [(&'static str, &'static [&'static str])],
+}
+
+const JSON: Format = Format {
+    via: Via::Json,
+    name: "json",
+    title: "the JSON API",
+    ext: "json",
+    families: &Endpoint::ALL,
+    paged: true,
+    addressing: Addressing::Api,
+    null_columns: &[],
+};
+
+const HTML: Format = Format {
+    via: Via::Html,
+    name: "html",
+    title: "HTML pages",
+    ext: "html",
+    families: &[Endpoint::PublicationStream, Endpoint::ProfileStream],
+    paged: false,
+    addressing: Addressing::ByName { prefix: "" },
+    null_columns: &[(tables::POSTS, &["image_count", "link_count"])],
+};
+
+const RSS: Format = Format {
+    via: Via::Rss,
+    name: "rss",
+    title: "RSS feeds",
+    ext: "xml",
+    families: &[Endpoint::PublicationStream, Endpoint::ProfileStream],
+    paged: false,
+    addressing: Addressing::ByName { prefix: "/feed" },
+    null_columns: &[
+        (
+            tables::POSTS,
+            &[
+                "home_collection_id",
+                "in_response_to_post_id",
+                "total_clap_count",
+                "reading_time_min",
+                "responses_created_count",
+            ],
+        ),
+        (tables::PUBLICATIONS, &["creator_id", "domain"]),
+    ],
+};
+
+impl Format {
+    /// Whether the format answers a request family.
+    pub fn carries(&self, family: Endpoint) -> bool {
+        self.families.contains(&family)
+    }
+
+    /// The columns of `table` its rows leave null.
+    pub fn null_columns(&self, table: &str) -> &'static [&'static str] {
+        self.null_columns
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map_or(&[], |(_, cols)| cols)
+    }
+
+    /// Whether its rows fill `table.column`.
+    pub fn fills(&self, table: &str, column: &str) -> bool {
+        !self.null_columns(table).contains(&column)
+    }
+}
 
 /// One source format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     #[default]
@@ -31,21 +139,29 @@ impl Via {
     /// Every format, in `auto`'s order of preference.
     pub const ALL: [Via; 3] = [Via::Json, Via::Html, Via::Rss];
 
-    pub fn name(self) -> &'static str {
+    /// The format's row of the table.
+    pub fn format(self) -> &'static Format {
         match self {
-            Via::Json => "json",
-            Via::Html => "html",
-            Via::Rss => "rss",
+            Via::Json => &JSON,
+            Via::Html => &HTML,
+            Via::Rss => &RSS,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.format().name
     }
 
     /// The file extension of a stored body.
     pub fn ext(self) -> &'static str {
-        match self {
-            Via::Json => "json",
-            Via::Html => "html",
-            Via::Rss => "xml",
-        }
+        self.format().ext
+    }
+
+    /// The formats that carry a request family, in `auto`'s order.
+    pub fn carrying(family: Endpoint) -> impl Iterator<Item = Via> {
+        Via::ALL
+            .into_iter()
+            .filter(move |v| v.format().carries(family))
     }
 }
 
@@ -58,12 +174,10 @@ impl fmt::Display for Via {
 impl FromStr for Via {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "json" => Ok(Via::Json),
-            "html" => Ok(Via::Html),
-            "rss" => Ok(Via::Rss),
-            other => Err(format!("unknown source {other:?} (json, html or rss)")),
-        }
+        Via::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown source {s:?} ({})", ViaMode::names().join(", ")))
     }
 }
 
@@ -82,10 +196,13 @@ impl ViaMode {
     pub fn chain(self) -> &'static [Via] {
         match self {
             ViaMode::Auto => &Via::ALL,
-            ViaMode::Only(Via::Json) => &[Via::Json],
-            ViaMode::Only(Via::Html) => &[Via::Html],
-            ViaMode::Only(Via::Rss) => &[Via::Rss],
+            ViaMode::Only(via) => std::slice::from_ref(&via.format().via),
         }
+    }
+
+    /// Every mode's name, as `--via` takes it: the formats, then `auto`.
+    pub fn names() -> Vec<&'static str> {
+        Via::ALL.iter().map(|v| v.name()).chain(["auto"]).collect()
     }
 }
 
@@ -103,11 +220,15 @@ impl FromStr for ViaMode {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(ViaMode::Auto),
-            other => other
-                .parse()
-                .map(ViaMode::Only)
-                .map_err(|_| format!("unknown source {other:?} (json, html, rss or auto)")),
+            other => other.parse().map(ViaMode::Only),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for ViaMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -145,5 +266,23 @@ mod tests {
         assert!("xml".parse::<ViaMode>().unwrap_err().contains("\"xml\""));
         assert_eq!(ViaMode::Auto.chain(), &[Via::Json, Via::Html, Via::Rss]);
         assert_eq!(ViaMode::Only(Via::Rss).chain(), &[Via::Rss]);
+    }
+
+    #[test]
+    fn every_row_of_the_table_is_its_own_format() {
+        for via in Via::ALL {
+            assert_eq!(via.format().via, via);
+        }
+        assert!(Via::Json.format().carries(Endpoint::Following));
+        assert_eq!(
+            Via::carrying(Endpoint::Following).collect::<Vec<_>>(),
+            [Via::Json]
+        );
+        assert_eq!(
+            Via::Html.format().null_columns(tables::POSTS),
+            ["image_count", "link_count"]
+        );
+        assert!(Via::Json.format().fills(tables::POSTS, "link_count"));
+        assert!(!Via::Rss.format().fills(tables::PUBLICATIONS, "domain"));
     }
 }

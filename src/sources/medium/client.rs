@@ -1,4 +1,4 @@
-//! The HTTP client: one connection pool, bounded concurrency, a requests-per-second cap,
+//! The HTTP client, and nothing but HTTP: one connection pool, bounded concurrency, a requests-per-second cap,
 //! timeouts, and retries with exponential backoff and jitter (SPEC §2 "Politeness").
 //!
 //! Retried: timeouts, connection and transfer errors, 429, 5xx, and bodies the requested format
@@ -10,7 +10,6 @@
 //! Never retried: other 4xx (a 404 will not become a 200). Every request carries a descriptive
 //! `User-Agent`, since Medium refuses requests without one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
@@ -20,18 +19,14 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
-use super::endpoints::{Endpoint, StreamId};
-use super::guard::parse_payload;
-use super::via::Via;
-use super::BodyError;
-use crate::error::{error_chain, FetchError, RunError};
+use medium_api::endpoints::{Endpoint, StreamId};
+use medium_api::guard::parse_payload;
+use medium_api::BodyError;
 
-/// The default User-Agent: names the tool and where it comes from.
-pub const DEFAULT_USER_AGENT: &str = concat!(
-    "medium-etl/",
-    env!("CARGO_PKG_VERSION"),
-    " (analytics harvester; +https://github.com/medium-etl/medium-etl)"
-);
+use crate::config::defaults;
+use crate::error::{error_chain, FetchError, RunError};
+use crate::events::{BodyReceived, PageFetched, RequestFailed, RequestRetried, RequestSent};
+use crate::run::FetchStats;
 
 /// How the client behaves; validated by [`crate::config`].
 #[derive(Debug, Clone)]
@@ -52,114 +47,21 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
-    /// Defaults suited to medium.com; tests shorten the timeouts and backoff.
+    /// The defaults ([`defaults`], suited to medium.com); tests shorten the timeouts and
+    /// backoff.
     pub fn new(base_url: Url) -> Self {
+        let secs = Duration::from_secs_f64;
         ClientSettings {
             base_url,
-            user_agent: DEFAULT_USER_AGENT.into(),
-            concurrency: 8,
-            max_rps: Some(10.0),
-            connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(30),
-            retries: 4,
-            backoff_base: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(60),
+            user_agent: defaults::USER_AGENT.into(),
+            concurrency: defaults::CONCURRENCY,
+            max_rps: Some(defaults::MAX_RPS).filter(|r| *r > 0.0),
+            connect_timeout: secs(defaults::CONNECT_TIMEOUT_SECS),
+            timeout: secs(defaults::TIMEOUT_SECS),
+            retries: defaults::RETRIES,
+            backoff_base: secs(defaults::BACKOFF_SECS),
+            backoff_max: secs(defaults::MAX_BACKOFF_SECS),
         }
-    }
-}
-
-/// Request counters, shared by every task of a run (for the summary and the manifest).
-#[derive(Debug, Default)]
-pub struct FetchStats {
-    attempts: [AtomicU64; 3],
-    pages: [AtomicU64; 3],
-    stored: [AtomicU64; 3],
-    retries: [AtomicU64; 3],
-    failed: [AtomicU64; 3],
-    /// Pages obtained per endpoint and format ([`Via`] index).
-    via_pages: [[AtomicU64; 3]; 3],
-    bytes: AtomicU64,
-    /// Distinct authors found so far (after the cap), and authors whose streams are done.
-    pub authors_found: AtomicU64,
-    pub authors_done: AtomicU64,
-}
-
-/// A snapshot of [`FetchStats`] for one endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct EndpointCounts {
-    /// HTTP requests sent (every attempt).
-    pub requests: u64,
-    /// Pages obtained over HTTP.
-    pub pages_fetched: u64,
-    /// Pages answered by a raw store (resume or `--source`) without a request.
-    pub pages_from_store: u64,
-    /// Attempts that were retried.
-    pub retried: u64,
-    /// Requests that failed after every attempt.
-    pub failed: u64,
-}
-
-fn slot(e: Endpoint) -> usize {
-    e as usize
-}
-
-impl FetchStats {
-    pub fn page_from_store(&self, e: Endpoint) {
-        self.stored[slot(e)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a page of an endpoint obtained in a format (fetched or from a store).
-    pub fn page_via(&self, e: Endpoint, via: Via) {
-        self.via_pages[slot(e)][via as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Pages of an endpoint per format, the formats that gave none left out.
-    pub fn pages_by_via(&self, e: Endpoint) -> std::collections::BTreeMap<Via, u64> {
-        Via::ALL
-            .iter()
-            .map(|v| {
-                (
-                    *v,
-                    self.via_pages[slot(e)][*v as usize].load(Ordering::Relaxed),
-                )
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect()
-    }
-
-    pub fn counts(&self, e: Endpoint) -> EndpointCounts {
-        let i = slot(e);
-        EndpointCounts {
-            requests: self.attempts[i].load(Ordering::Relaxed),
-            pages_fetched: self.pages[i].load(Ordering::Relaxed),
-            pages_from_store: self.stored[i].load(Ordering::Relaxed),
-            retried: self.retries[i].load(Ordering::Relaxed),
-            failed: self.failed[i].load(Ordering::Relaxed),
-        }
-    }
-
-    /// The counts of every endpoint added up.
-    pub fn totals(&self) -> EndpointCounts {
-        Endpoint::ALL
-            .iter()
-            .map(|e| self.counts(*e))
-            .fold(EndpointCounts::default(), |t, c| EndpointCounts {
-                requests: t.requests + c.requests,
-                pages_fetched: t.pages_fetched + c.pages_fetched,
-                pages_from_store: t.pages_from_store + c.pages_from_store,
-                retried: t.retried + c.retried,
-                failed: t.failed + c.failed,
-            })
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// Pages obtained so far for an endpoint, over HTTP or from a store.
-    pub fn pages_done(&self, e: Endpoint) -> u64 {
-        let c = self.counts(e);
-        c.pages_fetched + c.pages_from_store
     }
 }
 
@@ -302,7 +204,7 @@ impl MediumClient {
             let (error, retry_after) = match outcome {
                 Attempt::Done(fetched) => match decode(&fetched.body) {
                     Ok(payload) => {
-                        self.stats.pages[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
+                        PageFetched { endpoint }.emit(&self.stats);
                         return Ok((fetched, payload));
                     }
                     Err(kind) => (
@@ -316,17 +218,23 @@ impl MediumClient {
                 },
                 Attempt::Retry { error, retry_after } => (error, retry_after),
                 Attempt::Fatal(error) => {
-                    self.stats.failed[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
+                    RequestFailed { endpoint }.emit(&self.stats);
                     return Err(error);
                 }
             };
             if attempt > self.settings.retries {
-                self.stats.failed[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
+                RequestFailed { endpoint }.emit(&self.stats);
                 return Err(error);
             }
             let delay = self.backoff(attempt, retry_after);
-            tracing::debug!(url = %url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "RequestRetried");
-            self.stats.retries[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
+            RequestRetried {
+                endpoint,
+                url: url.as_str(),
+                attempt,
+                delay,
+                error: &error,
+            }
+            .emit(&self.stats);
             tokio::time::sleep(delay).await;
         }
     }
@@ -359,7 +267,7 @@ impl MediumClient {
             });
         };
         self.limiter.wait().await;
-        self.stats.attempts[slot(endpoint)].fetch_add(1, Ordering::Relaxed);
+        RequestSent { endpoint }.emit(&self.stats);
         let response = match self.http.get(url.clone()).send().await {
             Ok(r) => r,
             Err(e) => {
@@ -390,9 +298,7 @@ impl MediumClient {
         }
         match response.bytes().await {
             Ok(body) => {
-                self.stats
-                    .bytes
-                    .fetch_add(body.len() as u64, Ordering::Relaxed);
+                BodyReceived { bytes: body.len() }.emit(&self.stats);
                 Attempt::Done(Fetched {
                     url: url_text,
                     status: status.as_u16(),

@@ -1,12 +1,19 @@
-//! The Medium client: endpoints, the XSSI guard, paging, retries, serde models, and the harvest
-//! that pages through a publication and its authors.
+//! Medium as a source: the network and the read-through of pages, nothing downstream.
 //!
-//! The I/O-free parts (guard, models, paging, endpoints, and the RSS / HTML decoders with the
-//! [`via`] formats) live in the `medium-api` crate (`crates/medium-api`) and are re-exported
-//! here; the network parts are [`client`] and [`harvest`].
+//! - [`client`]: HTTP only (one pool, bounded concurrency, rate cap, timeouts, retries);
+//! - [`origin`]: where a page comes from (HTTP or a replayed raw store) and the run's raw store
+//!   in front of it;
+//! - [`fallback`]: the doors (`--via`) and how a stream or a request family moves between them;
+//! - [`crawl`]: a publication's stream, then every author's streams, concurrently.
+//!
+//! The I/O-free parts (guard, models, paging, endpoints, the decoders and the table of what
+//! each format carries) are the `medium-api` crate, re-exported here. What the crawl produces
+//! is [`crate::run`]'s values, so nothing downstream imports this module.
 
 pub mod client;
-pub mod harvest;
+pub mod crawl;
+pub mod fallback;
+pub mod origin;
 
 pub use medium_api::{
     endpoints, guard, html, models, paging, rss, story, via, BodyError, StreamPage,

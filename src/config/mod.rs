@@ -1,5 +1,9 @@
-//! Command-line values → one validated [`Settings`] (validated once, at start, so the running
-//! part cannot fail on configuration).
+//! Command-line values, the environment (`ETL_*`) and the config file (`etl.toml`) → one
+//! validated [`Settings`], validated once, at start, so the running part cannot fail on
+//! configuration. Layers: flags > environment > file > [`defaults`] (each default is defined
+//! once, there). `etl config` prints each value with where it came from.
+
+pub mod defaults;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,13 +11,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{Days, NaiveDate, Utc};
+use medium_api::endpoints::{is_safe_segment, PublicationRef};
+use medium_api::via::ViaMode;
 use reqwest::Url;
 
 use crate::cli::RunArgs;
 use crate::error::ConfigError;
-use crate::sources::medium::client::{ClientSettings, DEFAULT_USER_AGENT};
-use crate::sources::medium::endpoints::{is_safe_segment, PublicationRef};
-use crate::sources::medium::via::ViaMode;
+use crate::sources::medium::client::ClientSettings;
 
 /// The date a run is for (UTC). Names the partitions it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -98,10 +102,27 @@ impl fmt::Display for Origin {
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <LogFormat as clap::ValueEnum>::from_str(s, false)
+    }
 }
 
 /// When `etl schedule` runs the job (UTC).
@@ -117,6 +138,59 @@ impl fmt::Display for Schedule {
         match self {
             Schedule::Every(d) => write!(f, "every {}s", d.as_secs()),
             Schedule::At(t) => write!(f, "daily at {} UTC", t.format("%H:%M")),
+        }
+    }
+}
+
+impl Schedule {
+    /// The schedule of `etl schedule`: `--every`, else `--at`, else the config file's
+    /// `[schedule]`; errors name the flag and value at fault.
+    pub fn resolve(
+        every: Option<&str>,
+        at: Option<&str>,
+        file: Option<Schedule>,
+    ) -> Result<Schedule, ConfigError> {
+        let invalid = |flag: &'static str, value: &str| ConfigError::Value {
+            flag,
+            value: value.to_owned(),
+            reason: "expected 24h, 30m, 1h30m or HH:MM".into(),
+        };
+        match (every, at) {
+            (Some(e), _) => parse_interval(e)
+                .map(Schedule::Every)
+                .ok_or_else(|| invalid("--every", e)),
+            (None, Some(a)) => parse_time_of_day(a)
+                .map(Schedule::At)
+                .ok_or_else(|| invalid("--at", a)),
+            (None, None) => file.ok_or(ConfigError::Missing {
+                what: "etl schedule needs --every or --at (or [schedule] in the config file)",
+            }),
+        }
+    }
+
+    /// The config file's `[schedule]`: exactly one of `every` and `at`.
+    fn from_file(config: &ScheduleConfig) -> Result<Schedule, ConfigError> {
+        let invalid = |flag: &'static str, value: &str, reason: &str| ConfigError::Value {
+            flag,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        match (&config.every, &config.at) {
+            (Some(e), None) => parse_interval(e).map(Schedule::Every).ok_or_else(|| {
+                invalid(
+                    "schedule.every",
+                    e,
+                    "expected an interval such as 24h, 30m or 1h30m",
+                )
+            }),
+            (None, Some(a)) => parse_time_of_day(a).map(Schedule::At).ok_or_else(|| {
+                invalid("schedule.at", a, "expected a UTC time of day such as 02:00")
+            }),
+            _ => Err(invalid(
+                "schedule",
+                "every and at",
+                "give exactly one of every or at",
+            )),
         }
     }
 }
@@ -166,8 +240,8 @@ pub struct FileConfig {
     pub user_agent: Option<String>,
     pub max_authors: Option<usize>,
     pub max_pages: Option<usize>,
-    pub log_format: Option<String>,
-    pub via: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub via: Option<ViaMode>,
     pub schedule: Option<ScheduleConfig>,
 }
 
@@ -237,6 +311,30 @@ fn positive_secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
     }
 }
 
+/// A setting's value as `etl config` shows it: strings and paths quoted, numbers as written,
+/// named choices quoted by name.
+trait Shown: FromStr + Clone {
+    fn shown(&self) -> String;
+}
+
+macro_rules! shown_by_debug {
+    ($($t:ty),*) => {$(impl Shown for $t {
+        fn shown(&self) -> String {
+            format!("{self:?}")
+        }
+    })*};
+}
+shown_by_debug!(String, PathBuf, usize, u32, f64);
+
+macro_rules! shown_by_name {
+    ($($t:ty),*) => {$(impl Shown for $t {
+        fn shown(&self) -> String {
+            format!("{:?}", self.to_string())
+        }
+    })*};
+}
+shown_by_name!(ViaMode, LogFormat);
+
 /// The layers a setting is looked up in: flags > environment > file > defaults.
 struct Layers<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -246,7 +344,7 @@ struct Layers<'a> {
 
 impl Layers<'_> {
     /// Picks `key`'s value from the first layer that has it, else `default`.
-    fn pick<T: FromStr + fmt::Debug + Clone>(
+    fn pick<T: Shown>(
         &mut self,
         key: &'static str,
         flag: Option<T>,
@@ -259,7 +357,7 @@ impl Layers<'_> {
 
     /// Picks `key`'s value from the first layer that has it; `None` when none has and there
     /// is no default.
-    fn pick_opt<T: FromStr + fmt::Debug + Clone>(
+    fn pick_opt<T: Shown>(
         &mut self,
         key: &'static str,
         flag: Option<T>,
@@ -283,7 +381,7 @@ impl Layers<'_> {
         };
         let shown = value
             .as_ref()
-            .map(|v| format!("{v:?}"))
+            .map(Shown::shown)
             .unwrap_or_else(|| "(none)".into());
         self.provenance.push((key, shown, origin));
         Ok(value)
@@ -332,7 +430,7 @@ impl Settings {
         let file_path = match (&args.config, env("ETL_CONFIG")) {
             (Some(p), _) => Some(p.clone()),
             (None, Some(p)) => Some(PathBuf::from(p)),
-            (None, None) => Some(PathBuf::from("etl.toml")).filter(|p| p.is_file()),
+            (None, None) => Some(PathBuf::from(defaults::CONFIG_FILE)).filter(|p| p.is_file()),
         };
         let file = match &file_path {
             Some(p) => FileConfig::load(p)?,
@@ -343,80 +441,20 @@ impl Settings {
             file_path,
             provenance: Vec::new(),
         };
-        let f = &file;
-
-        let ids = l.pick_list(
-            "collection_ids",
-            &args.collection_ids,
-            f.collection_ids.clone(),
-        );
-        let slugs = l.pick_list("publications", &args.publications, f.publications.clone());
-        let mut publications = Vec::new();
-        for id in &ids {
-            if !(is_safe_segment(id) && id.bytes().all(|b| b.is_ascii_alphanumeric())) {
-                return Err(ConfigError::Value {
-                    flag: "--collection-id",
-                    value: id.clone(),
-                    reason: "expected a collection id such as 7f60cf5620c9".into(),
-                });
-            }
-            publications.push(PublicationRef::Id(id.clone()));
-        }
-        for slug in &slugs {
-            if !is_safe_segment(slug) {
-                return Err(ConfigError::Value {
-                    flag: "--publication",
-                    value: slug.clone(),
-                    reason: "expected a publication slug such as towards-data-science".into(),
-                });
-            }
-            publications.push(PublicationRef::Slug(slug.clone()));
-        }
-        if publications.is_empty() {
-            publications.push(PublicationRef::default_publication());
-        }
-        let mut seen = std::collections::HashSet::new();
-        publications.retain(|p| seen.insert(p.clone()));
-
-        let base_url_text = l.pick(
-            "base_url",
-            args.base_url.clone(),
-            f.base_url.clone(),
-            "https://medium.com".to_owned(),
-        )?;
-        let base_url = Url::parse(&base_url_text).map_err(|e| ConfigError::BaseUrl {
-            value: base_url_text.clone(),
-            reason: e.to_string(),
-        })?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.host().is_none() {
-            return Err(ConfigError::BaseUrl {
-                value: base_url_text,
-                reason: "expected an http:// or https:// URL with a host".into(),
-            });
-        }
+        let publications = publications(&mut l, args, &file)?;
+        let client = client_settings(&mut l, args, &file)?;
         let out = l.pick(
             "out",
             args.out.clone(),
-            f.out.clone(),
-            PathBuf::from("data"),
+            file.out.clone(),
+            defaults::OUT.into(),
         )?;
-        let concurrency = l.pick("concurrency", args.concurrency, f.concurrency, 8)?;
-        if concurrency == 0 || concurrency > 1024 {
-            return Err(ConfigError::Value {
-                flag: "--concurrency",
-                value: concurrency.to_string(),
-                reason: "expected 1 to 1024".into(),
-            });
-        }
-        let max_rps = l.pick("max_rps", args.max_rps, f.max_rps, 10.0)?;
-        if !(max_rps.is_finite() && max_rps >= 0.0) {
-            return Err(ConfigError::Value {
-                flag: "--max-rps",
-                value: max_rps.to_string(),
-                reason: "expected 0 (no cap) or more".into(),
-            });
-        }
-        let max_pages = l.pick("max_pages", args.max_pages, f.max_pages, 1000)?;
+        let max_pages = l.pick(
+            "max_pages",
+            args.max_pages,
+            file.max_pages,
+            defaults::MAX_PAGES,
+        )?;
         if max_pages == 0 {
             return Err(ConfigError::Value {
                 flag: "--max-pages",
@@ -424,81 +462,19 @@ impl Settings {
                 reason: "expected 1 or more".into(),
             });
         }
-        let max_authors = l.pick_opt("max_authors", args.max_authors, f.max_authors, None)?;
-        let via_text = l.pick("via", args.via.clone(), f.via.clone(), "auto".to_owned())?;
-        let via: ViaMode = via_text.parse().map_err(|reason| ConfigError::Value {
-            flag: "--via",
-            value: via_text.clone(),
-            reason,
-        })?;
-        let timeout = l.pick("timeout", args.timeout, f.timeout, 30.0)?;
-        let connect_timeout = l.pick(
-            "connect_timeout",
-            args.connect_timeout,
-            f.connect_timeout,
-            10.0,
+        let max_authors = l.pick_opt("max_authors", args.max_authors, file.max_authors, None)?;
+        let via = l.pick("via", args.via, file.via, defaults::VIA)?;
+        let log_format = l.pick(
+            "log_format",
+            args.log_format,
+            file.log_format,
+            defaults::LOG_FORMAT,
         )?;
-        let retries = l.pick("retries", args.retries, f.retries, 4)?;
-        let backoff = l.pick("backoff", args.backoff, f.backoff, 0.5)?;
-        let max_backoff = l.pick("max_backoff", args.max_backoff, f.max_backoff, 60.0)?;
-        let user_agent = l.pick(
-            "user_agent",
-            args.user_agent.clone(),
-            f.user_agent.clone(),
-            DEFAULT_USER_AGENT.to_owned(),
-        )?;
-        let user_agent = Some(user_agent)
-            .filter(|ua| !ua.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_USER_AGENT.into());
-        let log_format = match l
-            .pick(
-                "log_format",
-                args.log_format.clone(),
-                f.log_format.clone(),
-                "text".to_owned(),
-            )?
-            .as_str()
-        {
-            "json" => LogFormat::Json,
-            "text" => LogFormat::Text,
-            other => {
-                return Err(ConfigError::Value {
-                    flag: "--log-format",
-                    value: other.into(),
-                    reason: "expected text or json".into(),
-                })
-            }
-        };
-        let schedule = match &f.schedule {
-            None => None,
-            Some(ScheduleConfig {
-                every: Some(e),
-                at: None,
-            }) => Some(Schedule::Every(parse_interval(e).ok_or_else(|| {
-                ConfigError::Value {
-                    flag: "schedule.every",
-                    value: e.clone(),
-                    reason: "expected an interval such as 24h, 30m or 1h30m".into(),
-                }
-            })?)),
-            Some(ScheduleConfig {
-                every: None,
-                at: Some(a),
-            }) => Some(Schedule::At(parse_time_of_day(a).ok_or_else(|| {
-                ConfigError::Value {
-                    flag: "schedule.at",
-                    value: a.clone(),
-                    reason: "expected a UTC time of day such as 02:00".into(),
-                }
-            })?)),
-            Some(_) => {
-                return Err(ConfigError::Value {
-                    flag: "schedule",
-                    value: "every and at".into(),
-                    reason: "give exactly one of every or at".into(),
-                })
-            }
-        };
+        let schedule = file
+            .schedule
+            .as_ref()
+            .map(Schedule::from_file)
+            .transpose()?;
         if let Some(s) = &schedule {
             let origin = Origin::File(l.file_path.clone().unwrap_or_default());
             l.provenance.push(("schedule", s.to_string(), origin));
@@ -511,15 +487,6 @@ impl Settings {
                 });
             }
         }
-        let mut client = ClientSettings::new(base_url);
-        client.user_agent = user_agent;
-        client.concurrency = concurrency;
-        client.max_rps = (max_rps > 0.0).then_some(max_rps);
-        client.timeout = positive_secs("--timeout", timeout)?;
-        client.connect_timeout = positive_secs("--connect-timeout", connect_timeout)?;
-        client.retries = retries;
-        client.backoff_base = positive_secs("--backoff", backoff)?;
-        client.backoff_max = positive_secs("--max-backoff", max_backoff)?;
         Ok(Settings {
             date,
             publications,
@@ -557,9 +524,134 @@ impl Settings {
     }
 }
 
+/// The publications of a run: collection ids, then slugs, each checked, de-duplicated; the
+/// default publication when none is given.
+fn publications(
+    l: &mut Layers<'_>,
+    args: &RunArgs,
+    file: &FileConfig,
+) -> Result<Vec<PublicationRef>, ConfigError> {
+    let ids = l.pick_list(
+        "collection_ids",
+        &args.collection_ids,
+        file.collection_ids.clone(),
+    );
+    let slugs = l.pick_list(
+        "publications",
+        &args.publications,
+        file.publications.clone(),
+    );
+    let mut publications = Vec::new();
+    for id in &ids {
+        if !(is_safe_segment(id) && id.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            return Err(ConfigError::Value {
+                flag: "--collection-id",
+                value: id.clone(),
+                reason: "expected a collection id such as 7f60cf5620c9".into(),
+            });
+        }
+        publications.push(PublicationRef::Id(id.clone()));
+    }
+    for slug in &slugs {
+        if !is_safe_segment(slug) {
+            return Err(ConfigError::Value {
+                flag: "--publication",
+                value: slug.clone(),
+                reason: "expected a publication slug such as towards-data-science".into(),
+            });
+        }
+        publications.push(PublicationRef::Slug(slug.clone()));
+    }
+    if publications.is_empty() {
+        publications.push(PublicationRef::Id(defaults::COLLECTION_ID.into()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    publications.retain(|p| seen.insert(p.clone()));
+    Ok(publications)
+}
+
+/// The HTTP client's settings: base URL, politeness, timeouts and retries.
+fn client_settings(
+    l: &mut Layers<'_>,
+    args: &RunArgs,
+    f: &FileConfig,
+) -> Result<ClientSettings, ConfigError> {
+    let base_url_text = l.pick(
+        "base_url",
+        args.base_url.clone(),
+        f.base_url.clone(),
+        defaults::BASE_URL.to_owned(),
+    )?;
+    let base_url = Url::parse(&base_url_text).map_err(|e| ConfigError::BaseUrl {
+        value: base_url_text.clone(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(base_url.scheme(), "http" | "https") || base_url.host().is_none() {
+        return Err(ConfigError::BaseUrl {
+            value: base_url_text,
+            reason: "expected an http:// or https:// URL with a host".into(),
+        });
+    }
+    let concurrency = l.pick(
+        "concurrency",
+        args.concurrency,
+        f.concurrency,
+        defaults::CONCURRENCY,
+    )?;
+    if concurrency == 0 || concurrency > 1024 {
+        return Err(ConfigError::Value {
+            flag: "--concurrency",
+            value: concurrency.to_string(),
+            reason: "expected 1 to 1024".into(),
+        });
+    }
+    let max_rps = l.pick("max_rps", args.max_rps, f.max_rps, defaults::MAX_RPS)?;
+    if !(max_rps.is_finite() && max_rps >= 0.0) {
+        return Err(ConfigError::Value {
+            flag: "--max-rps",
+            value: max_rps.to_string(),
+            reason: "expected 0 (no cap) or more".into(),
+        });
+    }
+    let timeout = l.pick("timeout", args.timeout, f.timeout, defaults::TIMEOUT_SECS)?;
+    let connect_timeout = l.pick(
+        "connect_timeout",
+        args.connect_timeout,
+        f.connect_timeout,
+        defaults::CONNECT_TIMEOUT_SECS,
+    )?;
+    let retries = l.pick("retries", args.retries, f.retries, defaults::RETRIES)?;
+    let backoff = l.pick("backoff", args.backoff, f.backoff, defaults::BACKOFF_SECS)?;
+    let max_backoff = l.pick(
+        "max_backoff",
+        args.max_backoff,
+        f.max_backoff,
+        defaults::MAX_BACKOFF_SECS,
+    )?;
+    let user_agent = l.pick(
+        "user_agent",
+        args.user_agent.clone(),
+        f.user_agent.clone(),
+        defaults::USER_AGENT.to_owned(),
+    )?;
+    let mut client = ClientSettings::new(base_url);
+    if !user_agent.trim().is_empty() {
+        client.user_agent = user_agent;
+    }
+    client.concurrency = concurrency;
+    client.max_rps = (max_rps > 0.0).then_some(max_rps);
+    client.timeout = positive_secs("--timeout", timeout)?;
+    client.connect_timeout = positive_secs("--connect-timeout", connect_timeout)?;
+    client.retries = retries;
+    client.backoff_base = positive_secs("--backoff", backoff)?;
+    client.backoff_max = positive_secs("--max-backoff", max_backoff)?;
+    Ok(client)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::exit_code;
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -651,7 +743,7 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\n'), "one line: {text}");
-        assert_eq!(err.exit_code(), crate::error::exit::CONFIG);
+        assert_eq!(exit_code(&err.into()), crate::error::exit::CONFIG);
         let err = Settings::resolve(&args(&[]), &|v| {
             (v == "ETL_CONCURRENCY").then(|| "lots".into())
         })
@@ -665,7 +757,7 @@ mod tests {
 
     #[test]
     fn via_comes_from_flag_env_or_file_and_defaults_to_auto() {
-        use crate::sources::medium::via::Via;
+        use medium_api::via::Via;
         assert_eq!(
             Settings::resolve(&args(&[]), &|_| None).unwrap().via,
             ViaMode::Auto
@@ -680,9 +772,17 @@ mod tests {
         assert_eq!(s.via, ViaMode::Only(Via::Html));
         let s = Settings::resolve(&args(&["--config", f, "--via", "json"]), &|_| None).unwrap();
         assert_eq!(s.via, ViaMode::Only(Via::Json));
-        let err = Settings::resolve(&args(&["--via", "atom"]), &|_| None).unwrap_err();
-        assert!(err.to_string().contains("--via \"atom\""), "{err}");
-        assert_eq!(err.exit_code(), crate::error::exit::USAGE);
+        // a bad --via is refused by the command line itself (clap's usage error, exit 2),
+        // naming the flag and the value
+        use clap::Parser;
+        let err = crate::cli::Cli::try_parse_from(["etl", "run", "--via", "atom"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--via") && text.contains("atom"), "{text}");
+        assert_eq!(err.exit_code(), i32::from(crate::error::exit::USAGE));
+        let err = Settings::resolve(&args(&[]), &|v| (v == "ETL_VIA").then(|| "atom".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("ETL_VIA"), "{err}");
+        assert_eq!(exit_code(&err.into()), crate::error::exit::CONFIG);
     }
 
     #[test]

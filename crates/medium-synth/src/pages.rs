@@ -9,11 +9,15 @@
 //! - `/feed/@author<i>`: their latest 10 stories (not responses), bodies written to have each
 //!   story's word, link and image counts;
 //! - `/feed/pub-<collection id>`: the publication's feed, authors by display name only.
+//!
+//! Every page and feed is a pure function of the spec, like the JSON answers. Text in markup is
+//! XML-escaped (`quick_xml::escape`); titles, names and story bodies in feeds are CDATA.
 
 use serde_json::{json, Value};
 
-use super::{SyntheticMedium, SYNTHETIC_COLLECTION};
-use crate::serve::escape;
+use quick_xml::escape::escape;
+
+use crate::{SyntheticMedium, SYNTHETIC_COLLECTION};
 
 /// Words of the generated story bodies (plain, so each is exactly one word).
 const BODY_WORDS: &[&str] = &[
@@ -299,12 +303,12 @@ impl SyntheticMedium {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::medium::endpoints::{PublicationRef, StreamId};
-    use crate::sources::medium::guard::parse_payload;
-    use crate::sources::medium::models::{Post, StreamPayload};
-    use crate::sources::medium::via::Via;
-    use crate::sources::medium::StreamPage;
-    use crate::synthetic::SyntheticSpec;
+    use crate::SyntheticSpec;
+    use medium_api::endpoints::{PublicationRef, StreamId};
+    use medium_api::guard::parse_payload;
+    use medium_api::models::{Post, StreamPayload};
+    use medium_api::via::Via;
+    use medium_api::StreamPage;
 
     fn medium() -> SyntheticMedium {
         SyntheticMedium::new(SyntheticSpec {

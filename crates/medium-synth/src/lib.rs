@@ -1,43 +1,38 @@
 //! A deterministic synthetic Medium: N authors, M stories each, K followings, paged like the
-//! real API. It can answer a request (path + query → the exact body Medium would send), write a
-//! whole raw store for offline replay, and serve itself over HTTP on 127.0.0.1 with a chosen
-//! latency per response. Tests and benchmarks share it; the bundled sample uses the real
-//! fixtures instead.
+//! real API. It can answer a request (path + query → the exact body Medium would send), list
+//! every page of a full harvest ([`SyntheticMedium::pages`], for a caller to store for offline
+//! replay), and serve itself over HTTP on 127.0.0.1 with a chosen latency per response
+//! ([`serve`]). Tests and benchmarks share it; the bundled sample uses the real fixtures
+//! instead. It depends on `medium-api` (the formats) and not on the pipeline.
 //!
-//! Its HTML pages and RSS feeds ([`pages`]) carry the same authors and stories, and a server
-//! can close the JSON API ([`Faults::json_closed`]: 403 on every API path) to exercise
+//! The crate root owns the generator and its JSON answers: the same spec and seed always give
+//! the same bytes. Its HTML pages and RSS feeds ([`SyntheticMedium::respond_page`]) carry the
+//! same authors and stories; injected faults ([`Faults`]) are deterministic by seed, and a
+//! server can close the JSON API ([`Faults::json_closed`]: 403 on every API path) to exercise
 //! `--via auto`.
 //!
 //! Paging follows real Medium: the publication stream pages with `to`/`page` and ends with
 //! `to: "null"`; profile streams page with `page` and the last page has no `next`; following
 //! pages use `to` and the last page's `next` has only `limit`.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
-use tokio::net::TcpListener;
-
-use crate::error::StoreError;
-use crate::raw_store::{PageMeta, RawStore};
-use crate::sources::medium::endpoints::{PublicationRef, StreamId};
-use crate::sources::medium::guard::{parse_payload, XSSI_GUARD};
-use crate::sources::medium::models::{FollowingPayload, PageItems, StreamPayload};
-use crate::sources::medium::paging::StreamPager;
-use crate::sources::medium::via::Via;
+use medium_api::endpoints::{PublicationRef, StreamId};
+use medium_api::guard::{parse_payload, XSSI_GUARD};
+use medium_api::models::{FollowingPayload, PageItems, StreamPayload};
+use medium_api::paging::StreamPager;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
+use serde_json::{json, Value};
 
-pub mod pages;
+mod faults;
+mod pages;
+mod server;
 
+pub use faults::{respond_with, Fault, Faults};
 pub use pages::synthetic_slug;
+pub use server::{
+    serve, serve_listener, serve_on, serve_router, serve_with_faults, Server, ServerStats,
+    SyntheticServer,
+};
 
 /// The shape of a synthetic publication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,28 +402,6 @@ impl SyntheticMedium {
         }
     }
 
-    /// Writes a full harvest into `store`, as `etl run` against medium.com would have.
-    pub fn write_raw_store(&self, store: &RawStore) -> Result<usize, StoreError> {
-        let pages = self.pages();
-        for p in &pages {
-            let url = if p.query.is_empty() {
-                format!("https://medium.com{}", p.stream.http_path())
-            } else {
-                format!("https://medium.com{}?{}", p.stream.http_path(), p.query)
-            };
-            let meta = PageMeta {
-                url,
-                query: p.query.clone(),
-                status: 200,
-                fetched_at: "2026-01-01T00:00:00.000Z".into(),
-                bytes: p.body.len() as u64,
-                attempts: 1,
-            };
-            store.save(&p.stream, Via::Json, p.index, &p.body, &meta)?;
-        }
-        Ok(pages.len())
-    }
-
     /// Requests a full harvest sends: publication pages + profile pages + following pages.
     pub fn expected_requests(&self) -> usize {
         let s = &self.spec;
@@ -450,8 +423,24 @@ pub struct SyntheticPage {
     pub stream: StreamId,
     /// 1-based position in the stream.
     pub index: usize,
+    /// The page's query string, without `?` (empty for a stream's first page).
     pub query: String,
     pub body: Bytes,
+}
+
+impl SyntheticPage {
+    /// The page's URL on medium.com, as a harvest records it.
+    pub fn url(&self) -> String {
+        if self.query.is_empty() {
+            format!("https://medium.com{}", self.stream.http_path())
+        } else {
+            format!(
+                "https://medium.com{}?{}",
+                self.stream.http_path(),
+                self.query
+            )
+        }
+    }
 }
 
 /// SplitMix64: a well-spread hash of (seed, n).
@@ -464,269 +453,11 @@ fn mix(seed: u64, n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Faults a served synthetic Medium injects, deterministic by seed: whether the `n`-th request
-/// for a URL is answered with a fault depends only on the seed, the URL and `n`, so a retried
-/// request can succeed and two runs see the same faults.
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    pub seed: u64,
-    /// Share of requests (0 to 1) answered with a fault instead of the page.
-    pub rate: f64,
-    /// How long a stalled response waits before its headers (make it longer than the client's
-    /// timeout).
-    pub stall: Duration,
-    /// The JSON API answers 403 (as Medium does to automated clients); pages and feeds answer.
-    pub json_closed: bool,
-    /// Users (ids) whose profile and following requests always fail with 500.
-    pub always_fail: std::collections::HashSet<String>,
-}
-
-/// One injected fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    Status(u16),
-    /// 429 with `Retry-After: <seconds>`.
-    TooManyRequests(u64),
-    /// The first half of the body, status 200.
-    Truncated,
-    /// The body without the XSSI guard (valid: Medium has served both).
-    Unguarded,
-    /// An HTML challenge page with status 200.
-    Html,
-    /// No answer until the stall is over.
-    Stall,
-    /// The connection is closed without an answer.
-    Reset,
-}
-
-impl Faults {
-    /// The fault for the `attempt`-th (1-based) request of `url_key`, if any.
-    pub fn fault_for(&self, url_key: &str, attempt: u64) -> Option<Fault> {
-        if self
-            .always_fail
-            .iter()
-            .any(|u| url_key.starts_with(&format!("/_/api/users/{u}/")))
-        {
-            return Some(Fault::Status(500));
-        }
-        if self.rate <= 0.0 {
-            return None;
-        }
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in url_key.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        let roll = mix(self.seed ^ h, attempt);
-        if (roll % 1_000_000) as f64 >= self.rate * 1_000_000.0 {
-            return None;
-        }
-        Some(match (roll >> 32) % 9 {
-            0 => Fault::Status(500),
-            1 => Fault::Status(502),
-            2 => Fault::Status(503),
-            3 => Fault::TooManyRequests((roll >> 40) % 2),
-            4 => Fault::Truncated,
-            5 => Fault::Unguarded,
-            6 => Fault::Html,
-            7 => Fault::Stall,
-            _ => Fault::Reset,
-        })
-    }
-}
-
-/// The response for a request: the page (or 404), or the injected fault.
-fn respond_with(
-    body: Option<Bytes>,
-    fault: Option<Fault>,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
-    let reply = |status: u16, body: Bytes| {
-        let content_type = if body.starts_with(b"<?xml") {
-            "application/rss+xml; charset=utf-8"
-        } else if body.starts_with(b"<") {
-            "text/html; charset=utf-8"
-        } else {
-            "application/json; charset=utf-8"
-        };
-        Response::builder()
-            .status(status)
-            .header("content-type", content_type)
-            .body(Full::new(body))
-            .map_err(std::io::Error::other)
-    };
-    let Some(body) = body else {
-        return reply(404, Bytes::from_static(b"not found"));
-    };
-    match fault {
-        None | Some(Fault::Stall) => reply(200, body),
-        Some(Fault::Status(code)) => reply(code, Bytes::from_static(b"<html>error</html>")),
-        Some(Fault::TooManyRequests(secs)) => Response::builder()
-            .status(429)
-            .header("retry-after", secs.to_string())
-            .body(Full::new(Bytes::from_static(b"slow down")))
-            .map_err(std::io::Error::other),
-        Some(Fault::Truncated) => reply(200, body.slice(..body.len() / 2)),
-        Some(Fault::Unguarded) => {
-            let rest = body.strip_prefix(XSSI_GUARD).map(Bytes::copy_from_slice);
-            reply(200, rest.unwrap_or(body))
-        }
-        Some(Fault::Html) => reply(
-            200,
-            Bytes::from_static(b"<!DOCTYPE html><html><title>Just a moment...</title></html>"),
-        ),
-        Some(Fault::Reset) => Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "injected reset",
-        )),
-    }
-}
-
-/// Counters of a running server.
-#[derive(Debug, Default)]
-pub struct ServerStats {
-    pub requests: AtomicU64,
-    pub in_flight: AtomicUsize,
-    pub max_in_flight: AtomicUsize,
-    /// Requests that came without a User-Agent header.
-    pub without_user_agent: AtomicU64,
-    /// Requests answered with an injected fault.
-    pub faults: AtomicU64,
-}
-
-/// A synthetic Medium served on 127.0.0.1; stops when dropped.
-#[derive(Debug)]
-pub struct SyntheticServer {
-    pub addr: SocketAddr,
-    pub stats: Arc<ServerStats>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SyntheticServer {
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for SyntheticServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Serves `medium` on an ephemeral port of 127.0.0.1, each response delayed by `latency`.
-pub async fn serve(
-    medium: Arc<SyntheticMedium>,
-    latency: Duration,
-) -> std::io::Result<SyntheticServer> {
-    serve_on(SocketAddr::from(([127, 0, 0, 1], 0)), medium, latency).await
-}
-
-/// Serves `medium` on `addr`, each response delayed by `latency`.
-pub async fn serve_on(
-    addr: SocketAddr,
-    medium: Arc<SyntheticMedium>,
-    latency: Duration,
-) -> std::io::Result<SyntheticServer> {
-    serve_with_faults(addr, medium, latency, Faults::default()).await
-}
-
-/// Serves `medium` on `addr` with injected `faults`.
-pub async fn serve_with_faults(
-    addr: SocketAddr,
-    medium: Arc<SyntheticMedium>,
-    latency: Duration,
-    faults: Faults,
-) -> std::io::Result<SyntheticServer> {
-    let faults = Arc::new(faults);
-    let attempts: Arc<std::sync::Mutex<HashMap<String, u64>>> = Arc::default();
-    let listener = TcpListener::bind(addr).await?;
-    // Bodies are computed before the first request, so the server's own work stays out of
-    // what a crawl measures.
-    let m = medium.clone();
-    let cache: HashMap<String, Bytes> = tokio::task::spawn_blocking(move || {
-        m.pages()
-            .into_iter()
-            .map(|p| (format!("{}?{}", p.stream.http_path(), p.query), p.body))
-            .collect()
-    })
-    .await
-    .map_err(std::io::Error::other)?;
-    let cache = Arc::new(cache);
-    let addr = listener.local_addr()?;
-    let stats = Arc::new(ServerStats::default());
-    let task_stats = stats.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let medium = medium.clone();
-            let cache = cache.clone();
-            let stats = task_stats.clone();
-            let faults = faults.clone();
-            let attempts = attempts.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let medium = medium.clone();
-                    let cache = cache.clone();
-                    let stats = stats.clone();
-                    let faults = faults.clone();
-                    let attempts = attempts.clone();
-                    async move {
-                        stats.requests.fetch_add(1, Ordering::Relaxed);
-                        if !req.headers().contains_key(hyper::header::USER_AGENT) {
-                            stats.without_user_agent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                        stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
-                        tokio::time::sleep(latency).await;
-                        let (path, query) = (req.uri().path(), req.uri().query().unwrap_or(""));
-                        let key = format!("{path}?{query}");
-                        let attempt = {
-                            let mut map = attempts.lock().unwrap_or_else(|e| e.into_inner());
-                            let n = map.entry(key.clone()).or_insert(0);
-                            *n += 1;
-                            *n
-                        };
-                        let fault = faults.fault_for(&key, attempt);
-                        if fault.is_some() {
-                            stats.faults.fetch_add(1, Ordering::Relaxed);
-                        }
-                        if fault == Some(Fault::Stall) {
-                            tokio::time::sleep(faults.stall).await;
-                        }
-                        let is_api = path.starts_with("/_/api/") || path.ends_with("/latest");
-                        if faults.json_closed && is_api {
-                            stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-                            return respond_with(
-                                Some(Bytes::from_static(b"<html><title>Forbidden</title></html>")),
-                                Some(Fault::Status(403)),
-                            );
-                        }
-                        let body = match cache.get(&key) {
-                            Some(b) => Some(b.clone()),
-                            None => medium
-                                .respond(path, query)
-                                .or_else(|| medium.respond_page(path))
-                                .map(Bytes::from),
-                        };
-                        stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-                        respond_with(body, fault)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Ok(SyntheticServer { addr, stats, task })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::medium::guard::parse_payload;
-    use crate::sources::medium::models::{FollowingPayload, PageItems, StreamPayload};
+    use medium_api::guard::parse_payload;
+    use medium_api::models::{FollowingPayload, PageItems, StreamPayload};
 
     #[test]
     fn is_deterministic_and_pages_like_medium() {
@@ -751,8 +482,27 @@ mod tests {
         assert!(m.respond("/_/api/users/nobody/following", "").is_none());
         assert_eq!(m.expected_requests(), 3 + 25 + 25);
         assert_eq!(m.pages().len(), m.expected_requests());
-        let dir = tempfile::tempdir().unwrap();
-        let n = m.write_raw_store(&RawStore::new(dir.path())).unwrap();
-        assert_eq!(n, 53);
+    }
+
+    #[test]
+    fn page_urls_are_medium_urls() {
+        let m = SyntheticMedium::new(SyntheticSpec::default());
+        let pages = m.pages();
+        let first = &pages[0];
+        assert_eq!(first.index, 1);
+        assert!(first.query.is_empty());
+        assert_eq!(
+            first.url(),
+            format!("https://medium.com/_/api/collections/{SYNTHETIC_COLLECTION}/stream")
+        );
+        let second = &pages[1];
+        assert_eq!(second.index, 2);
+        assert_eq!(
+            second.url(),
+            format!(
+                "https://medium.com/_/api/collections/{SYNTHETIC_COLLECTION}/stream?{}",
+                second.query
+            )
+        );
     }
 }

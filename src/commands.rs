@@ -1,0 +1,258 @@
+//! The subcommands of `etl`, each from its parsed flags to an exit code: settings are resolved
+//! (and the command line recorded), logging set up, the library called, and any error printed
+//! as one line (`etl: error: ...`) with the code [`exit_code`] gives it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use medium_etl::cli::{RunArgs, ScheduleArgs, ServeArgs, SynthArgs};
+use medium_etl::config::{LogFormat, Schedule};
+use medium_etl::error::{error_chain, exit, exit_code, RunError};
+use medium_etl::raw_store::{Captured, RawStore};
+use medium_etl::run::CancelFlag;
+use medium_etl::{pipeline, schedule, serve, summary, Settings};
+use medium_synth::{
+    serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION,
+};
+use tracing_subscriber::EnvFilter;
+
+/// `etl config`: the effective settings and where each came from.
+pub fn config(args: &RunArgs) -> u8 {
+    match Settings::from_args(args) {
+        Ok(settings) => {
+            print!("{}", settings.describe());
+            exit::OK
+        }
+        Err(e) => fail(&e.into()),
+    }
+}
+
+/// `etl run`: one date, then the summary; exit 1 when something failed.
+pub fn run(args: &RunArgs) -> u8 {
+    let settings = match settings_of(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    init_tracing(&settings);
+    let outcome = runtime().and_then(|rt| rt.block_on(pipeline::run(&settings)));
+    match outcome {
+        Ok(outcome) => {
+            if !settings.quiet || !outcome.is_complete() {
+                print!("{}", summary::summary(&outcome));
+            }
+            if outcome.is_complete() {
+                return exit::OK;
+            }
+            eprintln!(
+                "etl: {} stream(s) failed; see the summary above",
+                outcome.failures.len()
+            );
+            exit::PARTIAL
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `etl schedule`: runs on a timer until SIGINT or SIGTERM.
+pub fn schedule(args: &ScheduleArgs) -> u8 {
+    let settings = match settings_of(&args.run) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let when = match Schedule::resolve(args.every.as_deref(), args.at.as_deref(), settings.schedule)
+    {
+        Ok(s) => s,
+        Err(e) => return fail(&e.into()),
+    };
+    init_tracing(&settings);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    rt.block_on(async {
+        let stop = CancelFlag::default();
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(stop_on_signal(stop.clone(), stopped.clone()));
+        schedule::run_schedule(settings, when, args.max_runs, stop, stopped).await
+    })
+}
+
+/// Sets `stop` and wakes the schedule on SIGINT or SIGTERM.
+async fn stop_on_signal(stop: CancelFlag, stopped: Arc<tokio::sync::Notify>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+    tracing::info!("StopRequested");
+    stop.cancel();
+    stopped.notify_waiters();
+}
+
+/// `etl serve`: the partitions over HTTP until SIGINT.
+pub fn serve(args: &ServeArgs) -> u8 {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    rt.block_on(async {
+        let server = match serve::start(args.addr, args.data.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "etl: error: serving {} on {}: {e}",
+                    args.data.display(),
+                    args.addr
+                );
+                return exit::IO;
+            }
+        };
+        println!("serving {} on http://{}/", args.data.display(), server.addr);
+        tokio::select! {
+            _ = server.wait() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        exit::OK
+    })
+}
+
+/// `etl synth`: a synthetic Medium, served or written as a raw store.
+pub fn synth(args: &SynthArgs) -> u8 {
+    let spec = SyntheticSpec {
+        authors: args.authors,
+        stories_per_author: args.stories,
+        followings_per_author: args.followings,
+        seed: args.seed,
+        ..SyntheticSpec::default()
+    };
+    let medium = Arc::new(SyntheticMedium::new(spec));
+    if let Some(dir) = &args.write_raw_store {
+        return match write_raw_store(&medium, &RawStore::new(dir)) {
+            Ok(pages) => {
+                println!(
+                    "wrote {pages} pages of a synthetic publication ({SYNTHETIC_COLLECTION}) to {}",
+                    dir.display()
+                );
+                exit::OK
+            }
+            Err(e) => fail(&e.into()),
+        };
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    rt.block_on(serve_synthetic(args, medium))
+}
+
+/// Stores a full harvest of `medium` as `etl run` against medium.com would have.
+pub fn write_raw_store(
+    medium: &SyntheticMedium,
+    store: &RawStore,
+) -> Result<usize, medium_etl::error::StoreError> {
+    let pages = medium.pages();
+    let urls: Vec<String> = pages.iter().map(|p| p.url()).collect();
+    store.import(pages.iter().zip(&urls).map(|(p, url)| Captured {
+        stream: &p.stream,
+        index: p.index,
+        query: &p.query,
+        url,
+        body: &p.body,
+        fetched_at: "2026-01-01T00:00:00.000Z",
+    }))
+}
+
+async fn serve_synthetic(args: &SynthArgs, medium: Arc<SyntheticMedium>) -> u8 {
+    let latency = Duration::from_millis(args.latency_ms);
+    let faults = Faults {
+        json_closed: args.json_closed,
+        ..Faults::default()
+    };
+    let server = match serve_with_faults(args.addr, medium.clone(), latency, faults).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "etl: error: serving a synthetic Medium on {}: {e}",
+                args.addr
+            );
+            return exit::IO;
+        }
+    };
+    // closed: a 403 per request family, the publication's page, one page per author
+    let requests = match args.json_closed {
+        true => 3 + 1 + args.authors,
+        false => medium.expected_requests(),
+    };
+    let base = server.base_url();
+    println!(
+        "synthetic Medium on {base} (collection {SYNTHETIC_COLLECTION}, {requests} requests per full harvest)"
+    );
+    if args.json_closed {
+        println!(
+            "the JSON API answers 403; try: etl run --base-url {base} --publication {} --max-rps 0",
+            synthetic_slug()
+        );
+    } else {
+        println!(
+            "try: etl run --base-url {base} --collection-id {SYNTHETIC_COLLECTION} --max-rps 0"
+        );
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    let stats = &server.stats;
+    println!(
+        "served {} requests (at most {} at once)",
+        stats.requests.load(Ordering::Relaxed),
+        stats.max_in_flight.load(Ordering::Relaxed)
+    );
+    exit::OK
+}
+
+/// Prints the error and its causes on one line; returns its exit code.
+fn fail(e: &RunError) -> u8 {
+    eprintln!("etl: error: {}", error_chain(e));
+    exit_code(e)
+}
+
+/// The multi-threaded tokio runtime every subcommand runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
+    tokio::runtime::Runtime::new().map_err(|e| RunError::Runtime(e.to_string()))
+}
+
+/// The validated settings of a run or schedule, with the command line recorded; or the exit.
+fn settings_of(args: &RunArgs) -> Result<Settings, u8> {
+    match Settings::from_args(args) {
+        Ok(s) => Ok(Settings {
+            arguments: std::env::args().collect(),
+            ..s
+        }),
+        Err(e) => Err(fail(&e.into())),
+    }
+}
+
+/// Logs to stderr: `RUST_LOG` filters win; else `-q` warn, default info, `-v` debug, `-vv`
+/// trace (for this crate; dependencies stay at warn).
+fn init_tracing(settings: &Settings) {
+    let level = match (settings.quiet, settings.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let default = format!("warn,medium_etl={level},medium_api={level},etl={level}");
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    match settings.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,35 @@
+//! Every setting's default, once. The flags' help text (`cli`), the resolution of settings
+//! (`config`) and the client's own defaults (`ClientSettings::new`) all read them from here.
+
+use medium_api::via::ViaMode;
+
+use super::LogFormat;
+
+/// Towards Data Science, the original pipeline's publication.
+pub const COLLECTION_ID: &str = "7f60cf5620c9";
+pub const BASE_URL: &str = "https://medium.com";
+pub const OUT: &str = "data";
+pub const CONCURRENCY: usize = 8;
+/// Requests started per second at most; 0 = no cap.
+pub const MAX_RPS: f64 = 10.0;
+pub const MAX_PAGES: usize = 1000;
+pub const VIA: ViaMode = ViaMode::Auto;
+pub const TIMEOUT_SECS: f64 = 30.0;
+pub const CONNECT_TIMEOUT_SECS: f64 = 10.0;
+pub const RETRIES: u32 = 4;
+pub const BACKOFF_SECS: f64 = 0.5;
+pub const MAX_BACKOFF_SECS: f64 = 60.0;
+pub const LOG_FORMAT: LogFormat = LogFormat::Text;
+/// The config file read when it exists and none is named.
+pub const CONFIG_FILE: &str = "etl.toml";
+/// Names the tool and where it comes from (Medium refuses requests without a User-Agent).
+pub const USER_AGENT: &str = concat!(
+    "medium-etl/",
+    env!("CARGO_PKG_VERSION"),
+    " (analytics harvester; +https://github.com/medium-etl/medium-etl)"
+);
+
+/// A flag's help line with its default, as clap would print it: `text [default: value]`.
+pub fn help(text: &str, default: impl std::fmt::Display) -> String {
+    format!("{text} [default: {default}]")
+}

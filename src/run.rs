@@ -1,0 +1,334 @@
+//! The values a run produces, shared by every stage after the sources: what was harvested
+//! ([`Harvest`] and its streams), how each stream ended ([`Unfinished`] when it did not reach
+//! its end), what failed ([`Failure`]), which formats were switched ([`SourceSwitch`]), the
+//! request counters ([`FetchStats`]) and the flag that stops a run ([`CancelFlag`]).
+//!
+//! Nothing here does I/O. Sinks, progress, schedule and the summary read these values; only
+//! `sources` produce them, so nothing downstream depends on the network code.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use medium_api::endpoints::{Endpoint, PublicationRef, StreamId};
+use medium_api::models::{Collection, FollowingPayload, StreamPayload, User};
+use medium_api::paging::StreamEnd;
+use medium_api::via::Via;
+use serde::{Deserialize, Serialize};
+
+use crate::error::FetchError;
+
+/// A flag that stops a run from starting new requests (SIGINT / SIGTERM under `etl schedule`).
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a stream did not reach its end. Only [`Unfinished::Failed`] is a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Unfinished {
+    /// A request failed after its retries (or could not be made); the pages so far are kept.
+    #[error(transparent)]
+    Failed(#[from] FetchError),
+    /// No format in use carries the stream (followings outside the JSON API): not harvested,
+    /// and not a failure; the manifest counts them.
+    #[error("{stream}: not harvested: {reason}")]
+    NotCarried { stream: String, reason: String },
+    /// The run was stopped before the stream's end.
+    #[error("{url}: not requested: the run was stopped")]
+    Stopped { url: String },
+}
+
+impl Unfinished {
+    /// The failure, if this is one.
+    pub fn failure(&self) -> Option<&FetchError> {
+        match self {
+            Unfinished::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// One stream's pages and how it ended.
+#[derive(Debug)]
+pub struct StreamHarvest<P> {
+    pub stream: StreamId,
+    pub pages: Vec<P>,
+    /// How the stream ended, or why it did not (its pages so far are kept).
+    pub end: Result<StreamEnd, Unfinished>,
+    /// The format its pages were read in; `None` when no format answered.
+    pub via: Option<Via>,
+}
+
+impl<P> StreamHarvest<P> {
+    pub fn is_complete(&self) -> bool {
+        self.end.is_ok()
+    }
+
+    /// Whether the stream was not harvested because no format in use carries it.
+    pub fn is_not_carried(&self) -> bool {
+        matches!(self.end, Err(Unfinished::NotCarried { .. }))
+    }
+
+    /// The failure that stopped the stream, if one did.
+    pub fn failure(&self) -> Option<&FetchError> {
+        self.end.as_ref().err().and_then(Unfinished::failure)
+    }
+}
+
+/// A stream that moved on to another format under `--via auto`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSwitch {
+    /// The request family.
+    pub endpoint: Endpoint,
+    /// The stream, as named in messages.
+    pub stream: String,
+    pub from: Via,
+    /// The next format tried; `None` when no other format carries the stream.
+    pub to: Option<Via>,
+    /// The request that was refused.
+    pub url: String,
+    /// What the server answered.
+    pub reason: String,
+    /// Whether the rest of the family skips `from` as well (403, a challenge page).
+    pub family: bool,
+}
+
+/// A publication's stream.
+#[derive(Debug)]
+pub struct PublicationHarvest {
+    pub publication: PublicationRef,
+    /// `payload.collection` of the first page that had one.
+    pub collection: Option<Collection>,
+    pub stream: StreamHarvest<StreamPayload>,
+}
+
+/// An author, where they were found, and their two streams.
+#[derive(Debug)]
+pub struct AuthorHarvest {
+    pub user: User,
+    /// The publications (as named by the user) whose stream listed this author.
+    pub found_in: Vec<PublicationRef>,
+    pub profile: StreamHarvest<StreamPayload>,
+    pub following: StreamHarvest<FollowingPayload>,
+}
+
+impl AuthorHarvest {
+    /// Whether everything the formats in use carry was harvested: no stream failed (streams
+    /// that no format in use carries are not a failure; `following_complete` is still false).
+    pub fn is_complete(&self) -> bool {
+        (self.profile.is_complete() || self.profile.is_not_carried())
+            && (self.following.is_complete() || self.following.is_not_carried())
+    }
+}
+
+/// A failed stream, for the summary and the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The request family of the stream that failed.
+    pub endpoint: Endpoint,
+    /// The author's user id, for author streams.
+    pub user_id: Option<String>,
+    pub url: String,
+    pub error: String,
+}
+
+/// Everything a harvest produced.
+#[derive(Debug)]
+pub struct Harvest {
+    pub publications: Vec<PublicationHarvest>,
+    pub authors: Vec<AuthorHarvest>,
+    /// Distinct authors found before the cap.
+    pub authors_found: usize,
+    /// The cap, when it cut the list.
+    pub authors_capped_at: Option<usize>,
+    /// Streams whose ids could not be used (not a safe path segment), skipped.
+    pub skipped_ids: Vec<String>,
+    /// Format switches under `--via auto`, in the order they happened.
+    pub switches: Vec<SourceSwitch>,
+}
+
+impl Harvest {
+    /// Every failed stream, publication streams first, then authors in order.
+    pub fn failures(&self) -> Vec<Failure> {
+        let publications = self
+            .publications
+            .iter()
+            .map(|p| (&p.stream.stream, p.stream.failure(), None));
+        let authors = self.authors.iter().flat_map(|a| {
+            let user = Some(&a.user.user_id);
+            [
+                (&a.profile.stream, a.profile.failure(), user),
+                (&a.following.stream, a.following.failure(), user),
+            ]
+        });
+        publications
+            .chain(authors)
+            .filter_map(|(stream, failure, user)| {
+                failure.map(|e| Failure {
+                    endpoint: stream.endpoint(),
+                    user_id: user.cloned(),
+                    url: e.url(),
+                    error: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// How many authors' streams of each family were not harvested because no format in use
+    /// carries them.
+    pub fn not_carried(&self) -> BTreeMap<Endpoint, usize> {
+        let mut out = BTreeMap::new();
+        for a in &self.authors {
+            for (family, uncarried) in [
+                (Endpoint::ProfileStream, a.profile.is_not_carried()),
+                (Endpoint::Following, a.following.is_not_carried()),
+            ] {
+                if uncarried {
+                    *out.entry(family).or_insert(0) += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One value per request family, addressed by [`Endpoint`] (no index arithmetic).
+#[derive(Debug, Default)]
+pub struct ByEndpoint<T> {
+    pub publication_stream: T,
+    pub profile_stream: T,
+    pub following: T,
+}
+
+impl<T> ByEndpoint<T> {
+    pub fn get(&self, e: Endpoint) -> &T {
+        match e {
+            Endpoint::PublicationStream => &self.publication_stream,
+            Endpoint::ProfileStream => &self.profile_stream,
+            Endpoint::Following => &self.following,
+        }
+    }
+}
+
+/// One value per format, addressed by [`Via`].
+#[derive(Debug, Default)]
+pub struct ByVia<T> {
+    pub json: T,
+    pub html: T,
+    pub rss: T,
+}
+
+impl<T> ByVia<T> {
+    pub fn get(&self, via: Via) -> &T {
+        match via {
+            Via::Json => &self.json,
+            Via::Html => &self.html,
+            Via::Rss => &self.rss,
+        }
+    }
+}
+
+/// The live counters of one request family.
+#[derive(Debug, Default)]
+pub struct EndpointStats {
+    pub(crate) requests: AtomicU64,
+    pub(crate) pages_fetched: AtomicU64,
+    pub(crate) pages_from_store: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    /// Pages obtained per format (fetched or from a store).
+    pub(crate) pages_via: ByVia<AtomicU64>,
+}
+
+/// Request counters, shared by every task of a run (for progress, the summary and the
+/// manifest). Bumped by the events of [`crate::events`], read as [`EndpointCounts`].
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    pub(crate) endpoints: ByEndpoint<EndpointStats>,
+    pub(crate) bytes: AtomicU64,
+    /// Distinct authors found so far (after the cap), and authors whose streams are done.
+    pub authors_found: AtomicU64,
+    pub authors_done: AtomicU64,
+}
+
+/// A snapshot of [`FetchStats`] for one request family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointCounts {
+    /// HTTP requests sent (every attempt).
+    pub requests: u64,
+    /// Pages obtained over HTTP.
+    pub pages_fetched: u64,
+    /// Pages answered by a raw store (resume or `--source`) without a request.
+    pub pages_from_store: u64,
+    /// Attempts that were retried.
+    pub retried: u64,
+    /// Requests that failed after every attempt.
+    pub failed: u64,
+}
+
+impl std::ops::Add for EndpointCounts {
+    type Output = EndpointCounts;
+    fn add(self, c: EndpointCounts) -> EndpointCounts {
+        EndpointCounts {
+            requests: self.requests + c.requests,
+            pages_fetched: self.pages_fetched + c.pages_fetched,
+            pages_from_store: self.pages_from_store + c.pages_from_store,
+            retried: self.retried + c.retried,
+            failed: self.failed + c.failed,
+        }
+    }
+}
+
+impl FetchStats {
+    pub fn endpoint(&self, e: Endpoint) -> &EndpointStats {
+        self.endpoints.get(e)
+    }
+
+    pub fn counts(&self, e: Endpoint) -> EndpointCounts {
+        let s = self.endpoint(e);
+        EndpointCounts {
+            requests: s.requests.load(Ordering::Relaxed),
+            pages_fetched: s.pages_fetched.load(Ordering::Relaxed),
+            pages_from_store: s.pages_from_store.load(Ordering::Relaxed),
+            retried: s.retried.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The counts of every request family added up.
+    pub fn totals(&self) -> EndpointCounts {
+        Endpoint::ALL
+            .iter()
+            .map(|e| self.counts(*e))
+            .fold(EndpointCounts::default(), |t, c| t + c)
+    }
+
+    /// Pages of a request family per format, the formats that gave none left out.
+    pub fn pages_by_via(&self, e: Endpoint) -> BTreeMap<Via, u64> {
+        let by_via = &self.endpoint(e).pages_via;
+        Via::ALL
+            .iter()
+            .map(|v| (*v, by_via.get(*v).load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Pages obtained so far for a request family, over HTTP or from a store.
+    pub fn pages_done(&self, e: Endpoint) -> u64 {
+        let c = self.counts(e);
+        c.pages_fetched + c.pages_from_store
+    }
+}

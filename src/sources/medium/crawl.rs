@@ -1,0 +1,405 @@
+//! The crawl: a publication's stream, then every author's stories and followings,
+//! concurrently, each page read through the run's raw store ([`super::origin`]) in the format
+//! the fallback picks ([`super::fallback`]).
+//!
+//! Invariants:
+//! - An author's streams start as soon as the publication page that lists them arrives, so the
+//!   (sequential) publication paging overlaps with the author work.
+//! - One stream failing never stops another: its pages so far are kept, the failure is recorded
+//!   with its URL, and the rest of the harvest goes on.
+//! - Authors are the users of `references.User` across all publication pages, de-duplicated by
+//!   id in first-seen order, then capped (SPEC §1).
+//! - Unless `refresh` is set, a page already in the run's raw store (in any format of the
+//!   chain) is used before anything is requested: a re-run of a date fetches only what is
+//!   missing.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use medium_api::endpoints::{PublicationRef, StreamId};
+use medium_api::models::{FollowingPayload, StreamPayload, User};
+use medium_api::paging::{StreamEnd, StreamPager};
+use medium_api::via::{Via, ViaMode};
+use medium_api::StreamPage;
+
+use super::fallback::{Fallback, Turn};
+use super::origin::{Origin, PageRequest, ReadThrough};
+use crate::error::FetchError;
+use crate::raw_store::RawStore;
+use crate::run::{
+    AuthorHarvest, CancelFlag, FetchStats, Harvest, PublicationHarvest, StreamHarvest, Unfinished,
+};
+
+/// How a harvest runs.
+#[derive(Debug, Clone)]
+pub struct HarvestSettings {
+    /// Ignore pages already in the run's raw store.
+    pub refresh: bool,
+    /// Page cap per stream.
+    pub max_pages: usize,
+    /// Cap on the number of authors (first seen first); `None` = all.
+    pub max_authors: Option<usize>,
+    /// Streams worked on at once when replaying from disk (HTTP concurrency is the client's).
+    pub tasks: usize,
+    /// Once set, no new page is fetched (pages in flight complete and are stored).
+    pub cancel: CancelFlag,
+    /// Which formats to read (`--via`).
+    pub via: ViaMode,
+}
+
+/// Runs harvests; shared by the tasks of one run.
+#[derive(Debug)]
+pub struct Harvester {
+    pages: ReadThrough,
+    doors: Fallback,
+    settings: HarvestSettings,
+    stats: Arc<FetchStats>,
+}
+
+impl Harvester {
+    pub fn new(
+        origin: Origin,
+        store: RawStore,
+        settings: HarvestSettings,
+        stats: Arc<FetchStats>,
+    ) -> Self {
+        let pages = ReadThrough::new(
+            origin,
+            store,
+            settings.refresh,
+            settings.cancel.clone(),
+            stats.clone(),
+        );
+        Harvester {
+            doors: Fallback::new(settings.via, pages.is_http()),
+            pages,
+            settings,
+            stats,
+        }
+    }
+
+    /// Harvests the publications and all their authors. An author's streams start as soon as
+    /// the publication page that lists them arrives, so the (sequential) publication paging
+    /// overlaps with the author work instead of preceding it.
+    pub async fn harvest(self: Arc<Self>, publications: &[PublicationRef]) -> Harvest {
+        let mut authors = AuthorQueue::new(self.clone());
+        let mut pubs = Vec::new();
+        for publication in publications {
+            let id = StreamId::Publication(publication.clone());
+            let mut stream = self
+                .stream_with(id, None, |page: &StreamPayload| {
+                    for user in &page.references.users.0 {
+                        authors.found(user, publication);
+                    }
+                })
+                .await;
+            let unresolved = unresolved_creators(&stream.pages);
+            if !unresolved.is_empty() && stream.end.is_ok() {
+                let via = stream.via.unwrap_or_default();
+                let path = stream
+                    .stream
+                    .http_path_via(via, None)
+                    .unwrap_or_else(|_| stream.stream.http_path());
+                let error = FetchError::AuthorsUnresolved {
+                    url: self.pages.url(&path, ""),
+                    names: unresolved,
+                };
+                tracing::warn!(stream = %stream.stream, error = %error, "AuthorsUnresolved");
+                stream.end = Err(error.into());
+            }
+            let pages = &stream.pages;
+            let collection = pages.iter().find_map(|p| p.collection.clone()).or_else(|| {
+                // Later pages of the stream by id carry no payload.collection; take the
+                // referenced collection with the requested id.
+                let PublicationRef::Id(cid) = publication else {
+                    return None;
+                };
+                pages.iter().find_map(|p| {
+                    p.references
+                        .collections
+                        .0
+                        .iter()
+                        .find(|c| &c.id == cid)
+                        .cloned()
+                })
+            });
+            pubs.push(PublicationHarvest {
+                publication: publication.clone(),
+                collection,
+                stream,
+            });
+        }
+        let found = authors.found_in.len();
+        let capped = authors.capped_at();
+        let skipped = std::mem::take(&mut authors.skipped_ids);
+        let authors = authors.finish().await;
+        let switches = self.doors.take_switches();
+        Harvest {
+            publications: pubs,
+            authors,
+            authors_found: found,
+            authors_capped_at: capped,
+            skipped_ids: skipped,
+            switches,
+        }
+    }
+
+    /// Reads one stream to its end, in the first format of the chain that answers (see the
+    /// module docs). `username` addresses an author's HTML page and feed.
+    pub async fn stream<P: StreamPage>(
+        &self,
+        stream: StreamId,
+        username: Option<&str>,
+    ) -> StreamHarvest<P> {
+        self.stream_with(stream, username, |_| {}).await
+    }
+
+    async fn stream_with<P: StreamPage>(
+        &self,
+        stream: StreamId,
+        username: Option<&str>,
+        mut on_page: impl FnMut(&P),
+    ) -> StreamHarvest<P> {
+        let chain = self.doors.chain();
+        let family = stream.endpoint();
+        // Which formats already have the stream's first page stored (none under --refresh).
+        let stored: Vec<bool> = chain
+            .iter()
+            .map(|via| self.pages.has_first_page(&stream, *via))
+            .collect();
+        let first = self.doors.first_position(family, &stored);
+        let mut closed: Option<FetchError> = None;
+        for (i, &via) in chain.iter().enumerate().skip(first) {
+            let path = match stream.http_path_via(via, username) {
+                Ok(path) => path,
+                Err(reason) => {
+                    closed.get_or_insert(FetchError::Unaddressable {
+                        stream: stream.to_string(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let Some(mut turn) = self.doors.turn(family, i, stored[i]).await else {
+                // the family moved past this format while we waited
+                continue;
+            };
+            let mut pages = Vec::new();
+            let end = self
+                .page_through(&stream, via, &path, &mut pages, &mut on_page, &mut turn)
+                .await;
+            turn.done();
+            match end {
+                Err(Unfinished::Failed(e)) if pages.is_empty() && e.is_closed_door() => {
+                    if i + 1 < chain.len() {
+                        self.doors.switched(&stream, username, i, &e);
+                    }
+                    // Report the first real refusal, not a later format's "cannot address".
+                    if closed.as_ref().is_none_or(|c| {
+                        matches!(
+                            c,
+                            FetchError::Unaddressable { .. } | FetchError::NotInSource { .. }
+                        )
+                    }) {
+                        closed = Some(e);
+                    }
+                }
+                end => {
+                    log_stream_end(&stream, pages.len(), &end);
+                    return StreamHarvest {
+                        stream,
+                        pages,
+                        end,
+                        via: Some(via),
+                    };
+                }
+            }
+        }
+        let end = Err(self.doors.not_answered(&stream, closed));
+        log_stream_end(&stream, 0, &end);
+        StreamHarvest {
+            stream,
+            pages: Vec::new(),
+            end,
+            via: None,
+        }
+    }
+
+    /// Pages through `stream` in one format, pushing each page to `pages` after showing it to
+    /// `on_page`; the `turn` hears when the first page has answered.
+    async fn page_through<P: StreamPage>(
+        &self,
+        stream: &StreamId,
+        via: Via,
+        path: &str,
+        pages: &mut Vec<P>,
+        on_page: &mut impl FnMut(&P),
+        turn: &mut Turn<'_>,
+    ) -> Result<StreamEnd, Unfinished> {
+        let mut pager = StreamPager::new(stream.base_query_via(via), self.settings.max_pages);
+        let mut query = pager.first_query();
+        for index in 1.. {
+            let request = PageRequest {
+                stream,
+                via,
+                path,
+                index,
+                query: &query,
+            };
+            let page: P = self.pages.page(request).await?;
+            turn.answered();
+            on_page(&page);
+            let next = pager.after_page(page.item_ids(), page.paging());
+            pages.push(page);
+            match next {
+                Ok(q) => query = q,
+                Err(end) => return Ok(end),
+            }
+        }
+        unreachable!("the page cap ends every stream")
+    }
+}
+
+/// The display names an RSS publication feed gave instead of users, in first-seen order.
+fn unresolved_creators(pages: &[StreamPayload]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in pages.iter().flat_map(|p| &p.unresolved_creators) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+fn log_stream_end(stream: &StreamId, pages: usize, end: &Result<StreamEnd, Unfinished>) {
+    match end {
+        Ok(StreamEnd::PageCap) => tracing::warn!(
+            stream = %stream,
+            pages,
+            "PageCapReached"
+        ),
+        Ok(reason) => tracing::debug!(stream = %stream, pages, %reason, "StreamEnded"),
+        // Reported once per family in the summary and the manifest, not once per author.
+        Err(e @ Unfinished::NotCarried { .. }) => {
+            tracing::debug!(stream = %stream, reason = %e, "StreamNotCarried")
+        }
+        Err(e @ Unfinished::Stopped { .. }) => {
+            tracing::debug!(stream = %stream, reason = %e, "StreamStopped")
+        }
+        Err(e) => tracing::warn!(stream = %stream, error = %e, "StreamFailed"),
+    }
+}
+
+type AuthorStreams = (
+    usize,
+    StreamHarvest<StreamPayload>,
+    StreamHarvest<FollowingPayload>,
+);
+
+/// Authors as they are found: de-duplicated, capped, and each one's streams started at once.
+struct AuthorQueue {
+    harvester: Arc<Harvester>,
+    users: Vec<User>,
+    /// Every distinct author listed so far (beyond the cap too), with where.
+    found_in: HashMap<String, Vec<PublicationRef>>,
+    capped: bool,
+    skipped_ids: Vec<String>,
+    /// Bounds the authors being worked on at once, so memory stays flat for large
+    /// publications (HTTP concurrency itself is the client's).
+    slots: Arc<tokio::sync::Semaphore>,
+    tasks: tokio::task::JoinSet<AuthorStreams>,
+}
+
+impl AuthorQueue {
+    fn new(harvester: Arc<Harvester>) -> Self {
+        let slots = Arc::new(tokio::sync::Semaphore::new(harvester.settings.tasks.max(1)));
+        AuthorQueue {
+            harvester,
+            users: Vec::new(),
+            found_in: HashMap::new(),
+            capped: false,
+            skipped_ids: Vec::new(),
+            slots,
+            tasks: tokio::task::JoinSet::new(),
+        }
+    }
+
+    fn capped_at(&self) -> Option<usize> {
+        self.capped
+            .then_some(self.harvester.settings.max_authors)
+            .flatten()
+    }
+
+    /// Records that `user` is listed by `publication`; starts their streams when new.
+    fn found(&mut self, user: &User, publication: &PublicationRef) {
+        if let Some(pubs) = self.found_in.get_mut(&user.user_id) {
+            if !pubs.contains(publication) {
+                pubs.push(publication.clone());
+            }
+            return;
+        }
+        self.found_in
+            .insert(user.user_id.clone(), vec![publication.clone()]);
+        if self
+            .harvester
+            .settings
+            .max_authors
+            .is_some_and(|cap| self.users.len() >= cap)
+        {
+            self.capped = true;
+            return;
+        }
+        if !StreamId::Profile(user.user_id.clone()).is_valid() {
+            tracing::warn!(user_id = %user.user_id, "AuthorSkipped");
+            self.skipped_ids.push(user.user_id.clone());
+            return;
+        }
+        let index = self.users.len();
+        self.users.push(user.clone());
+        self.harvester
+            .stats
+            .authors_found
+            .fetch_add(1, Ordering::Relaxed);
+        let this = self.harvester.clone();
+        let slots = self.slots.clone();
+        let user_id = user.user_id.clone();
+        let username = user.username.clone();
+        self.tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let username = username.as_deref();
+            let (profile, following) = tokio::join!(
+                this.stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username),
+                this.stream::<FollowingPayload>(StreamId::Following(user_id.clone()), username),
+            );
+            let n = this.stats.authors_done.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::debug!(user_id = %user_id, done = n, "AuthorHarvested");
+            (index, profile, following)
+        });
+    }
+
+    /// Waits for every author; returns them in first-seen order.
+    async fn finish(mut self) -> Vec<AuthorHarvest> {
+        let total = self.users.len();
+        if self.capped {
+            tracing::info!(found = self.found_in.len(), cap = total, "AuthorListCapped");
+        }
+        let mut results: Vec<Option<AuthorHarvest>> = (0..total).map(|_| None).collect();
+        while let Some(joined) = self.tasks.join_next().await {
+            let Ok((index, profile, following)) = joined else {
+                // Only a panic (a bug) gets here; that author is then missing from the results.
+                tracing::error!("AuthorTaskPanicked");
+                continue;
+            };
+            let user = self.users[index].clone();
+            let found_in = self.found_in.remove(&user.user_id).unwrap_or_default();
+            results[index] = Some(AuthorHarvest {
+                user,
+                found_in,
+                profile,
+                following,
+            });
+        }
+        results.into_iter().flatten().collect()
+    }
+}

@@ -1,0 +1,215 @@
+//! The doors and how a stream moves between them (`--via`, [`ViaMode`]).
+//!
+//! Every stream is read in one format, whole, the first of the chain that answers. Under
+//! `auto` the chain is JSON → HTML → RSS ([`Via::ALL`]): a stream whose first page answers 403,
+//! 404, a challenge or an error page is read in the next format; a 403 or a challenge also
+//! moves the rest of its request family on ([`FetchError::closes_family`]), so a closed door is
+//! knocked on once, not once per author. While a family's door is unknown, its first stream
+//! goes alone (a probe); the others wait for its answer. Every switch is recorded
+//! ([`SourceSwitch`]) for the summary and the manifest.
+//!
+//! What the formats carry comes from the one table, [`medium_api::via::Format`]: a stream whose
+//! chain holds formats that cannot carry its family, and whose carrying formats (if any) are
+//! all closed to the family — followings under `--via html`, or under `auto` once the JSON API
+//! answered 403 or a challenge — is *not carried*: not harvested, and not a failure. Under
+//! `--via json` a refusal stays a failure, and so does a 404 (that one stream is gone).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use medium_api::endpoints::{Endpoint, StreamId};
+use medium_api::via::{Via, ViaMode};
+use tokio::sync::MutexGuard;
+
+use crate::error::FetchError;
+use crate::run::{ByEndpoint, ByVia, SourceSwitch, Unfinished};
+
+/// One request family's door.
+#[derive(Debug, Default)]
+struct FamilyDoor {
+    /// The position in the chain that the family's streams start at (moves on when a door
+    /// closes).
+    position: AtomicUsize,
+    /// Held by the stream that probes a format nobody has had an answer from yet.
+    probe: tokio::sync::Mutex<()>,
+    /// The formats the family has had an answer from.
+    probed: ByVia<AtomicBool>,
+}
+
+/// The fallback state of one run: where each family's streams start, and the switches so far.
+#[derive(Debug)]
+pub struct Fallback {
+    mode: ViaMode,
+    /// Whether to probe: under `auto` over HTTP (replaying costs nothing to knock).
+    probing: bool,
+    families: ByEndpoint<FamilyDoor>,
+    switches: Mutex<Vec<SourceSwitch>>,
+}
+
+/// A stream's turn at a format: holds the family's probe while the format's first answer is
+/// unknown.
+pub struct Turn<'a> {
+    probe: Option<MutexGuard<'a, ()>>,
+    probed: &'a AtomicBool,
+}
+
+impl Turn<'_> {
+    /// The format answered a first page: the door is open, the others may come in. (On an
+    /// error the probe stays held until [`Turn::done`], so the family moves on before anyone
+    /// else knocks.)
+    pub fn answered(&mut self) {
+        if self.probe.take().is_some() {
+            self.probed.store(true, Ordering::Release);
+        }
+    }
+
+    /// The stream is done with the format, whatever it answered.
+    pub fn done(self) {
+        self.probed.store(true, Ordering::Release);
+    }
+}
+
+impl Fallback {
+    pub fn new(mode: ViaMode, over_http: bool) -> Self {
+        Fallback {
+            mode,
+            probing: over_http && mode.chain().len() > 1,
+            families: ByEndpoint::default(),
+            switches: Mutex::default(),
+        }
+    }
+
+    /// The formats to try, in order.
+    pub fn chain(&self) -> &'static [Via] {
+        self.mode.chain()
+    }
+
+    /// Where a stream starts: the first format it has stored (a re-run requests nothing it
+    /// has), else where its family is.
+    pub fn first_position(&self, family: Endpoint, stored: &[bool]) -> usize {
+        stored.iter().position(|s| *s).unwrap_or_else(|| {
+            self.families
+                .get(family)
+                .position
+                .load(Ordering::Relaxed)
+                .min(self.chain().len() - 1)
+        })
+    }
+
+    /// A stream's turn at the format at `position`; `None` when the family moved past it while
+    /// the stream waited for the probe (then the stream goes on to the next format).
+    pub async fn turn(&self, family: Endpoint, position: usize, stored: bool) -> Option<Turn<'_>> {
+        let door = self.families.get(family);
+        let via = self.chain()[position];
+        let probed = door.probed.get(via);
+        let mut probe = match self.probing && !stored && !probed.load(Ordering::Acquire) {
+            true => Some(door.probe.lock().await),
+            false => None,
+        };
+        if probed.load(Ordering::Acquire) {
+            // answered while we waited: no need to go alone
+            probe = None;
+        }
+        if !stored && position < door.position.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(Turn { probe, probed })
+    }
+
+    /// Records that `stream` could not be read in the format at `position` of the chain, and
+    /// moves its family on when the door is closed for all of it.
+    pub fn switched(
+        &self,
+        stream: &StreamId,
+        username: Option<&str>,
+        position: usize,
+        error: &FetchError,
+    ) {
+        let chain = self.chain();
+        let via = chain[position];
+        // Replaying, or a format that cannot address the stream: nothing was refused.
+        if matches!(
+            error,
+            FetchError::NotInSource { .. } | FetchError::Unaddressable { .. }
+        ) {
+            return;
+        }
+        let closes = error.closes_family();
+        if closes {
+            self.families
+                .get(stream.endpoint())
+                .position
+                .fetch_max(position + 1, Ordering::Relaxed);
+        }
+        let to = chain[position + 1..]
+            .iter()
+            .copied()
+            .find(|v| stream.http_path_via(*v, username).is_ok());
+        tracing::warn!(
+            stream = %stream,
+            from = %via,
+            to = to.map_or("none", Via::name),
+            family = closes,
+            error = %error,
+            "SourceSwitched"
+        );
+        let switch = SourceSwitch {
+            endpoint: stream.endpoint(),
+            stream: stream.to_string(),
+            from: via,
+            to,
+            url: error.url(),
+            reason: error.to_string(),
+            family: closes,
+        };
+        self.switches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(switch);
+    }
+
+    /// Why a stream that no format of the chain answered ends: not carried (see the module
+    /// docs), or the first real refusal (`closed`).
+    pub fn not_answered(&self, stream: &StreamId, closed: Option<FetchError>) -> Unfinished {
+        let chain = self.chain();
+        let family = stream.endpoint();
+        // the family has moved past every position below this one: those doors are closed
+        let open_from = self.families.get(family).position.load(Ordering::Acquire);
+        let carriers: Vec<usize> = (0..chain.len())
+            .filter(|i| chain[*i].format().carries(family))
+            .collect();
+        let not_carried = carriers.len() < chain.len() && carriers.iter().all(|i| *i < open_from);
+        if !not_carried {
+            return Unfinished::Failed(closed.unwrap_or_else(|| FetchError::Unaddressable {
+                stream: stream.to_string(),
+                reason: format!("no format of --via {} carries {stream}", self.mode),
+            }));
+        }
+        let only: Vec<&str> = Via::carrying(family).map(|v| v.format().title).collect();
+        let reason = match closed {
+            Some(e) if e.closes_family() => {
+                format!(
+                    "{stream} exists only in {}, which refused: {e}",
+                    only.join(" and ")
+                )
+            }
+            Some(FetchError::Unaddressable { reason, .. }) => reason,
+            Some(e) => e.to_string(),
+            None => format!("{stream} exists only in {}", only.join(" and ")),
+        };
+        Unfinished::NotCarried {
+            stream: stream.to_string(),
+            reason,
+        }
+    }
+
+    /// The switches so far, in the order they happened.
+    pub fn take_switches(&self) -> Vec<SourceSwitch> {
+        std::mem::take(
+            &mut *self
+                .switches
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+}
