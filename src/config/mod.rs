@@ -17,7 +17,6 @@ use reqwest::Url;
 
 use crate::cli::RunArgs;
 use crate::error::ConfigError;
-use crate::sources::medium::client::ClientSettings;
 
 /// The date a run is for (UTC). Names the partitions it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -275,6 +274,43 @@ impl FileConfig {
     }
 }
 
+/// How the HTTP client behaves (`sources::medium::client`); built and validated here.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub base_url: Url,
+    pub user_agent: String,
+    /// Requests in flight at once, across all authors.
+    pub concurrency: usize,
+    /// Requests started per second at most; `None` = no cap.
+    pub max_rps: Option<f64>,
+    pub connect_timeout: Duration,
+    /// Whole-request timeout, body included.
+    pub timeout: Duration,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl ClientSettings {
+    /// The defaults ([`defaults`], suited to medium.com); tests shorten the timeouts and
+    /// backoff.
+    pub fn new(base_url: Url) -> Self {
+        let secs = Duration::from_secs_f64;
+        ClientSettings {
+            base_url,
+            user_agent: defaults::USER_AGENT.into(),
+            concurrency: defaults::CONCURRENCY,
+            max_rps: Some(defaults::MAX_RPS).filter(|r| *r > 0.0),
+            connect_timeout: secs(defaults::CONNECT_TIMEOUT_SECS),
+            timeout: secs(defaults::TIMEOUT_SECS),
+            retries: defaults::RETRIES,
+            backoff_base: secs(defaults::BACKOFF_SECS),
+            backoff_max: secs(defaults::MAX_BACKOFF_SECS),
+        }
+    }
+}
+
 /// Everything one run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -300,15 +336,9 @@ pub struct Settings {
 }
 
 fn positive_secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
-    if v.is_finite() && v > 0.0 && v < 86_400.0 {
-        Ok(Duration::from_secs_f64(v))
-    } else {
-        Err(ConfigError::Value {
-            flag,
-            value: v.to_string(),
-            reason: "expected a number of seconds above 0".into(),
-        })
-    }
+    let ok = v.is_finite() && v > 0.0 && v < 86_400.0;
+    check(flag, v, ok, "expected a number of seconds above 0")?;
+    Ok(Duration::from_secs_f64(v))
 }
 
 /// A setting's value as `etl config` shows it: strings and paths quoted, numbers as written,
@@ -334,6 +364,48 @@ macro_rules! shown_by_name {
     })*};
 }
 shown_by_name!(ViaMode, LogFormat);
+
+/// Picks setting `$key` from the layers, else `$default`: `$key` names the field of the flags
+/// (`RunArgs`) and of the file (`FileConfig`), the `ETL_*` variable and the `etl config` line.
+macro_rules! pick {
+    ($l:expr, $args:expr, $file:expr, $key:ident, $default:expr) => {
+        $l.pick(
+            stringify!($key),
+            $args.$key.clone(),
+            $file.$key.clone(),
+            $default,
+        )
+    };
+}
+
+/// As [`pick!`] for a setting without a default.
+macro_rules! pick_opt {
+    ($l:expr, $args:expr, $file:expr, $key:ident, $default:expr) => {
+        $l.pick_opt(
+            stringify!($key),
+            $args.$key.clone(),
+            $file.$key.clone(),
+            $default,
+        )
+    };
+}
+
+/// `Ok` when `ok`, else the error naming the flag, the value and what was expected.
+fn check(
+    flag: &'static str,
+    value: impl fmt::Display,
+    ok: bool,
+    expected: &str,
+) -> Result<(), ConfigError> {
+    match ok {
+        true => Ok(()),
+        false => Err(ConfigError::Value {
+            flag,
+            value: value.to_string(),
+            reason: expected.to_owned(),
+        }),
+    }
+}
 
 /// The layers a setting is looked up in: flags > environment > file > defaults.
 struct Layers<'a> {
@@ -443,33 +515,17 @@ impl Settings {
         };
         let publications = publications(&mut l, args, &file)?;
         let client = client_settings(&mut l, args, &file)?;
-        let out = l.pick(
-            "out",
-            args.out.clone(),
-            file.out.clone(),
-            defaults::OUT.into(),
+        let out = pick!(l, args, file, out, defaults::OUT.into())?;
+        let max_pages = pick!(l, args, file, max_pages, defaults::MAX_PAGES)?;
+        check(
+            "--max-pages",
+            max_pages,
+            max_pages > 0,
+            "expected 1 or more",
         )?;
-        let max_pages = l.pick(
-            "max_pages",
-            args.max_pages,
-            file.max_pages,
-            defaults::MAX_PAGES,
-        )?;
-        if max_pages == 0 {
-            return Err(ConfigError::Value {
-                flag: "--max-pages",
-                value: "0".into(),
-                reason: "expected 1 or more".into(),
-            });
-        }
-        let max_authors = l.pick_opt("max_authors", args.max_authors, file.max_authors, None)?;
-        let via = l.pick("via", args.via, file.via, defaults::VIA)?;
-        let log_format = l.pick(
-            "log_format",
-            args.log_format,
-            file.log_format,
-            defaults::LOG_FORMAT,
-        )?;
+        let max_authors = pick_opt!(l, args, file, max_authors, None)?;
+        let via = pick!(l, args, file, via, defaults::VIA)?;
+        let log_format = pick!(l, args, file, log_format, defaults::LOG_FORMAT)?;
         let schedule = file
             .schedule
             .as_ref()
@@ -576,12 +632,7 @@ fn client_settings(
     args: &RunArgs,
     f: &FileConfig,
 ) -> Result<ClientSettings, ConfigError> {
-    let base_url_text = l.pick(
-        "base_url",
-        args.base_url.clone(),
-        f.base_url.clone(),
-        defaults::BASE_URL.to_owned(),
-    )?;
+    let base_url_text = pick!(l, args, f, base_url, defaults::BASE_URL.to_owned())?;
     let base_url = Url::parse(&base_url_text).map_err(|e| ConfigError::BaseUrl {
         value: base_url_text.clone(),
         reason: e.to_string(),
@@ -592,48 +643,18 @@ fn client_settings(
             reason: "expected an http:// or https:// URL with a host".into(),
         });
     }
-    let concurrency = l.pick(
-        "concurrency",
-        args.concurrency,
-        f.concurrency,
-        defaults::CONCURRENCY,
-    )?;
-    if concurrency == 0 || concurrency > 1024 {
-        return Err(ConfigError::Value {
-            flag: "--concurrency",
-            value: concurrency.to_string(),
-            reason: "expected 1 to 1024".into(),
-        });
-    }
-    let max_rps = l.pick("max_rps", args.max_rps, f.max_rps, defaults::MAX_RPS)?;
-    if !(max_rps.is_finite() && max_rps >= 0.0) {
-        return Err(ConfigError::Value {
-            flag: "--max-rps",
-            value: max_rps.to_string(),
-            reason: "expected 0 (no cap) or more".into(),
-        });
-    }
-    let timeout = l.pick("timeout", args.timeout, f.timeout, defaults::TIMEOUT_SECS)?;
-    let connect_timeout = l.pick(
-        "connect_timeout",
-        args.connect_timeout,
-        f.connect_timeout,
-        defaults::CONNECT_TIMEOUT_SECS,
-    )?;
-    let retries = l.pick("retries", args.retries, f.retries, defaults::RETRIES)?;
-    let backoff = l.pick("backoff", args.backoff, f.backoff, defaults::BACKOFF_SECS)?;
-    let max_backoff = l.pick(
-        "max_backoff",
-        args.max_backoff,
-        f.max_backoff,
-        defaults::MAX_BACKOFF_SECS,
-    )?;
-    let user_agent = l.pick(
-        "user_agent",
-        args.user_agent.clone(),
-        f.user_agent.clone(),
-        defaults::USER_AGENT.to_owned(),
-    )?;
+    let concurrency = pick!(l, args, f, concurrency, defaults::CONCURRENCY)?;
+    let ok = (1..=1024).contains(&concurrency);
+    check("--concurrency", concurrency, ok, "expected 1 to 1024")?;
+    let max_rps = pick!(l, args, f, max_rps, defaults::MAX_RPS)?;
+    let ok = max_rps.is_finite() && max_rps >= 0.0;
+    check("--max-rps", max_rps, ok, "expected 0 (no cap) or more")?;
+    let timeout = pick!(l, args, f, timeout, defaults::TIMEOUT_SECS)?;
+    let connect_timeout = pick!(l, args, f, connect_timeout, defaults::CONNECT_TIMEOUT_SECS)?;
+    let retries = pick!(l, args, f, retries, defaults::RETRIES)?;
+    let backoff = pick!(l, args, f, backoff, defaults::BACKOFF_SECS)?;
+    let max_backoff = pick!(l, args, f, max_backoff, defaults::MAX_BACKOFF_SECS)?;
+    let user_agent = pick!(l, args, f, user_agent, defaults::USER_AGENT.to_owned())?;
     let mut client = ClientSettings::new(base_url);
     if !user_agent.trim().is_empty() {
         client.user_agent = user_agent;

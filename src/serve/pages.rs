@@ -149,31 +149,36 @@ fn read_columns(path: &Path, wanted: &[&str]) -> Option<Vec<Vec<String>>> {
     Some(columns)
 }
 
+/// The `author_metrics` columns the date page shows, in order, and whether each is a number
+/// (right-aligned). The chart and the order use `total_claps` ([`CLAPS`]), labelled by
+/// `username` ([`LABEL`]).
+const SHOWN: [(&str, bool); 10] = [
+    ("username", false),
+    ("name", false),
+    ("story_count", true),
+    ("total_claps", true),
+    ("mean_claps", true),
+    ("median_claps", true),
+    ("max_claps", true),
+    ("mean_word_count", true),
+    ("following_count", true),
+    ("publication_names", false),
+];
+
+const LABEL: usize = 0;
+const CLAPS: usize = 3;
+
 pub(super) fn date_page(root: &Path, date: &str) -> Response {
     let path = partition_dir(root, Kind::Reports, date).join(parquet_file(schema::AUTHOR_METRICS));
-    let shown = [
-        "username",
-        "name",
-        "story_count",
-        "total_claps",
-        "mean_claps",
-        "median_claps",
-        "max_claps",
-        "mean_word_count",
-        "following_count",
-        "publication_names",
-    ];
-    let Some(cols) = read_columns(&path, &shown) else {
+    let names: Vec<&str> = SHOWN.iter().map(|(name, _)| *name).collect();
+    let Some(cols) = read_columns(&path, &names) else {
         return not_found();
     };
-    let n = cols[0].len();
-    let claps: Vec<i64> = cols[3].iter().map(|c| c.parse().unwrap_or(-1)).collect();
+    let (labels, claps_text) = (&cols[LABEL], &cols[CLAPS]);
+    let n = labels.len();
+    let claps: Vec<i64> = claps_text.iter().map(|c| c.parse().unwrap_or(-1)).collect();
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|a, b| {
-        claps[*b]
-            .cmp(&claps[*a])
-            .then(cols[0][*a].cmp(&cols[0][*b]))
-    });
+    order.sort_by(|a, b| claps[*b].cmp(&claps[*a]).then(labels[*a].cmp(&labels[*b])));
 
     let mut body = String::new();
     let top: Vec<usize> = order.iter().copied().take(20).collect();
@@ -197,24 +202,20 @@ pub(super) fn date_page(root: &Path, date: &str) -> Response {
             lx = label_w - 6,
             ty = y + 13,
             vx = label_w as i64 + width + 4,
-            name = escape(&cols[0][*i]),
-            c = escape(&cols[3][*i]),
+            name = escape(&labels[*i]),
+            c = escape(&claps_text[*i]),
         );
     }
     body.push_str("</svg>");
     let _ = write!(body, "<h2>Top authors</h2><table id=\"top-authors\"><tr>");
-    for h in shown {
+    for h in &names {
         let _ = write!(body, "<th>{}</th>", escape(h));
     }
     body.push_str("</tr>");
     for i in order {
         body.push_str("<tr>");
-        for (c, col) in cols.iter().enumerate() {
-            let class = if (2..9).contains(&c) {
-                " class=\"n\""
-            } else {
-                ""
-            };
+        for (col, (_, numeric)) in cols.iter().zip(SHOWN) {
+            let class = if numeric { " class=\"n\"" } else { "" };
             let _ = write!(body, "<td{class}>{}</td>", escape(&col[i]));
         }
         body.push_str("</tr>");
@@ -349,6 +350,15 @@ fn last_run(body: &mut String, m: &Manifest) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chart_reads_the_columns_it_names() {
+        assert_eq!(SHOWN[LABEL].0, "username");
+        assert_eq!(SHOWN[CLAPS].0, "total_claps");
+        for (name, _) in SHOWN {
+            assert!(schema::AUTHOR_METRICS_COLUMNS.contains(&name), "{name}");
+        }
+    }
 
     #[test]
     fn escapes_html() {

@@ -69,12 +69,15 @@ const JSON: Format = Format {
     null_columns: &[],
 };
 
+/// The families pages and feeds answer: no followings.
+const PAGES_AND_FEEDS: &[Endpoint] = &[Endpoint::PublicationStream, Endpoint::ProfileStream];
+
 const HTML: Format = Format {
     via: Via::Html,
     name: "html",
     title: "HTML pages",
     ext: "html",
-    families: &[Endpoint::PublicationStream, Endpoint::ProfileStream],
+    families: PAGES_AND_FEEDS,
     paged: false,
     addressing: Addressing::ByName { prefix: "" },
     null_columns: &[(tables::POSTS, &["image_count", "link_count"])],
@@ -85,7 +88,7 @@ const RSS: Format = Format {
     name: "rss",
     title: "RSS feeds",
     ext: "xml",
-    families: &[Endpoint::PublicationStream, Endpoint::ProfileStream],
+    families: PAGES_AND_FEEDS,
     paged: false,
     addressing: Addressing::ByName { prefix: "/feed" },
     null_columns: &[

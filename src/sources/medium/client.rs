@@ -23,47 +23,10 @@ use medium_api::endpoints::{Endpoint, StreamId};
 use medium_api::guard::parse_payload;
 use medium_api::BodyError;
 
-use crate::config::defaults;
+pub use crate::config::ClientSettings;
 use crate::error::{error_chain, FetchError, RunError};
 use crate::events::{BodyReceived, PageFetched, RequestFailed, RequestRetried, RequestSent};
 use crate::run::FetchStats;
-
-/// How the client behaves; validated by [`crate::config`].
-#[derive(Debug, Clone)]
-pub struct ClientSettings {
-    pub base_url: Url,
-    pub user_agent: String,
-    /// Requests in flight at once, across all authors.
-    pub concurrency: usize,
-    /// Requests started per second at most; `None` = no cap.
-    pub max_rps: Option<f64>,
-    pub connect_timeout: Duration,
-    /// Whole-request timeout, body included.
-    pub timeout: Duration,
-    /// Retries after the first attempt.
-    pub retries: u32,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-}
-
-impl ClientSettings {
-    /// The defaults ([`defaults`], suited to medium.com); tests shorten the timeouts and
-    /// backoff.
-    pub fn new(base_url: Url) -> Self {
-        let secs = Duration::from_secs_f64;
-        ClientSettings {
-            base_url,
-            user_agent: defaults::USER_AGENT.into(),
-            concurrency: defaults::CONCURRENCY,
-            max_rps: Some(defaults::MAX_RPS).filter(|r| *r > 0.0),
-            connect_timeout: secs(defaults::CONNECT_TIMEOUT_SECS),
-            timeout: secs(defaults::TIMEOUT_SECS),
-            retries: defaults::RETRIES,
-            backoff_base: secs(defaults::BACKOFF_SECS),
-            backoff_max: secs(defaults::MAX_BACKOFF_SECS),
-        }
-    }
-}
 
 /// A page received over HTTP: the exact body and what the raw store records beside it.
 #[derive(Debug, Clone)]
