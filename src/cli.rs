@@ -1,4 +1,4 @@
-//! The command line: `etl run` (and, as they land, more subcommands).
+//! The command line: `etl run | config | schedule | serve | synth`, as clap derive types.
 //!
 //! Conventions: long flags in kebab-case; durations in seconds as decimals; `0` switches a cap
 //! off where the help says so; the help text is these doc comments, and a flag with a default
@@ -75,7 +75,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
     /// The output root to serve (as given to `etl run --out`).
-    #[arg(long, value_name = "DIR", default_value = "data")]
+    #[arg(long, value_name = "DIR", default_value = defaults::OUT)]
     pub data: PathBuf,
 }
 
@@ -114,7 +114,7 @@ pub struct SynthArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
     /// The run date (UTC): today, yesterday or YYYY-MM-DD. Names the output partitions.
-    #[arg(long, default_value = "today")]
+    #[arg(long, default_value = defaults::DATE)]
     pub date: String,
 
     #[arg(long, value_name = "FILE", help = defaults::help("The config file", format_args!("./{} when it exists; env ETL_CONFIG", defaults::CONFIG_FILE)))]

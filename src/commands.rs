@@ -177,10 +177,8 @@ async fn serve_synthetic(args: &SynthArgs, medium: Arc<SyntheticMedium>) -> u8 {
     let server = match serve_with_faults(args.addr, medium.clone(), latency, faults).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!(
-                "etl: error: serving a synthetic Medium on {}: {e}",
-                args.addr
-            );
+            // as before the synthetic Medium had its own crate
+            eprintln!("etl: error: {}", error_chain(&e));
             return exit::IO;
         }
     };

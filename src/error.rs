@@ -308,7 +308,7 @@ pub fn exit_code(err: &RunError) -> u8 {
         RunError::Config(_) => exit::USAGE,
         RunError::Publication { source, .. } => match source {
             crate::run::Unfinished::Failed(e) => fetch_exit_code(e),
-            crate::run::Unfinished::NotCarried { .. } => exit::USAGE,
+            crate::run::Unfinished::NotCarried { .. } => exit::OK,
             crate::run::Unfinished::Stopped { .. } => exit::OK,
         },
         RunError::Store(_)

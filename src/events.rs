@@ -1,7 +1,8 @@
 //! The run's internal events, after Vector's: one struct per event, named `NounVerbed`, whose
 //! `emit` writes the log line (where the event has one) and bumps the counters of
-//! [`FetchStats`] that progress, the summary and the manifest read. A counter is never bumped
-//! anywhere else, so the log and the numbers cannot disagree.
+//! [`FetchStats`] that progress, the summary and the manifest read. The counters are private
+//! to `run` and this module, so none is bumped anywhere else and the log and the numbers
+//! cannot disagree.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -130,5 +131,26 @@ pub struct StoredPageUnreadable<'a> {
 impl StoredPageUnreadable<'_> {
     pub fn emit(&self) {
         tracing::warn!(file = %self.file.display(), error = %self.error, "StoredPageUnreadable");
+    }
+}
+
+/// An author's streams were started (a new author, within the cap).
+pub struct AuthorFound;
+
+impl AuthorFound {
+    pub fn emit(&self, stats: &FetchStats) {
+        stats.authors_found.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Both of an author's streams are done (whatever they ended with).
+pub struct AuthorHarvested<'a> {
+    pub user_id: &'a str,
+}
+
+impl AuthorHarvested<'_> {
+    pub fn emit(&self, stats: &FetchStats) {
+        let done = stats.authors_done.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(user_id = %self.user_id, done, "AuthorHarvested");
     }
 }

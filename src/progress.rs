@@ -23,7 +23,7 @@ use crate::run::FetchStats;
 #[derive(Debug, Default)]
 pub struct Progress {
     pub stats: Arc<FetchStats>,
-    /// Rows written to the tables and reports so far.
+    /// Rows written to the tables so far.
     pub rows_written: AtomicU64,
     stage: Mutex<Stage>,
 }
@@ -111,8 +111,8 @@ impl Progress {
             updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             elapsed_secs: started.instant.elapsed().as_secs_f64(),
             publication_pages: s.pages_done(Endpoint::PublicationStream),
-            authors_found: s.authors_found.load(Ordering::Relaxed),
-            authors_done: s.authors_done.load(Ordering::Relaxed),
+            authors_found: s.authors_found(),
+            authors_done: s.authors_done(),
             profile_pages: s.pages_done(Endpoint::ProfileStream),
             following_pages: s.pages_done(Endpoint::Following),
             requests: totals.requests,

@@ -201,39 +201,25 @@ impl Harvest {
     }
 }
 
-/// One value per request family, addressed by [`Endpoint`] (no index arithmetic).
+/// One value per request family, addressed by [`Endpoint`] (its place in `Endpoint::ALL`): a
+/// new family needs no change here.
 #[derive(Debug, Default)]
-pub struct ByEndpoint<T> {
-    pub publication_stream: T,
-    pub profile_stream: T,
-    pub following: T,
-}
+pub struct ByEndpoint<T>([T; Endpoint::ALL.len()]);
 
 impl<T> ByEndpoint<T> {
     pub fn get(&self, e: Endpoint) -> &T {
-        match e {
-            Endpoint::PublicationStream => &self.publication_stream,
-            Endpoint::ProfileStream => &self.profile_stream,
-            Endpoint::Following => &self.following,
-        }
+        &self.0[e.position()]
     }
 }
 
-/// One value per format, addressed by [`Via`].
+/// One value per format, addressed by [`Via`] (its place in `Via::ALL`): a new format needs no
+/// change here.
 #[derive(Debug, Default)]
-pub struct ByVia<T> {
-    pub json: T,
-    pub html: T,
-    pub rss: T,
-}
+pub struct ByVia<T>([T; Via::ALL.len()]);
 
 impl<T> ByVia<T> {
     pub fn get(&self, via: Via) -> &T {
-        match via {
-            Via::Json => &self.json,
-            Via::Html => &self.html,
-            Via::Rss => &self.rss,
-        }
+        &self.0[via.position()]
     }
 }
 
@@ -256,12 +242,13 @@ pub struct FetchStats {
     pub(crate) endpoints: ByEndpoint<EndpointStats>,
     pub(crate) bytes: AtomicU64,
     /// Distinct authors found so far (after the cap), and authors whose streams are done.
-    pub authors_found: AtomicU64,
-    pub authors_done: AtomicU64,
+    pub(crate) authors_found: AtomicU64,
+    pub(crate) authors_done: AtomicU64,
 }
 
 /// A snapshot of [`FetchStats`] for one request family.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EndpointCounts {
     /// HTTP requests sent (every attempt).
     pub requests: u64,
@@ -324,6 +311,16 @@ impl FetchStats {
 
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Distinct authors found so far (after the cap).
+    pub fn authors_found(&self) -> u64 {
+        self.authors_found.load(Ordering::Relaxed)
+    }
+
+    /// Authors whose streams are done.
+    pub fn authors_done(&self) -> u64 {
+        self.authors_done.load(Ordering::Relaxed)
     }
 
     /// Pages obtained so far for a request family, over HTTP or from a store.

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::layout::MANIFEST_FILE;
 use crate::pipeline::RunOutcome;
 use crate::schema;
 
@@ -101,8 +102,11 @@ fn written(s: &mut String, outcome: &RunOutcome) {
     );
     let _ = writeln!(
         s,
-        "  reports: {} (author_metrics, publication_summary, _manifest.json)",
-        outcome.reports_dir.display()
+        "  reports: {} ({}, {}, {})",
+        outcome.reports_dir.display(),
+        schema::AUTHOR_METRICS,
+        schema::PUBLICATION_SUMMARY,
+        MANIFEST_FILE
     );
 }
 

@@ -8,6 +8,8 @@ use super::LogFormat;
 /// Towards Data Science, the original pipeline's publication.
 pub const COLLECTION_ID: &str = "7f60cf5620c9";
 pub const BASE_URL: &str = "https://medium.com";
+/// The run date: today (UTC).
+pub const DATE: &str = "today";
 pub const OUT: &str = "data";
 pub const CONCURRENCY: usize = 8;
 /// Requests started per second at most; 0 = no cap.

@@ -514,23 +514,33 @@ impl Settings {
             provenance: Vec::new(),
         };
         let publications = publications(&mut l, args, &file)?;
-        let client = client_settings(&mut l, args, &file)?;
-        let out = pick!(l, args, file, out, defaults::OUT.into())?;
-        let max_pages = pick!(l, args, file, max_pages, defaults::MAX_PAGES)?;
+        // picked in this order (`etl config` lists them so), each checked as it is picked
+        let f = &file;
+        let base_url = base_url(pick!(l, args, f, base_url, defaults::BASE_URL.into())?)?;
+        let out = pick!(l, args, f, out, defaults::OUT.into())?;
+        let concurrency = pick!(l, args, f, concurrency, defaults::CONCURRENCY)?;
+        let ok = (1..=1024).contains(&concurrency);
+        check("--concurrency", concurrency, ok, "expected 1 to 1024")?;
+        let max_rps = pick!(l, args, f, max_rps, defaults::MAX_RPS)?;
+        let ok = max_rps.is_finite() && max_rps >= 0.0;
+        check("--max-rps", max_rps, ok, "expected 0 (no cap) or more")?;
+        let max_pages = pick!(l, args, f, max_pages, defaults::MAX_PAGES)?;
         check(
             "--max-pages",
             max_pages,
             max_pages > 0,
             "expected 1 or more",
         )?;
-        let max_authors = pick_opt!(l, args, file, max_authors, None)?;
-        let via = pick!(l, args, file, via, defaults::VIA)?;
-        let log_format = pick!(l, args, file, log_format, defaults::LOG_FORMAT)?;
-        let schedule = file
-            .schedule
-            .as_ref()
-            .map(Schedule::from_file)
-            .transpose()?;
+        let max_authors = pick_opt!(l, args, f, max_authors, None)?;
+        let via = pick!(l, args, f, via, defaults::VIA)?;
+        let timeout = pick!(l, args, f, timeout, defaults::TIMEOUT_SECS)?;
+        let connect_timeout = pick!(l, args, f, connect_timeout, defaults::CONNECT_TIMEOUT_SECS)?;
+        let retries = pick!(l, args, f, retries, defaults::RETRIES)?;
+        let backoff = pick!(l, args, f, backoff, defaults::BACKOFF_SECS)?;
+        let max_backoff = pick!(l, args, f, max_backoff, defaults::MAX_BACKOFF_SECS)?;
+        let user_agent = pick!(l, args, f, user_agent, defaults::USER_AGENT.into())?;
+        let log_format = pick!(l, args, f, log_format, defaults::LOG_FORMAT)?;
+        let schedule = f.schedule.as_ref().map(Schedule::from_file).transpose()?;
         if let Some(s) = &schedule {
             let origin = Origin::File(l.file_path.clone().unwrap_or_default());
             l.provenance.push(("schedule", s.to_string(), origin));
@@ -543,6 +553,17 @@ impl Settings {
                 });
             }
         }
+        let mut client = ClientSettings::new(base_url);
+        if !user_agent.trim().is_empty() {
+            client.user_agent = user_agent;
+        }
+        client.concurrency = concurrency;
+        client.max_rps = (max_rps > 0.0).then_some(max_rps);
+        client.timeout = positive_secs("--timeout", timeout)?;
+        client.connect_timeout = positive_secs("--connect-timeout", connect_timeout)?;
+        client.retries = retries;
+        client.backoff_base = positive_secs("--backoff", backoff)?;
+        client.backoff_max = positive_secs("--max-backoff", max_backoff)?;
         Ok(Settings {
             date,
             publications,
@@ -626,47 +647,19 @@ fn publications(
     Ok(publications)
 }
 
-/// The HTTP client's settings: base URL, politeness, timeouts and retries.
-fn client_settings(
-    l: &mut Layers<'_>,
-    args: &RunArgs,
-    f: &FileConfig,
-) -> Result<ClientSettings, ConfigError> {
-    let base_url_text = pick!(l, args, f, base_url, defaults::BASE_URL.to_owned())?;
-    let base_url = Url::parse(&base_url_text).map_err(|e| ConfigError::BaseUrl {
-        value: base_url_text.clone(),
+/// The base URL: an http:// or https:// URL with a host.
+fn base_url(text: String) -> Result<Url, ConfigError> {
+    let url = Url::parse(&text).map_err(|e| ConfigError::BaseUrl {
+        value: text.clone(),
         reason: e.to_string(),
     })?;
-    if !matches!(base_url.scheme(), "http" | "https") || base_url.host().is_none() {
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ConfigError::BaseUrl {
-            value: base_url_text,
+            value: text,
             reason: "expected an http:// or https:// URL with a host".into(),
         });
     }
-    let concurrency = pick!(l, args, f, concurrency, defaults::CONCURRENCY)?;
-    let ok = (1..=1024).contains(&concurrency);
-    check("--concurrency", concurrency, ok, "expected 1 to 1024")?;
-    let max_rps = pick!(l, args, f, max_rps, defaults::MAX_RPS)?;
-    let ok = max_rps.is_finite() && max_rps >= 0.0;
-    check("--max-rps", max_rps, ok, "expected 0 (no cap) or more")?;
-    let timeout = pick!(l, args, f, timeout, defaults::TIMEOUT_SECS)?;
-    let connect_timeout = pick!(l, args, f, connect_timeout, defaults::CONNECT_TIMEOUT_SECS)?;
-    let retries = pick!(l, args, f, retries, defaults::RETRIES)?;
-    let backoff = pick!(l, args, f, backoff, defaults::BACKOFF_SECS)?;
-    let max_backoff = pick!(l, args, f, max_backoff, defaults::MAX_BACKOFF_SECS)?;
-    let user_agent = pick!(l, args, f, user_agent, defaults::USER_AGENT.to_owned())?;
-    let mut client = ClientSettings::new(base_url);
-    if !user_agent.trim().is_empty() {
-        client.user_agent = user_agent;
-    }
-    client.concurrency = concurrency;
-    client.max_rps = (max_rps > 0.0).then_some(max_rps);
-    client.timeout = positive_secs("--timeout", timeout)?;
-    client.connect_timeout = positive_secs("--connect-timeout", connect_timeout)?;
-    client.retries = retries;
-    client.backoff_base = positive_secs("--backoff", backoff)?;
-    client.backoff_max = positive_secs("--max-backoff", max_backoff)?;
-    Ok(client)
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::files::{dates, listing};
 use super::server::response;
-use crate::layout::{parquet_file, partition_dir, Kind};
+use crate::layout::{csv_file, date_dir_name, parquet_file, partition_dir, Kind};
 use crate::progress::{read_status, RunState};
 use crate::schema;
 use crate::sinks::manifest::{read_published, Manifest, Sources};
@@ -87,13 +87,11 @@ pub(super) fn index(root: &Path) -> Response {
         );
         for kind in Kind::PUBLISHED {
             for (name, size) in listing(root, kind, date) {
-                let href = format!("/files/{kind}/date={date}/{name}");
+                let file = format!("{kind}/{}/{name}", date_dir_name(date));
                 let _ = write!(
                     body,
-                    "<tr><td><a href=\"{h}\">{kind}/date={d}/{n}</a></td><td class=\"n\">{s}</td></tr>",
-                    h = escape(&href),
-                    d = escape(date),
-                    n = escape(&name),
+                    "<tr><td><a href=\"/files/{f}\">{f}</a></td><td class=\"n\">{s}</td></tr>",
+                    f = escape(&file),
                     s = human_size(size)
                 );
             }
@@ -224,10 +222,14 @@ pub(super) fn date_page(root: &Path, date: &str) -> Response {
     if let Ok(Some(m)) = read_published(root, date) {
         sources_section(&mut body, &m.sources);
     }
+    let csv = csv_file(schema::AUTHOR_METRICS);
     let _ = write!(
         body,
-        "<p>Files: <a href=\"/#d{d}\">all files of {d}</a> · <a href=\"/files/reports/date={d}/author_metrics.csv\">author_metrics.csv</a></p>",
-        d = escape(date)
+        "<p>Files: <a href=\"/#d{d}\">all files of {d}</a> · <a href=\"/files/{kind}/{dir}/{c}\">{c}</a></p>",
+        d = escape(date),
+        kind = Kind::Reports,
+        dir = escape(&date_dir_name(date)),
+        c = escape(&csv),
     );
     html_page(StatusCode::OK, &format!("Top authors on {date}"), &body)
 }

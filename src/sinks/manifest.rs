@@ -5,7 +5,9 @@
 //!
 //! Typed both ways: [`Manifest::of_harvest`] builds it from the run's values, `serde` writes it,
 //! and [`read_published`] reads it back as the same type for `etl serve` and `etl schedule`
-//! (no key strings elsewhere). [`Sources::report`] renders where the data came from, once, for
+//! (no key strings elsewhere). Every field has a default when read, so a manifest written by an
+//! earlier version (before `sources` or `stages` existed) still reads. The per-family maps are
+//! keyed by the family's name (`publication_stream`, ...), as the JSON has always had them. [`Sources::report`] renders where the data came from, once, for
 //! the run summary and the served date page.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +23,8 @@ use crate::layout::manifest_path;
 use crate::run::{EndpointCounts, Failure, FetchStats, Harvest, SourceSwitch};
 use crate::schema;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Manifest {
     pub tool: String,
     pub version: String,
@@ -52,7 +55,8 @@ pub struct Manifest {
     pub stages: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ManifestSettings {
     pub publications: Vec<String>,
     pub base_url: String,
@@ -67,7 +71,8 @@ pub struct ManifestSettings {
     pub timeout_secs: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuthorCounts {
     /// Distinct authors listed by the publication streams.
     pub found: usize,
@@ -83,7 +88,8 @@ pub struct AuthorCounts {
 }
 
 /// `sources` in the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Sources {
     /// `--via` as given: `json`, `html`, `rss` or `auto`.
     pub via: String,
@@ -99,13 +105,15 @@ pub struct Sources {
     pub columns: BTreeMap<Via, BTreeMap<String, TableColumns>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TableColumns {
     pub filled: Vec<String>,
     pub null: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FileEntry {
     pub path: String,
     pub bytes: u64,
@@ -262,14 +270,13 @@ impl Sources {
             .not_carried
             .iter()
             .map(|(family, n)| {
-                let only: Vec<&str> = Endpoint::ALL
+                let only = Endpoint::ALL
                     .iter()
                     .find(|e| e.name() == family)
-                    .map(|e| Via::carrying(*e).map(|v| v.format().title).collect())
+                    .map(|e| Via::only_in(*e))
                     .unwrap_or_default();
                 format!(
-                    "{family} of {n} author(s): no format in use carries it (it exists only in {})",
-                    only.join(" and ")
+                    "{family} of {n} author(s): no format in use carries it ({family} exists only in {only})"
                 )
             })
             .collect();
@@ -279,7 +286,10 @@ impl Sources {
                 .flat_map(|(via, tables)| {
                     tables.iter().filter(|(_, cols)| !cols.null.is_empty()).map(
                         move |(table, cols)| {
-                            format!("{via} leaves null: {table}.{}", cols.null.join(", "))
+                            format!(
+                                "{via} leaves null (not carried): {table}.{}",
+                                cols.null.join(", ")
+                            )
                         },
                     )
                 })
@@ -305,7 +315,7 @@ pub struct SourcesReport {
     pub switches: Vec<String>,
     /// `following of 10 author(s): no format in use carries it (...)`
     pub not_carried: Vec<String>,
-    /// `html leaves null: posts.image_count, link_count`
+    /// `html leaves null (not carried): posts.image_count, link_count`
     pub null_columns: Vec<String>,
 }
 
@@ -338,4 +348,32 @@ pub fn read_published(out: &Path, date: &str) -> Result<Option<Manifest>, Manife
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|source| ManifestError::Parse { path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_of_an_earlier_version_still_reads() {
+        // as written before `sources` (session 2) and `stages` (session 1's progress) existed
+        let dir = tempfile::tempdir().unwrap();
+        let path = manifest_path(dir.path(), "2026-11-20");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let old = r#"{"tool": "medium-etl", "version": "0.1.0", "date": "2026-11-20",
+            "complete": false, "requests_total": 40, "unknown_later_field": 1,
+            "failures": [{"endpoint": "profile_stream", "user_id": "u1", "url": "x", "error": "HTTP 500"}],
+            "authors": {"found": 10, "harvested": 10, "complete": 9}}"#;
+        std::fs::write(&path, old).unwrap();
+        let m = read_published(dir.path(), "2026-11-20").unwrap().unwrap();
+        assert!(!m.complete);
+        assert_eq!(m.failures.len(), 1);
+        assert_eq!(m.failures[0].endpoint, Endpoint::ProfileStream);
+        assert_eq!(m.authors.complete, 9);
+        assert!(m.sources.switches.is_empty() && m.stages.is_empty());
+        assert_eq!(read_published(dir.path(), "2026-11-21").unwrap(), None);
+        std::fs::write(&path, b"{\"complete\": \"yes\"}").unwrap();
+        let err = read_published(dir.path(), "2026-11-20").unwrap_err();
+        assert!(err.to_string().contains("_manifest.json"), "{err}");
+    }
 }

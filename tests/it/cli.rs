@@ -298,33 +298,14 @@ fn a_malformed_config_is_one_line_and_exit_7() {
 /// made by `script`), bars with the stage counters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_shows_as_log_lines_without_a_terminal_and_as_bars_on_one() {
-    use medium_synth::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
-    let medium = std::sync::Arc::new(SyntheticMedium::new(SyntheticSpec {
+    let spec = medium_synth::SyntheticSpec {
         authors: 12,
         stories_per_author: 25,
-        ..SyntheticSpec::default()
-    }));
-    let server = serve(medium, std::time::Duration::from_millis(110))
-        .await
-        .unwrap();
-    let base = server.base_url();
-    let out = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
-        "run",
-        "--base-url",
-        &base,
-        "--collection-id",
-        SYNTHETIC_COLLECTION,
-        "--max-rps",
-        "0",
-        "--concurrency",
-        "1",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        ..medium_synth::SyntheticSpec::default()
+    };
+    let site = SyntheticSite::start(spec, std::time::Duration::from_millis(110)).await;
+    let mut args: Vec<String> = vec!["run".into(), "--concurrency".into(), "1".into()];
+    args.extend(site.flags());
     let piped = {
         let args = args.clone();
         tokio::task::spawn_blocking(move || {
@@ -346,7 +327,8 @@ async fn progress_shows_as_log_lines_without_a_terminal_and_as_bars_on_one() {
     assert!(!err.contains("story pages"), "no bars without a terminal");
 
     let status: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("_status.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(site.out.path().join("_status.json")).unwrap())
+            .unwrap();
     assert_eq!(status["state"], "finished");
     assert_eq!(status["authors_done"], 12);
 

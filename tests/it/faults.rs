@@ -6,13 +6,10 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use medium_etl::pipeline;
-use medium_synth::{
-    serve, serve_with_faults, Faults, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION,
-};
+use medium_synth::{Faults, SyntheticMedium, SyntheticSpec};
 
 use crate::support::*;
 
@@ -24,10 +21,6 @@ fn spec(authors: usize) -> SyntheticSpec {
         loop_back_every: 7,
         ..SyntheticSpec::default()
     }
-}
-
-fn localhost() -> std::net::SocketAddr {
-    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 /// The date's reports and tables as comparable text: the report CSVs, and every table read
@@ -48,44 +41,24 @@ fn outputs(out: &Path) -> (Vec<String>, Vec<arrow::array::RecordBatch>) {
 }
 
 async fn clean_run(spec: SyntheticSpec) -> tempfile::TempDir {
-    let medium = Arc::new(SyntheticMedium::new(spec));
-    let server = serve(medium, Duration::ZERO).await.unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let s = settings(
-        &server.base_url(),
-        out.path(),
-        &["--collection-id", SYNTHETIC_COLLECTION],
-    );
-    let o = pipeline::run(&s).await.unwrap();
-    assert!(o.is_complete(), "{:?}", o.failures);
-    out
+    let site = SyntheticSite::start(spec, Duration::ZERO).await;
+    site.run_complete(&[]).await;
+    site.out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_percent_faults_at_50_rps_give_the_clean_report_value_for_value() {
     let clean = clean_run(spec(100)).await;
-    let medium = Arc::new(SyntheticMedium::new(spec(100)));
     let faults = Faults {
         seed: 7,
         rate: 0.10,
         stall: Duration::from_millis(1500),
         ..Faults::default()
     };
-    let server = serve_with_faults(
-        localhost(),
-        medium.clone(),
-        Duration::from_millis(2),
-        faults,
-    )
-    .await
-    .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let s = settings(
-        &server.base_url(),
-        out.path(),
-        &[
-            "--collection-id",
-            SYNTHETIC_COLLECTION,
+    let site = SyntheticSite::with_faults(spec(100), Duration::from_millis(2), faults).await;
+    let (medium, server, out) = (&site.medium, &site.server, &site.out);
+    let o = site
+        .run_complete(&[
             "--max-rps",
             "50",
             "--concurrency",
@@ -98,10 +71,8 @@ async fn ten_percent_faults_at_50_rps_give_the_clean_report_value_for_value() {
             "0.02",
             "--max-backoff",
             "1",
-        ],
-    );
-    let o = pipeline::run(&s).await.unwrap();
-    assert!(o.is_complete(), "{:?}", o.failures);
+        ])
+        .await;
     let injected = server.stats.faults.load(Ordering::SeqCst);
     assert!(injected >= 10, "faults were injected ({injected})");
     let m = &o.manifest;
@@ -128,22 +99,16 @@ async fn ten_percent_faults_at_50_rps_give_the_clean_report_value_for_value() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_author_that_always_fails_is_named_and_a_healed_rerun_fetches_only_it() {
     let clean = clean_run(spec(20)).await;
-    let medium = Arc::new(SyntheticMedium::new(spec(20)));
-    let broken = medium.user_id(5);
+    let broken = SyntheticMedium::new(spec(20)).user_id(5);
     let faults = Faults {
         always_fail: HashSet::from([broken.clone()]),
         ..Faults::default()
     };
-    let server = serve_with_faults(localhost(), medium.clone(), Duration::ZERO, faults)
+    let site = SyntheticSite::with_faults(spec(20), Duration::ZERO, faults).await;
+    let out = &site.out;
+    let o = pipeline::run(&site.settings(&["--retries", "1"]))
         .await
         .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let s = settings(
-        &server.base_url(),
-        out.path(),
-        &["--collection-id", SYNTHETIC_COLLECTION, "--retries", "1"],
-    );
-    let o = pipeline::run(&s).await.unwrap();
     assert_eq!(o.failures.len(), 2, "{:?}", o.failures);
     for f in &o.failures {
         assert_eq!(f.user_id.as_deref(), Some(broken.as_str()));
@@ -166,23 +131,20 @@ async fn an_author_that_always_fails_is_named_and_a_healed_rerun_fetches_only_it
     .unwrap();
     let row = csv.lines().find(|l| l.starts_with(&broken)).unwrap();
     assert!(row.ends_with(",false"), "{row}");
-    drop(server);
 
     // healed: only the broken author's pages are requested
-    let server = serve(medium.clone(), Duration::ZERO).await.unwrap();
-    let s = settings(
-        &server.base_url(),
-        out.path(),
-        &["--collection-id", SYNTHETIC_COLLECTION],
-    );
-    let o = pipeline::run(&s).await.unwrap();
+    let healed = SyntheticSite::start(spec(20), Duration::ZERO).await;
+    let o = pipeline::run(&healed.settings_into(out.path(), &[]))
+        .await
+        .unwrap();
     assert!(o.is_complete(), "{:?}", o.failures);
-    let own_pages = medium
+    let own_pages = healed
+        .medium
         .pages()
         .iter()
         .filter(|p| p.stream.key() == broken)
         .count() as u64;
-    assert_eq!(server.stats.requests.load(Ordering::SeqCst), own_pages);
+    assert_eq!(healed.requests(), own_pages);
     assert_eq!(outputs(out.path()), outputs(clean.path()));
 }
 
@@ -232,8 +194,7 @@ async fn kill_9_at_any_point_leaves_nothing_partial_and_a_rerun_completes() {
         ..SyntheticSpec::default()
     };
     let clean = clean_run(spec).await;
-    let medium = Arc::new(SyntheticMedium::new(spec));
-    let total = medium.expected_requests() as u64;
+    let total = SyntheticMedium::new(spec).expected_requests() as u64;
     // kill after N requests, and after the last request with delays that land in normalize,
     // aggregate and publish
     let points: Vec<(u64, u64)> = vec![
@@ -249,26 +210,11 @@ async fn kill_9_at_any_point_leaves_nothing_partial_and_a_rerun_completes() {
         (total, 1500),
     ];
     for (after, delay_ms) in points {
-        let server = serve(medium.clone(), Duration::from_millis(2))
-            .await
-            .unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let uri = server.base_url();
+        let site = SyntheticSite::start(spec, Duration::from_millis(2)).await;
+        let (server, out) = (&site.server, &site.out);
         let mut child = Command::new(env!("CARGO_BIN_EXE_etl"))
-            .args([
-                "run",
-                "--date",
-                "2026-11-27",
-                "--base-url",
-                &uri,
-                "--collection-id",
-                SYNTHETIC_COLLECTION,
-                "--max-rps",
-                "0",
-                "-q",
-            ])
-            .arg("--out")
-            .arg(out.path())
+            .args(["run", "--date", "2026-11-27", "-q"])
+            .args(site.flags())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -298,8 +244,7 @@ async fn kill_9_at_any_point_leaves_nothing_partial_and_a_rerun_completes() {
             out.path().join("reports/date=2026-11-27").exists()
         );
 
-        let s = settings(&uri, out.path(), &["--collection-id", SYNTHETIC_COLLECTION]);
-        let o = pipeline::run(&s).await.unwrap();
+        let o = pipeline::run(&site.settings(&[])).await.unwrap();
         assert!(
             o.is_complete(),
             "after a kill at {after}+{delay_ms}ms: {:?}",

@@ -2,13 +2,12 @@
 //! do not stop the others, concurrency and rate bounds.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use medium_etl::pipeline;
 use medium_etl::sources::medium::endpoints::Endpoint;
 use medium_etl::sources::medium::paging::StreamEnd;
-use medium_synth::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+use medium_synth::SyntheticSpec;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -247,27 +246,14 @@ async fn a_publication_by_slug_uses_the_human_url_with_format_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_is_bounded_across_authors_and_covers_every_page() {
-    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
+    let spec = SyntheticSpec {
         authors: 24,
         stories_per_author: 25,
         ..SyntheticSpec::default()
-    }));
-    let server = serve(medium.clone(), Duration::from_millis(30))
-        .await
-        .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let s = settings(
-        &server.base_url(),
-        out.path(),
-        &[
-            "--collection-id",
-            SYNTHETIC_COLLECTION,
-            "--concurrency",
-            "3",
-        ],
-    );
-    let o = pipeline::run(&s).await.unwrap();
-    assert!(o.is_complete(), "{:?}", o.failures);
+    };
+    let site = SyntheticSite::start(spec, Duration::from_millis(30)).await;
+    let (medium, server) = (&site.medium, &site.server);
+    let o = site.run_complete(&["--concurrency", "3"]).await;
     let requests = server.stats.requests.load(Ordering::SeqCst) as usize;
     assert_eq!(requests, medium.expected_requests());
     let max = server.stats.max_in_flight.load(Ordering::SeqCst);
@@ -279,30 +265,19 @@ async fn concurrency_is_bounded_across_authors_and_covers_every_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_requests_per_second_cap_spaces_requests() {
-    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
+    let spec = SyntheticSpec {
         authors: 5,
         stories_per_author: 3,
         followings_per_author: 3,
         ..SyntheticSpec::default()
-    }));
-    let server = serve(medium.clone(), Duration::ZERO).await.unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let s = settings(
-        &server.base_url(),
-        out.path(),
-        &[
-            "--collection-id",
-            SYNTHETIC_COLLECTION,
-            "--max-rps",
-            "20",
-            "--concurrency",
-            "8",
-        ],
-    );
+    };
+    let site = SyntheticSite::start(spec, Duration::ZERO).await;
     let started = Instant::now();
-    pipeline::run(&s).await.unwrap();
-    let n = medium.expected_requests();
-    assert_eq!(server.stats.requests.load(Ordering::SeqCst) as usize, n);
+    pipeline::run(&site.settings(&["--max-rps", "20", "--concurrency", "8"]))
+        .await
+        .unwrap();
+    let n = site.medium.expected_requests();
+    assert_eq!(site.requests() as usize, n);
     // n requests at 20/s cannot start within less than (n - 1) / 20 seconds
     let floor = Duration::from_secs_f64((n - 1) as f64 / 20.0);
     assert!(

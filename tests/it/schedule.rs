@@ -2,10 +2,9 @@
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medium_synth::{serve, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION};
+use medium_synth::SyntheticSpec;
 
 use crate::support::*;
 
@@ -127,33 +126,18 @@ fn sigterm_while_waiting_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_run_keeps_what_was_fetched_and_publishes_nothing_partial() {
-    let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
+    let spec = SyntheticSpec {
         authors: 60,
         stories_per_author: 30,
         ..SyntheticSpec::default()
-    }));
-    let server = serve(medium.clone(), Duration::from_millis(20))
-        .await
+    };
+    let site = SyntheticSite::start(spec, Duration::from_millis(20)).await;
+    let (medium, server, out) = (&site.medium, &site.server, &site.out);
+    let child = schedule(&["--every", "1h", "--concurrency", "2"])
+        .args(site.flags())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let base = server.base_url();
-    let child = schedule(&[
-        "--every",
-        "1h",
-        "--base-url",
-        &base,
-        "--collection-id",
-        SYNTHETIC_COLLECTION,
-        "--max-rps",
-        "0",
-        "--concurrency",
-        "2",
-        "--out",
-        out.path().to_str().unwrap(),
-    ])
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
     let started = Instant::now();
     while server.stats.requests.load(Ordering::SeqCst) < 30
         && started.elapsed() < Duration::from_secs(30)

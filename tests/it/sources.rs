@@ -535,7 +535,7 @@ async fn a_challenge_or_a_page_without_state_is_an_error_naming_the_page() {
     assert_eq!(read, 8);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn auto_reads_a_60_author_publication_from_its_pages_when_the_api_is_closed() {
     use medium_synth::{serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec};
     let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {

@@ -221,3 +221,82 @@ pub fn stored_bodies(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A synthetic Medium served on 127.0.0.1 (with faults, if any) and an output root for runs
+/// of its publication: the one setup of every test that runs against the synthetic Medium.
+pub struct SyntheticSite {
+    pub medium: std::sync::Arc<medium_synth::SyntheticMedium>,
+    pub server: medium_synth::SyntheticServer,
+    pub out: tempfile::TempDir,
+}
+
+impl SyntheticSite {
+    pub async fn start(spec: medium_synth::SyntheticSpec, latency: std::time::Duration) -> Self {
+        Self::with_faults(spec, latency, medium_synth::Faults::default()).await
+    }
+
+    pub async fn with_faults(
+        spec: medium_synth::SyntheticSpec,
+        latency: std::time::Duration,
+        faults: medium_synth::Faults,
+    ) -> Self {
+        let medium = std::sync::Arc::new(medium_synth::SyntheticMedium::new(spec));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = medium_synth::serve_with_faults(addr, medium.clone(), latency, faults)
+            .await
+            .expect("serves the synthetic Medium");
+        SyntheticSite {
+            medium,
+            server,
+            out: tempfile::tempdir().expect("a temp dir"),
+        }
+    }
+
+    /// Requests the server has answered so far.
+    pub fn requests(&self) -> u64 {
+        self.server
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Settings of a run of the synthetic publication into the site's output root (the quick
+    /// defaults of [`settings`]); `extra` flags win.
+    pub fn settings(&self, extra: &[&str]) -> Settings {
+        self.settings_into(self.out.path(), extra)
+    }
+
+    /// As [`SyntheticSite::settings`], into another output root.
+    pub fn settings_into(&self, out: &Path, extra: &[&str]) -> Settings {
+        let mut flags = vec!["--collection-id", medium_synth::SYNTHETIC_COLLECTION];
+        flags.extend_from_slice(extra);
+        settings(&self.server.base_url(), out, &flags)
+    }
+
+    /// The flags of `etl run` / `etl schedule` for the binary: the site, its publication, no
+    /// rate cap, the site's output root.
+    pub fn flags(&self) -> Vec<String> {
+        [
+            "--base-url",
+            &self.server.base_url(),
+            "--collection-id",
+            medium_synth::SYNTHETIC_COLLECTION,
+            "--max-rps",
+            "0",
+            "--out",
+            self.out.path().to_str().expect("a UTF-8 path"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// A run into the site's output root that must complete.
+    pub async fn run_complete(&self, extra: &[&str]) -> medium_etl::RunOutcome {
+        let o = medium_etl::pipeline::run(&self.settings(extra))
+            .await
+            .expect("the run finishes");
+        assert!(o.is_complete(), "{:?}", o.failures);
+        o
+    }
+}

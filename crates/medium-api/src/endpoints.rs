@@ -26,6 +26,14 @@ impl Endpoint {
         Endpoint::Following,
     ];
 
+    /// The position of the family in [`Endpoint::ALL`] (for per-family tables of values).
+    pub fn position(self) -> usize {
+        Endpoint::ALL
+            .iter()
+            .position(|e| *e == self)
+            .unwrap_or_default()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::PublicationStream => "publication_stream",
@@ -58,11 +66,6 @@ impl PublicationRef {
         match self {
             PublicationRef::Id(k) | PublicationRef::Slug(k) => k,
         }
-    }
-
-    /// Towards Data Science, the original pipeline's default.
-    pub fn default_publication() -> Self {
-        PublicationRef::Id("7f60cf5620c9".into())
     }
 }
 
@@ -134,16 +137,10 @@ impl StreamId {
         let format = via.format();
         let family = self.endpoint();
         if !format.carries(family) {
-            let only: Vec<&str> = Via::carrying(family).map(|v| v.format().title).collect();
-            let others: Vec<&str> = Via::ALL
-                .iter()
-                .filter(|v| !v.format().carries(family))
-                .map(|v| v.format().title)
-                .collect();
             return Err(format!(
                 "{self} exists only in {} ({} do not carry it)",
-                only.join(" and "),
-                others.join(" and ")
+                Via::only_in(family),
+                format.title
             ));
         }
         let Addressing::ByName { prefix } = format.addressing else {

@@ -1,8 +1,9 @@
 //! The doors into Medium's data, and **the one table of what each carries** ([`Format`]):
-//! which request families a format answers, how it addresses them, whether its streams page,
-//! where its bodies are stored, and which table columns its rows leave null. Everything else
-//! (paths, decoders, the fallback chain, the manifest's `sources.columns`, null metrics) is
-//! derived from this table; a new format is one more row.
+//! which request families a format answers, how it addresses them, its name and title, where
+//! its bodies are stored, and which table columns its rows leave null. The paths
+//! ([`StreamId::http_path_via`]), the fallback's "not carried" rule, the manifest's
+//! `sources.columns` and the metrics left null read this table; a new format is a row here,
+//! a variant of [`Via`] and its decoder (`StreamPage::decode`).
 //!
 //! | family | JSON | HTML | RSS |
 //! |---|---|---|---|
@@ -50,8 +51,6 @@ pub struct Format {
     pub ext: &'static str,
     /// The request families it answers.
     pub families: &'static [Endpoint],
-    /// Whether its streams page (`paging.next`); else every stream is one page.
-    pub paged: bool,
     /// How a stream's requests are addressed.
     pub addressing: Addressing,
     /// Per table, the columns its rows leave null (never guessed).
@@ -64,7 +63,6 @@ const JSON: Format = Format {
     title: "the JSON API",
     ext: "json",
     families: &Endpoint::ALL,
-    paged: true,
     addressing: Addressing::Api,
     null_columns: &[],
 };
@@ -78,7 +76,6 @@ const HTML: Format = Format {
     title: "HTML pages",
     ext: "html",
     families: PAGES_AND_FEEDS,
-    paged: false,
     addressing: Addressing::ByName { prefix: "" },
     null_columns: &[(tables::POSTS, &["image_count", "link_count"])],
 };
@@ -89,7 +86,6 @@ const RSS: Format = Format {
     title: "RSS feeds",
     ext: "xml",
     families: PAGES_AND_FEEDS,
-    paged: false,
     addressing: Addressing::ByName { prefix: "/feed" },
     null_columns: &[
         (
@@ -165,6 +161,17 @@ impl Via {
         Via::ALL
             .into_iter()
             .filter(move |v| v.format().carries(family))
+    }
+
+    /// Where a family exists, for messages: "the JSON API", "HTML pages and RSS feeds".
+    pub fn only_in(family: Endpoint) -> String {
+        let titles: Vec<&str> = Via::carrying(family).map(|v| v.format().title).collect();
+        titles.join(" and ")
+    }
+
+    /// The position of the format in [`Via::ALL`] (for per-format tables of values).
+    pub fn position(self) -> usize {
+        Via::ALL.iter().position(|v| *v == self).unwrap_or_default()
     }
 }
 

@@ -1,4 +1,4 @@
-//! The synthetic Medium over HTTP/1 on 127.0.0.1, on axum: one server loop ([`serve_router`],
+//! The synthetic Medium over HTTP/1 (on 127.0.0.1 in tests and benches, on any address given), on axum: one server loop ([`serve_router`],
 //! [`serve_listener`]) that any router can use, and the synthetic Medium's own router
 //! ([`serve_with_faults`]), which counts every request in [`ServerStats`], delays it by the
 //! chosen latency, and answers from bodies computed before the first request (so the server's

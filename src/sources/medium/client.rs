@@ -5,7 +5,7 @@
 //! does not accept (for JSON an HTML challenge page with status 200 or a truncated body; for an
 //! HTML page a challenge or a page without its state; for a feed, anything but RSS), since all
 //! of these are what a busy or rate-limiting server sends and a later attempt usually gets the
-//! real answer. (Whether to try another format after that is the harvest's call, `--via auto`.)
+//! real answer. (Whether to try another format after that is [`super::fallback`]'s call.)
 //! `Retry-After` (seconds or an HTTP date) is honoured, up to the configured maximum backoff.
 //! Never retried: other 4xx (a 404 will not become a 200). Every request carries a descriptive
 //! `User-Agent`, since Medium refuses requests without one.

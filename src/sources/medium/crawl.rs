@@ -14,7 +14,6 @@
 //!   missing.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use medium_api::endpoints::{PublicationRef, StreamId};
@@ -26,6 +25,7 @@ use medium_api::StreamPage;
 use super::fallback::{Fallback, Turn};
 use super::origin::{Origin, PageRequest, ReadThrough};
 use crate::error::FetchError;
+use crate::events::{AuthorFound, AuthorHarvested};
 use crate::raw_store::RawStore;
 use crate::run::{
     AuthorHarvest, CancelFlag, FetchStats, Harvest, PublicationHarvest, StreamHarvest, Unfinished,
@@ -189,12 +189,9 @@ impl Harvester {
             let end = self
                 .page_through(&stream, via, &path, &mut pages, &mut on_page, &mut turn)
                 .await;
-            turn.done();
             match end {
                 Err(Unfinished::Failed(e)) if pages.is_empty() && e.is_closed_door() => {
-                    if i + 1 < chain.len() {
-                        self.doors.switched(&stream, username, i, &e);
-                    }
+                    self.doors.refused(turn, &stream, username, i, &e);
                     // Report the first real refusal, not a later format's "cannot address".
                     if closed.as_ref().is_none_or(|c| {
                         matches!(
@@ -206,6 +203,7 @@ impl Harvester {
                     }
                 }
                 end => {
+                    turn.done();
                     log_stream_end(&stream, pages.len(), &end);
                     return StreamHarvest {
                         stream,
@@ -357,10 +355,7 @@ impl AuthorQueue {
         }
         let index = self.users.len();
         self.users.push(user.clone());
-        self.harvester
-            .stats
-            .authors_found
-            .fetch_add(1, Ordering::Relaxed);
+        AuthorFound.emit(&self.harvester.stats);
         let this = self.harvester.clone();
         let slots = self.slots.clone();
         let user_id = user.user_id.clone();
@@ -372,8 +367,7 @@ impl AuthorQueue {
                 this.stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username),
                 this.stream::<FollowingPayload>(StreamId::Following(user_id.clone()), username),
             );
-            let n = this.stats.authors_done.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::debug!(user_id = %user_id, done = n, "AuthorHarvested");
+            AuthorHarvested { user_id: &user_id }.emit(&this.stats);
             (index, profile, following)
         });
     }

@@ -8,11 +8,12 @@
 //! goes alone (a probe); the others wait for its answer. Every switch is recorded
 //! ([`SourceSwitch`]) for the summary and the manifest.
 //!
-//! What the formats carry comes from the one table, [`medium_api::via::Format`]: a stream whose
-//! chain holds formats that cannot carry its family, and whose carrying formats (if any) are
-//! all closed to the family — followings under `--via html`, or under `auto` once the JSON API
-//! answered 403 or a challenge — is *not carried*: not harvested, and not a failure. Under
-//! `--via json` a refusal stays a failure, and so does a 404 (that one stream is gone).
+//! What the formats carry comes from the one table, [`medium_api::via::Format`]. A stream is
+//! *not carried* (not harvested, and not a failure) when the chain holds formats that cannot
+//! carry its family and the stream's own answer says the door is closed to it: no format left
+//! to it can address it (followings under `--via html`, or under `auto` once the family moved
+//! past JSON), or the carrying format refused the whole family (403, a challenge). Under
+//! `--via json` a refusal stays a failure, and so does a 404 anywhere (that one stream is gone).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -55,8 +56,8 @@ pub struct Turn<'a> {
 
 impl Turn<'_> {
     /// The format answered a first page: the door is open, the others may come in. (On an
-    /// error the probe stays held until [`Turn::done`], so the family moves on before anyone
-    /// else knocks.)
+    /// error the probe stays held until [`Fallback::refused`] has moved the family on, so
+    /// nobody else knocks on a closed door.)
     pub fn answered(&mut self) {
         if self.probe.take().is_some() {
             self.probed.store(true, Ordering::Release);
@@ -116,9 +117,25 @@ impl Fallback {
         Some(Turn { probe, probed })
     }
 
-    /// Records that `stream` could not be read in the format at `position` of the chain, and
-    /// moves its family on when the door is closed for all of it.
-    pub fn switched(
+    /// Records that `stream` could not be read in the format at `position` of the chain (a
+    /// switch, when another format follows), moves its family on when the door is closed for
+    /// all of it, and only then ends the stream's `turn`: a stream waiting for the probe never
+    /// sees the door answered before the family has moved past it.
+    pub fn refused(
+        &self,
+        turn: Turn<'_>,
+        stream: &StreamId,
+        username: Option<&str>,
+        position: usize,
+        error: &FetchError,
+    ) {
+        if position + 1 < self.chain().len() {
+            self.switched(stream, username, position, error);
+        }
+        turn.done();
+    }
+
+    fn switched(
         &self,
         stream: &StreamId,
         username: Option<&str>,
@@ -173,29 +190,25 @@ impl Fallback {
     pub fn not_answered(&self, stream: &StreamId, closed: Option<FetchError>) -> Unfinished {
         let chain = self.chain();
         let family = stream.endpoint();
-        // the family has moved past every position below this one: those doors are closed
-        let open_from = self.families.get(family).position.load(Ordering::Acquire);
-        let carriers: Vec<usize> = (0..chain.len())
-            .filter(|i| chain[*i].format().carries(family))
-            .collect();
-        let not_carried = carriers.len() < chain.len() && carriers.iter().all(|i| *i < open_from);
-        if !not_carried {
+        let carriers = chain.iter().filter(|v| v.format().carries(family)).count();
+        // This stream's own answer decides: its family's door was closed (403, a challenge), or
+        // no format left to it could address the stream. A 404 is that stream's alone.
+        let door_closed = closed
+            .as_ref()
+            .is_none_or(|e| e.closes_family() || matches!(e, FetchError::Unaddressable { .. }));
+        if carriers == chain.len() || !door_closed {
             return Unfinished::Failed(closed.unwrap_or_else(|| FetchError::Unaddressable {
                 stream: stream.to_string(),
                 reason: format!("no format of --via {} carries {stream}", self.mode),
             }));
         }
-        let only: Vec<&str> = Via::carrying(family).map(|v| v.format().title).collect();
         let reason = match closed {
-            Some(e) if e.closes_family() => {
-                format!(
-                    "{stream} exists only in {}, which refused: {e}",
-                    only.join(" and ")
-                )
-            }
             Some(FetchError::Unaddressable { reason, .. }) => reason,
-            Some(e) => e.to_string(),
-            None => format!("{stream} exists only in {}", only.join(" and ")),
+            Some(e) => format!(
+                "{stream} exists only in {}, which refused: {e}",
+                Via::only_in(family)
+            ),
+            None => format!("{stream} exists only in {}", Via::only_in(family)),
         };
         Unfinished::NotCarried {
             stream: stream.to_string(),
@@ -211,5 +224,70 @@ impl Fallback {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medium_api::via::Via;
+
+    fn status(code: u16) -> FetchError {
+        FetchError::Status {
+            url: "http://127.0.0.1/x".into(),
+            status: code,
+            attempts: 1,
+        }
+    }
+
+    fn unaddressable() -> FetchError {
+        FetchError::Unaddressable {
+            stream: "s".into(),
+            reason: "following of user u3 exists only in the JSON API".into(),
+        }
+    }
+
+    /// Regression: a stream's own 404 stays a failure even after another stream of its family
+    /// found the door closed (403) and moved the family on.
+    #[test]
+    fn a_stream_is_not_carried_only_by_its_own_answer() {
+        let auto = Fallback::new(ViaMode::Auto, true);
+        let (a2, a3) = (
+            StreamId::Following("a2".into()),
+            StreamId::Following("a3".into()),
+        );
+        auto.switched(&a2, None, 0, &status(403));
+        assert_eq!(auto.first_position(Endpoint::Following, &[false; 3]), 1);
+        assert!(matches!(
+            auto.not_answered(&a3, Some(status(404))),
+            Unfinished::Failed(FetchError::Status { status: 404, .. })
+        ));
+        assert!(matches!(
+            auto.not_answered(&a2, Some(status(403))),
+            Unfinished::NotCarried { .. }
+        ));
+        // skipped the closed JSON door; pages and feeds cannot address followings
+        assert!(matches!(
+            auto.not_answered(&a3, Some(unaddressable())),
+            Unfinished::NotCarried { .. }
+        ));
+        // a profile is carried by every format of the chain: a refusal in all is a failure
+        let p = StreamId::Profile("a3".into());
+        assert!(matches!(
+            auto.not_answered(&p, Some(status(403))),
+            Unfinished::Failed(_)
+        ));
+        // under --via json a refused following is a failure; under --via html it is not carried
+        let json = Fallback::new(ViaMode::Only(Via::Json), true);
+        assert!(matches!(
+            json.not_answered(&a2, Some(status(403))),
+            Unfinished::Failed(_)
+        ));
+        let html = Fallback::new(ViaMode::Only(Via::Html), true);
+        assert!(matches!(
+            html.not_answered(&a2, Some(unaddressable())),
+            Unfinished::NotCarried { .. }
+        ));
+        assert_eq!(auto.take_switches().len(), 1);
     }
 }
