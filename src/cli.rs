@@ -186,6 +186,11 @@ pub struct RunArgs {
 
     #[arg(long, value_name = "TEXT", help = defaults::help("The User-Agent header; Medium refuses requests without one", defaults::USER_AGENT))]
     pub user_agent: Option<String>,
+
+    /// Offer HTTP/2 to servers that support it; by default the client speaks HTTP/1.1 only,
+    /// since Cloudflare refuses HTTP/2 from clients that are not browsers [env ETL_HTTP2].
+    #[arg(long)]
+    pub http2: bool,
 }
 
 #[cfg(test)]

@@ -143,6 +143,11 @@ impl FetchError {
         }
     }
 
+    /// Whether asking again cannot help: a block page.
+    pub fn is_final(&self) -> bool {
+        matches!(self, FetchError::Body { kind, .. } | FetchError::StoredBody { kind, .. } if kind.is_final())
+    }
+
     /// Whether the door is closed for the whole request family (403, a challenge page), not
     /// just for this one stream (404: that author or page may be gone): later streams of the
     /// family go straight to the next format.

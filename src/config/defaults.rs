@@ -22,6 +22,8 @@ pub const RETRIES: u32 = 4;
 pub const BACKOFF_SECS: f64 = 0.5;
 pub const MAX_BACKOFF_SECS: f64 = 60.0;
 pub const LOG_FORMAT: LogFormat = LogFormat::Text;
+/// HTTP/1.1 only: Cloudflare refuses HTTP/2 from clients that are not browsers.
+pub const HTTP2: bool = false;
 /// The config file read when it exists and none is named.
 pub const CONFIG_FILE: &str = "etl.toml";
 /// Names the tool and where it comes from (Medium refuses requests without a User-Agent).

@@ -237,6 +237,7 @@ pub struct FileConfig {
     pub backoff: Option<f64>,
     pub max_backoff: Option<f64>,
     pub user_agent: Option<String>,
+    pub http2: Option<bool>,
     pub max_authors: Option<usize>,
     pub max_pages: Option<usize>,
     pub log_format: Option<LogFormat>,
@@ -290,6 +291,8 @@ pub struct ClientSettings {
     pub retries: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Offer HTTP/2 (ALPN); else HTTP/1.1 only.
+    pub http2: bool,
 }
 
 impl ClientSettings {
@@ -307,6 +310,7 @@ impl ClientSettings {
             retries: defaults::RETRIES,
             backoff_base: secs(defaults::BACKOFF_SECS),
             backoff_max: secs(defaults::MAX_BACKOFF_SECS),
+            http2: defaults::HTTP2,
         }
     }
 }
@@ -354,7 +358,7 @@ macro_rules! shown_by_debug {
         }
     })*};
 }
-shown_by_debug!(String, PathBuf, usize, u32, f64);
+shown_by_debug!(String, PathBuf, usize, u32, f64, bool);
 
 macro_rules! shown_by_name {
     ($($t:ty),*) => {$(impl Shown for $t {
@@ -539,6 +543,12 @@ impl Settings {
         let backoff = pick!(l, args, f, backoff, defaults::BACKOFF_SECS)?;
         let max_backoff = pick!(l, args, f, max_backoff, defaults::MAX_BACKOFF_SECS)?;
         let user_agent = pick!(l, args, f, user_agent, defaults::USER_AGENT.into())?;
+        let http2 = l.pick(
+            "http2",
+            args.http2.then_some(true),
+            f.http2,
+            defaults::HTTP2,
+        )?;
         let log_format = pick!(l, args, f, log_format, defaults::LOG_FORMAT)?;
         let schedule = f.schedule.as_ref().map(Schedule::from_file).transpose()?;
         if let Some(s) = &schedule {
@@ -564,6 +574,7 @@ impl Settings {
         client.retries = retries;
         client.backoff_base = positive_secs("--backoff", backoff)?;
         client.backoff_max = positive_secs("--max-backoff", max_backoff)?;
+        client.http2 = http2;
         Ok(Settings {
             date,
             publications,
@@ -797,6 +808,34 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("ETL_VIA"), "{err}");
         assert_eq!(exit_code(&err.into()), crate::error::exit::CONFIG);
+    }
+
+    #[test]
+    fn http2_is_off_unless_asked_for_by_flag_env_or_file() {
+        assert!(
+            !Settings::resolve(&args(&[]), &|_| None)
+                .unwrap()
+                .client
+                .http2
+        );
+        assert!(
+            Settings::resolve(&args(&["--http2"]), &|_| None)
+                .unwrap()
+                .client
+                .http2
+        );
+        let env = |v: &str| (v == "ETL_HTTP2").then(|| "true".to_owned());
+        let s = Settings::resolve(&args(&[]), &env).unwrap();
+        assert!(s.client.http2);
+        assert_eq!(origin_of(&s, "http2"), Origin::Env("ETL_HTTP2".into()));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etl.toml");
+        std::fs::write(&file, "http2 = true\n").unwrap();
+        let s = Settings::resolve(&args(&["--config", file.to_str().unwrap()]), &|_| None).unwrap();
+        assert!(s.client.http2);
+        let bad = |v: &str| (v == "ETL_HTTP2").then(|| "sometimes".to_owned());
+        let err = Settings::resolve(&args(&[]), &bad).unwrap_err();
+        assert!(err.to_string().contains("ETL_HTTP2"), "{err}");
     }
 
     #[test]

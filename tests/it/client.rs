@@ -199,11 +199,12 @@ async fn an_html_page_with_status_200_is_a_typed_error_naming_the_url() {
         .fetch_page::<StreamPayload>(&stream(), "")
         .await
         .unwrap_err();
+    // "Just a moment..." is Cloudflare's managed challenge: told apart from other HTML (#13)
     assert!(
         matches!(
             &err,
             FetchError::Body {
-                kind: BodyError::Html,
+                kind: BodyError::Challenge,
                 attempts: 2,
                 ..
             }
@@ -340,4 +341,103 @@ async fn connection_refused_is_a_connect_error_naming_the_url() {
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
     );
+}
+
+const BLOCK_PAGE: &str = "<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title>\
+    </head><body><div id=\"cf-error-details\"><h1>Sorry, you have been blocked</h1></div></body></html>";
+
+/// A block page stays blocked: it is final at once, with 200 or 403, and never retried.
+#[tokio::test]
+async fn a_block_page_is_final_and_not_retried() {
+    for status in [200, 403] {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            ResponseTemplate::new(status).set_body_string(BLOCK_PAGE),
+            None,
+        )
+        .await;
+        let (c, stats) = client(&server, 3);
+        let err = c
+            .fetch_page::<StreamPayload>(&stream(), "")
+            .await
+            .unwrap_err();
+        match status {
+            200 => assert!(
+                matches!(
+                    &err,
+                    FetchError::Body {
+                        kind: BodyError::Blocked,
+                        attempts: 1,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            ),
+            _ => assert!(
+                matches!(
+                    &err,
+                    FetchError::Status {
+                        status: 403,
+                        attempts: 1,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            ),
+        }
+        assert!(
+            err.closes_family(),
+            "{err}: the family moves to the next door"
+        );
+        assert_eq!(request_count(&server).await, 1, "status {status}");
+        let counts = stats.counts(Endpoint::ProfileStream);
+        assert_eq!((counts.retried, counts.failed), (0, 1));
+    }
+}
+
+/// A managed challenge often clears when asked again: with 403 it is retried like a 503, and
+/// the page that follows it is read.
+#[tokio::test]
+async fn a_challenge_with_403_is_retried_and_the_page_after_it_is_read() {
+    let server = MockServer::start().await;
+    let challenge = String::from_utf8(fixture("challenge_page.html")).unwrap();
+    mount(
+        &server,
+        ResponseTemplate::new(403).set_body_string(challenge),
+        Some(2),
+    )
+    .await;
+    mount(&server, ok_fixture(), None).await;
+    let (c, stats) = client(&server, 3);
+    let (_, page) = c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
+    assert!(page.references.posts.is_some());
+    assert_eq!(request_count(&server).await, 3);
+    assert_eq!(stats.counts(Endpoint::ProfileStream).retried, 2);
+    // and one that never clears ends as a challenge, which closes the family under auto
+    let server = MockServer::start().await;
+    let challenge = String::from_utf8(fixture("challenge_page.html")).unwrap();
+    mount(
+        &server,
+        ResponseTemplate::new(403).set_body_string(challenge),
+        None,
+    )
+    .await;
+    let (c, _) = client(&server, 1);
+    let err = c
+        .fetch_page::<StreamPayload>(&stream(), "")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            FetchError::Body {
+                kind: BodyError::Challenge,
+                attempts: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.closes_family());
 }

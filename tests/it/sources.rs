@@ -115,6 +115,15 @@ async fn serve_sample(policy: Policy) -> Site {
     }
 }
 
+/// The JSON API answers Cloudflare's block page with status 200; pages and feeds answer.
+fn json_blocked(path: &str) -> Option<(u16, Vec<u8>)> {
+    is_json_api(path).then(|| {
+        let page = "<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title>\
+                    </head><body><h1>Sorry, you have been blocked</h1></body></html>";
+        (200, page.as_bytes().to_vec())
+    })
+}
+
 fn is_json_api(path: &str) -> bool {
     path.starts_with("/_/api/") || path.ends_with("/latest")
 }
@@ -533,6 +542,42 @@ async fn a_challenge_or_a_page_without_state_is_an_error_naming_the_page() {
         .filter(|a| a.profile.is_complete())
         .count();
     assert_eq!(read, 8);
+}
+
+/// A block page is final (#13): one request per family finds the JSON door closed, with no
+/// retries, and every author is read from its page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_moves_on_at_once_from_a_block_page() {
+    let site = serve_sample(json_blocked).await;
+    let out = tempfile::tempdir().unwrap();
+    let o = pipeline::run(&settings(
+        &site.base,
+        out.path(),
+        &["--publication", "towards-data-science", "--retries", "4"],
+    ))
+    .await
+    .unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    assert_eq!(o.harvest.authors.len(), 10);
+    assert!(o
+        .harvest
+        .authors
+        .iter()
+        .all(|a| a.profile.via == Some(Via::Html)));
+    let api = site.count(|r| is_json_api(r.split('?').next().unwrap()));
+    assert_eq!(
+        api,
+        3,
+        "one request per family, none retried: {:?}",
+        site.requests()
+    );
+    assert_eq!(o.manifest.retried_total, 0);
+    assert!(o
+        .manifest
+        .sources
+        .switches
+        .iter()
+        .all(|w| w.family && w.reason.contains("block page")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

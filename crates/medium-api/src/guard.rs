@@ -68,7 +68,7 @@ pub fn parse_payload<P: DeserializeOwned>(body: &[u8]) -> Result<P, BodyError> {
     let json = strip_guard(body);
     match json.first() {
         None => return Err(BodyError::Empty),
-        Some(b'<') => return Err(BodyError::Html),
+        Some(b'<') => return Err(BodyError::of_html_page(json)),
         _ => {}
     }
     match serde_json::from_slice::<Envelope<P>>(json) {

@@ -8,8 +8,9 @@
 //! claps, word count, reading time, responses, tags; the collection's id, name, slug,
 //! description, creator, domain. Not carried (left `None`): image and link counts, followings.
 //!
-//! A page without the state is refused: as a challenge ([`BodyError::Challenge`]) when it
-//! looks like one (Cloudflare's "Just a moment...", a captcha), else [`BodyError::NoState`].
+//! A page without the state is refused: as a block page ([`BodyError::Blocked`]) or a challenge
+//! ([`BodyError::Challenge`]) when it looks like one ([`crate::interstitial`]), else
+//! [`BodyError::NoState`].
 //! One page, no paging: a profile page shows the author's latest stories.
 
 use scraper::{Html, Selector};
@@ -48,26 +49,10 @@ fn state_json(text: &str) -> Result<String, BodyError> {
         };
         return Ok(json.trim().trim_end_matches(';').trim_end().to_owned());
     }
-    if looks_like_challenge(&doc, text) {
-        Err(BodyError::Challenge)
-    } else {
-        Err(BodyError::NoState)
-    }
-}
-
-fn looks_like_challenge(doc: &Html, text: &str) -> bool {
-    let title = Selector::parse("title")
-        .ok()
-        .and_then(|s| doc.select(&s).next().map(|t| t.text().collect::<String>()))
-        .unwrap_or_default();
-    let title = title.trim().to_ascii_lowercase();
-    title.starts_with("just a moment")
-        || title.contains("attention required")
-        || title.contains("captcha")
-        || text.contains("challenge-platform")
-        || text.contains("cf-chl")
-        || text.contains("g-recaptcha")
-        || text.contains("h-captcha")
+    Err(match BodyError::of_html_page(text.as_bytes()) {
+        BodyError::Html => BodyError::NoState,
+        interstitial => interstitial,
+    })
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@
 pub mod endpoints;
 pub mod guard;
 pub mod html;
+pub mod interstitial;
 pub mod models;
 pub mod paging;
 pub mod rss;
@@ -39,6 +40,9 @@ pub enum BodyError {
     Shape(String),
     #[error("a challenge page (Cloudflare / captcha), not the page asked for")]
     Challenge,
+    /// A block page: the server will not serve this client; asking again does not help.
+    #[error("a block page (Cloudflare: \"Sorry, you have been blocked\"), not the page asked for")]
+    Blocked,
     #[error("an HTML page without the embedded state (window.__APOLLO_STATE__)")]
     NoState,
     #[error("not an RSS feed: {0}")]
@@ -51,8 +55,22 @@ impl BodyError {
     pub fn is_closed_door(&self) -> bool {
         matches!(
             self,
-            BodyError::Html | BodyError::Challenge | BodyError::NoState
+            BodyError::Html | BodyError::Challenge | BodyError::Blocked | BodyError::NoState
         )
+    }
+
+    /// Whether asking again cannot help (a block page): the client does not retry it.
+    pub fn is_final(&self) -> bool {
+        matches!(self, BodyError::Blocked)
+    }
+
+    /// A page that is not the format's: a block page, a challenge, or just HTML.
+    pub fn of_html_page(body: &[u8]) -> BodyError {
+        match interstitial::classify(body) {
+            Some(interstitial::Interstitial::Block) => BodyError::Blocked,
+            Some(interstitial::Interstitial::Challenge) => BodyError::Challenge,
+            None => BodyError::Html,
+        }
     }
 }
 

@@ -39,7 +39,7 @@ pub fn decode(body: &[u8], page: PageOf<'_>) -> Result<StreamPayload, BodyError>
     };
     let text = &body[start..];
     if looks_like_html(text) {
-        return Err(BodyError::Html);
+        return Err(BodyError::of_html_page(text));
     }
     let channel = rss::Channel::read_from(text).map_err(|e| BodyError::Feed(e.to_string()))?;
     match page {
@@ -301,8 +301,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("not user bb3521dac22f"), "{e}");
+        // Cloudflare's managed challenge, told apart from other HTML since #13
         let e = decode(
             b"<!DOCTYPE html><title>Just a moment...</title>",
+            PageOf::Author { user_id: "u" },
+        );
+        assert_eq!(e.unwrap_err(), BodyError::Challenge);
+        let e = decode(
+            b"<!DOCTYPE html><title>Not found</title>",
             PageOf::Author { user_id: "u" },
         );
         assert_eq!(e.unwrap_err(), BodyError::Html);

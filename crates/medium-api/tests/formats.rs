@@ -187,13 +187,14 @@ fn a_challenge_page_is_named_as_one_in_every_format() {
         StreamPayload::decode(Via::Html, &profile, &body).unwrap_err(),
         BodyError::Challenge
     );
+    // since #13 the feed and JSON decoders name it a challenge too (it was "HTML" before)
     assert_eq!(
         StreamPayload::decode(Via::Rss, &profile, &body).unwrap_err(),
-        BodyError::Html
+        BodyError::Challenge
     );
     assert_eq!(
         StreamPayload::decode(Via::Json, &profile, &body).unwrap_err(),
-        BodyError::Html
+        BodyError::Challenge
     );
     for via in Via::ALL {
         let err = StreamPayload::decode(via, &profile, &body).unwrap_err();

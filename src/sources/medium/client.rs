@@ -7,8 +7,11 @@
 //! of these are what a busy or rate-limiting server sends and a later attempt usually gets the
 //! real answer. (Whether to try another format after that is [`super::fallback`]'s call.)
 //! `Retry-After` (seconds or an HTTP date) is honoured, up to the configured maximum backoff.
-//! Never retried: other 4xx (a 404 will not become a 200). Every request carries a descriptive
-//! `User-Agent`, since Medium refuses requests without one.
+//! Never retried: other 4xx (a 404 will not become a 200), and a block page, with any status
+//! ([`medium_api::interstitial`]: it stays blocked). A challenge is retried whether it comes
+//! with 200 or 403. Every request carries a descriptive `User-Agent`, since Medium refuses
+//! requests without one, and speaks HTTP/1.1 unless `--http2` is given (Cloudflare refuses
+//! HTTP/2 from clients that are not browsers).
 
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
@@ -21,6 +24,7 @@ use tokio::time::Instant;
 
 use medium_api::endpoints::{Endpoint, StreamId};
 use medium_api::guard::parse_payload;
+use medium_api::interstitial::{classify, Interstitial};
 use medium_api::BodyError;
 
 pub use crate::config::ClientSettings;
@@ -104,7 +108,13 @@ enum Attempt {
 impl MediumClient {
     pub fn new(settings: ClientSettings, stats: Arc<FetchStats>) -> Result<Self, RunError> {
         install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !settings.http2 {
+            // Cloudflare refuses HTTP/2 from clients that are not browsers and serves the same
+            // request over HTTP/1.1 (MEDIUM-GRAPHQL.md, "Transport"); --http2 opts back in.
+            builder = builder.http1_only();
+        }
+        let http = builder
             .user_agent(settings.user_agent.clone())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
@@ -170,14 +180,18 @@ impl MediumClient {
                         PageFetched { endpoint }.emit(&self.stats);
                         return Ok((fetched, payload));
                     }
-                    Err(kind) => (
-                        FetchError::Body {
+                    Err(kind) => {
+                        let error = FetchError::Body {
                             url: url.to_string(),
                             kind,
                             attempts: attempt,
-                        },
-                        None,
-                    ),
+                        };
+                        if error.is_final() {
+                            RequestFailed { endpoint }.emit(&self.stats);
+                            return Err(error);
+                        }
+                        (error, None)
+                    }
                 },
                 Attempt::Retry { error, retry_after } => (error, retry_after),
                 Attempt::Fatal(error) => {
@@ -251,6 +265,29 @@ impl MediumClient {
                 },
                 retry_after,
             };
+        }
+        if status == StatusCode::FORBIDDEN {
+            // A managed challenge often comes with 403 and clears when asked again later; a
+            // block page (or a plain 403) does not.
+            let body = response.bytes().await.unwrap_or_default();
+            let error = match classify(&body) {
+                Some(Interstitial::Challenge) => {
+                    return Attempt::Retry {
+                        error: FetchError::Body {
+                            url: url_text,
+                            kind: BodyError::Challenge,
+                            attempts: attempt,
+                        },
+                        retry_after,
+                    }
+                }
+                Some(Interstitial::Block) | None => FetchError::Status {
+                    url: url_text,
+                    status: 403,
+                    attempts: attempt,
+                },
+            };
+            return Attempt::Fatal(error);
         }
         if !status.is_success() {
             return Attempt::Fatal(FetchError::Status {
