@@ -116,11 +116,15 @@ def check_sources(tables, manifest):
     import pyarrow.compute as pc
 
     columns = manifest["sources"]["columns"]
-    for table in ("posts", "publications"):
+    for table in ("authors", "posts", "publications"):
         t = pq.read_table(os.path.join(tables, f"{table}.parquet"))
         for via, by_table in columns.items():
+            if table not in by_table:  # a manifest from before the table was listed
+                continue
             if table == "posts":
                 rows = t.filter(pc.equal(t["source"], via))
+            elif table == "authors":
+                rows = t.filter(pc.equal(t["profile_source"], via))
             else:
                 rows = t  # one publication row per run, from the publication's format
                 if manifest["sources"]["pages"].get("publication_stream", {}).get(via) is None:

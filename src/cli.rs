@@ -189,8 +189,12 @@ pub struct RunArgs {
 
     /// Offer HTTP/2 to servers that support it; by default the client speaks HTTP/1.1 only,
     /// since Cloudflare refuses HTTP/2 from clients that are not browsers [env ETL_HTTP2].
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_http2")]
     pub http2: bool,
+
+    /// Speak HTTP/1.1 only (the default), overriding `http2` from the file or ETL_HTTP2.
+    #[arg(long, overrides_with = "http2")]
+    pub no_http2: bool,
 }
 
 #[cfg(test)]

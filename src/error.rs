@@ -28,6 +28,9 @@ pub mod exit {
     pub const IO: u8 = 6;
     /// The config file or an `ETL_*` variable is malformed (an unknown key, a bad value).
     pub const CONFIG: u8 = 7;
+    /// The server refuses this client: a block page, or a challenge that did not clear after
+    /// the retries (Cloudflare). Try later, slower, or another door (`--via auto`).
+    pub const REFUSED: u8 = 8;
 }
 
 pub use medium_api::BodyError;
@@ -336,6 +339,10 @@ fn fetch_exit_code(e: &FetchError) -> u8 {
         | FetchError::Timeout { .. }
         | FetchError::Connect { .. }
         | FetchError::Transfer { .. } => exit::UNREACHABLE,
+        FetchError::Body {
+            kind: BodyError::Blocked | BodyError::Challenge,
+            ..
+        } => exit::REFUSED,
         FetchError::Body { .. } | FetchError::StoredBody { .. } => exit::MALFORMED,
         FetchError::NotInSource { .. } | FetchError::Store(_) => exit::IO,
         FetchError::Unaddressable { .. } => exit::USAGE,

@@ -48,6 +48,8 @@ fn utf8(name: &str, nullable: bool) -> Field {
 /// | `profile_pages`, `following_pages` | pages harvested for the author |
 /// | `profile_complete`, `following_complete` | whether each stream was harvested to its end (false when not harvested at all) |
 /// | `profile_source`, `following_source` | the format each stream was read in (`json`, `html`, `rss`); null when it was not harvested |
+/// | `follower_count` | Medium's count of the author's followers (`SocialStats.usersFollowedByCount` of the profile stream); null where not carried |
+/// | `following_count_reported` | Medium's own count of whom the author follows (`usersFollowedCount`), which can exceed the list it returns; `author_metrics.following_count` counts the list |
 pub fn authors() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
@@ -67,6 +69,8 @@ pub fn authors() -> SchemaRef {
             Field::new("following_complete", DataType::Boolean, false),
             utf8("profile_source", true),
             utf8("following_source", true),
+            Field::new("follower_count", DataType::Int64, true),
+            Field::new("following_count_reported", DataType::Int64, true),
         ]))
     })
     .clone()
@@ -157,10 +161,14 @@ pub fn publications() -> SchemaRef {
     .clone()
 }
 
-/// The tables whose columns a source format may leave null, with their schemas (authors' rows
-/// come from the publication listing, JSON or HTML, which carry every `authors` column).
-pub fn tables_by_source() -> [(&'static str, SchemaRef); 2] {
-    [(POSTS, posts()), (PUBLICATIONS, publications())]
+/// The tables whose columns a source format may leave null, with their schemas. An author's
+/// row is the format of their profile stream (`profile_source`), a post's its `source`.
+pub fn tables_by_source() -> [(&'static str, SchemaRef); 3] {
+    [
+        (AUTHORS, authors()),
+        (POSTS, posts()),
+        (PUBLICATIONS, publications()),
+    ]
 }
 
 /// The columns of a table that a source format does not carry: always null in the rows read
@@ -192,6 +200,7 @@ pub const AUTHOR_METRICS_COLUMNS: &[&str] = &[
     "following_count",
     "first_published_at",
     "last_published_at",
+    "follower_count",
     "harvest_complete",
 ];
 

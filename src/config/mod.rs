@@ -543,12 +543,12 @@ impl Settings {
         let backoff = pick!(l, args, f, backoff, defaults::BACKOFF_SECS)?;
         let max_backoff = pick!(l, args, f, max_backoff, defaults::MAX_BACKOFF_SECS)?;
         let user_agent = pick!(l, args, f, user_agent, defaults::USER_AGENT.into())?;
-        let http2 = l.pick(
-            "http2",
-            args.http2.then_some(true),
-            f.http2,
-            defaults::HTTP2,
-        )?;
+        let http2_flag = match (args.http2, args.no_http2) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        };
+        let http2 = l.pick("http2", http2_flag, f.http2, defaults::HTTP2)?;
         let log_format = pick!(l, args, f, log_format, defaults::LOG_FORMAT)?;
         let schedule = f.schedule.as_ref().map(Schedule::from_file).transpose()?;
         if let Some(s) = &schedule {
@@ -831,8 +831,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("etl.toml");
         std::fs::write(&file, "http2 = true\n").unwrap();
-        let s = Settings::resolve(&args(&["--config", file.to_str().unwrap()]), &|_| None).unwrap();
+        let f = file.to_str().unwrap();
+        let s = Settings::resolve(&args(&["--config", f]), &|_| None).unwrap();
         assert!(s.client.http2);
+        let s = Settings::resolve(&args(&["--config", f, "--no-http2"]), &|_| None).unwrap();
+        assert!(!s.client.http2);
+        assert_eq!(origin_of(&s, "http2"), Origin::Flag);
         let bad = |v: &str| (v == "ETL_HTTP2").then(|| "sometimes".to_owned());
         let err = Settings::resolve(&args(&[]), &bad).unwrap_err();
         assert!(err.to_string().contains("ETL_HTTP2"), "{err}");

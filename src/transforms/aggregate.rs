@@ -17,6 +17,8 @@
 //!   a story's publication (RSS, per `medium_api::via`); `publications` is then empty.
 //! - `first_published_at`, `last_published_at`: min / max of the stories' `first_published_at`.
 //! - `harvest_complete`: both of the author's streams were harvested to their end.
+//! - `follower_count`: Medium's own count of the author's followers (`authors.follower_count`);
+//!   null where the format of the author's profile stream does not carry it.
 
 use std::path::Path;
 
@@ -107,6 +109,7 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
             col("first_seen_rank"),
             col("profile_source"),
             col("following_source"),
+            col("follower_count"),
             (col("profile_complete").and(col("following_complete"))).alias("harvest_complete"),
         ])
         .left_join(per_author, col("user_id"), col("creator_id"))

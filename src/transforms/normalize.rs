@@ -23,10 +23,10 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 
 use medium_api::endpoints::PublicationRef;
-use medium_api::models::{Collection, Post};
+use medium_api::models::{Collection, Post, SocialStats};
 
 use crate::error::TransformError;
-use crate::run::Harvest;
+use crate::run::{AuthorHarvest, Harvest};
 use crate::schema;
 
 /// The four tables of one run.
@@ -106,6 +106,8 @@ fn authors(h: &Harvest) -> Result<RecordBatch, TransformError> {
     let mut following_complete = BooleanBuilder::with_capacity(n);
     let mut profile_source = StringBuilder::new();
     let mut following_source = StringBuilder::new();
+    let mut follower_count = Int64Builder::with_capacity(n);
+    let mut following_reported = Int64Builder::with_capacity(n);
     for (i, a) in h.authors.iter().enumerate() {
         let u = &a.user;
         user_id.append_value(&u.user_id);
@@ -128,6 +130,9 @@ fn authors(h: &Harvest) -> Result<RecordBatch, TransformError> {
         following_complete.append_value(a.following.is_complete());
         profile_source.append_option(a.profile.via.map(|v| v.name()));
         following_source.append_option(a.following.via.map(|v| v.name()));
+        let stats = social_stats(a);
+        follower_count.append_option(stats.and_then(|s| s.users_followed_by_count));
+        following_reported.append_option(stats.and_then(|s| s.users_followed_count));
     }
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("user_id", Arc::new(user_id.finish())),
@@ -145,8 +150,24 @@ fn authors(h: &Harvest) -> Result<RecordBatch, TransformError> {
         ("following_complete", Arc::new(following_complete.finish())),
         ("profile_source", Arc::new(profile_source.finish())),
         ("following_source", Arc::new(following_source.finish())),
+        ("follower_count", Arc::new(follower_count.finish())),
+        (
+            "following_count_reported",
+            Arc::new(following_reported.finish()),
+        ),
     ];
     schema::batch(schema::authors(), columns)
+}
+
+/// The author's own `SocialStats`, from the first profile page that has them.
+fn social_stats(a: &AuthorHarvest) -> Option<&SocialStats> {
+    a.profile.pages.iter().find_map(|page| {
+        page.references
+            .social_stats
+            .0
+            .iter()
+            .find(|s| s.user_id == a.user.user_id)
+    })
 }
 
 /// The distinct posts of a harvest in first-seen order, each with whether the kept copy came

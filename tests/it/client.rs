@@ -362,30 +362,17 @@ async fn a_block_page_is_final_and_not_retried() {
             .fetch_page::<StreamPayload>(&stream(), "")
             .await
             .unwrap_err();
-        match status {
-            200 => assert!(
-                matches!(
-                    &err,
-                    FetchError::Body {
-                        kind: BodyError::Blocked,
-                        attempts: 1,
-                        ..
-                    }
-                ),
-                "{err:?}"
+        assert!(
+            matches!(
+                &err,
+                FetchError::Body {
+                    kind: BodyError::Blocked,
+                    attempts: 1,
+                    ..
+                }
             ),
-            _ => assert!(
-                matches!(
-                    &err,
-                    FetchError::Status {
-                        status: 403,
-                        attempts: 1,
-                        ..
-                    }
-                ),
-                "{err:?}"
-            ),
-        }
+            "status {status}: {err:?}"
+        );
         assert!(
             err.closes_family(),
             "{err}: the family moves to the next door"
@@ -440,4 +427,51 @@ async fn a_challenge_with_403_is_retried_and_the_page_after_it_is_read() {
         "{err:?}"
     );
     assert!(err.closes_family());
+}
+
+/// An ordinary 403 (here with the script Cloudflare injects into every page of a zone) is
+/// final at once, as before; `cf-mitigated: challenge` marks a challenge whatever the body.
+#[tokio::test]
+async fn a_plain_403_is_final_and_cf_mitigated_marks_a_challenge() {
+    let server = MockServer::start().await;
+    let page = "<html><head><title>Forbidden</title>\
+        <script src=\"/cdn-cgi/challenge-platform/scripts/jsd/main.js\"></script></head></html>";
+    mount(
+        &server,
+        ResponseTemplate::new(403).set_body_string(page),
+        None,
+    )
+    .await;
+    let (c, _) = client(&server, 3);
+    let err = c
+        .fetch_page::<StreamPayload>(&stream(), "")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            FetchError::Status {
+                status: 403,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(request_count(&server).await, 1);
+
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        ResponseTemplate::new(403)
+            .insert_header("cf-mitigated", "challenge")
+            .set_body_string("<html></html>"),
+        Some(1),
+    )
+    .await;
+    mount(&server, ok_fixture(), None).await;
+    let (c, stats) = client(&server, 3);
+    c.fetch_page::<StreamPayload>(&stream(), "").await.unwrap();
+    assert_eq!(request_count(&server).await, 2);
+    assert_eq!(stats.counts(Endpoint::ProfileStream).retried, 1);
 }

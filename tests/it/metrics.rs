@@ -484,3 +484,25 @@ async fn a_rerun_replaces_its_date_whole_and_leaves_other_dates() {
         .unwrap()
         .any(|_| true));
 }
+
+/// Medium's own follower figures come from the profile stream's `SocialStats` (the real
+/// fixture: 17,573 followers, 15 followed), beside the count of the list it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_counts_come_from_the_profile_streams_social_stats() {
+    let server = MockServer::start().await;
+    serve_will(&server).await;
+    let out = tempfile::tempdir().unwrap();
+    let s = settings(&server.uri(), out.path(), &["--collection-id", "c0ffee"]);
+    let o = pipeline::run(&s).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    let authors = read_parquet(&out.path().join("tables/date=2026-11-27/authors.parquet"));
+    assert_eq!(i64_col(&authors, "follower_count", 0), Some(17_573));
+    assert_eq!(i64_col(&authors, "following_count_reported", 0), Some(15));
+    let m = read_parquet(
+        &out.path()
+            .join("reports/date=2026-11-27/author_metrics.parquet"),
+    );
+    assert_eq!(i64_col(&m, "follower_count", 0), Some(17_573));
+    let listed = i64_col(&m, "following_count", 0).unwrap();
+    assert!(listed > 0 && listed <= 15, "{listed} listed of 15 reported");
+}

@@ -289,6 +289,7 @@ fn map(entities: Entities, page: PageOf<'_>) -> Result<StreamPayload, BodyError>
             users: IdMap(users),
             posts: Some(IdMap(posts)),
             collections: IdMap(collections),
+            social_stats: IdMap::default(),
         },
         paging: None,
         unresolved_creators: Vec::new(),

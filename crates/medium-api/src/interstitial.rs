@@ -21,34 +21,43 @@ pub enum Interstitial {
 }
 
 /// How far into a body the markers are looked for.
-const SCAN: usize = 64 * 1024;
+pub const SCAN: usize = 64 * 1024;
 
-const BLOCK_MARKERS: &[&str] = &[
-    "sorry, you have been blocked",
-    "attention required! | cloudflare",
+/// Said only by a block page.
+const BLOCK_MARKERS: &[&str] = &["sorry, you have been blocked"];
+
+/// A Cloudflare error page (a block, unless it also asks to solve something).
+const ERROR_PAGE_MARKERS: &[&str] = &[
     "cf-error-details",
-    "you are unable to access",
+    "<title>attention required! | cloudflare",
 ];
 
+/// Said only by a challenge or captcha page: the managed challenge's title and script, and the
+/// widgets and forms a person would solve. (Cloudflare also injects a `challenge-platform`
+/// script into ordinary pages, so only its `/h/` challenge path counts.)
 const CHALLENGE_MARKERS: &[&str] = &[
     "<title>just a moment",
-    "challenge-platform",
-    "cf-chl",
-    "cf_chl",
+    "_cf_chl_opt",
+    "/cdn-cgi/challenge-platform/h/",
+    "challenge-form",
     "g-recaptcha",
     "h-captcha",
-    "captcha",
+    "cf-turnstile",
 ];
 
 /// What a body is, when it is a bot wall's page; `None` for anything else (a real page, JSON,
-/// an ordinary error page). A block page wins over a challenge when a page shows both.
+/// an ordinary error page). Call it on bodies the expected format refused, not on data.
 pub fn classify(body: &[u8]) -> Option<Interstitial> {
     let head = &body[..body.len().min(SCAN)];
     let text = String::from_utf8_lossy(head).to_ascii_lowercase();
-    if BLOCK_MARKERS.iter().any(|m| text.contains(m)) {
+    let has = |markers: &[&str]| markers.iter().any(|m| text.contains(m));
+    if has(BLOCK_MARKERS) {
         Some(Interstitial::Block)
-    } else if CHALLENGE_MARKERS.iter().any(|m| text.contains(m)) {
+    } else if has(CHALLENGE_MARKERS) {
+        // includes Cloudflare's older captcha page ("Attention Required!", "One more step")
         Some(Interstitial::Challenge)
+    } else if has(ERROR_PAGE_MARKERS) {
+        Some(Interstitial::Block)
     } else {
         None
     }
@@ -73,9 +82,21 @@ mod tests {
             Some(Interstitial::Challenge)
         );
         assert_eq!(
-            classify(b"<html><body>g-recaptcha</body></html>"),
+            classify(b"<html><body><div class=\"g-recaptcha\"></div></body></html>"),
             Some(Interstitial::Challenge)
         );
+        // Cloudflare's older captcha page: "Attention Required!", but something to solve
+        let captcha = "<html><head><title>Attention Required! | Cloudflare</title></head><body>\
+            <h2>One more step</h2><form id=\"challenge-form\"><div class=\"g-recaptcha\"></div></form></body></html>";
+        assert_eq!(classify(captcha.as_bytes()), Some(Interstitial::Challenge));
+        // ordinary pages that mention the words, or carry Cloudflare's injected script
+        for ordinary in [
+            "<html><title>Forbidden</title><body>We use a captcha to sign in.</body></html>",
+            "<html><title>403</title><script src=\"/cdn-cgi/challenge-platform/scripts/jsd/main.js\"></script></html>",
+            "<html><body>You are unable to access this story.</body></html>",
+        ] {
+            assert_eq!(classify(ordinary.as_bytes()), None, "{ordinary}");
+        }
         // a page that shows both: blocked is final
         let both = format!("{CHALLENGE}{BLOCK}");
         assert_eq!(classify(both.as_bytes()), Some(Interstitial::Block));

@@ -59,6 +59,23 @@ pub struct References {
     pub posts: Option<IdMap<Post>>,
     #[serde(rename = "Collection", default)]
     pub collections: IdMap<Collection>,
+    /// Medium's own follower and following figures per user (profile streams carry the
+    /// author's).
+    #[serde(rename = "SocialStats", default)]
+    pub social_stats: IdMap<SocialStats>,
+}
+
+/// `references.SocialStats.<user id>`: Medium's own figures for a user.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SocialStats {
+    pub user_id: String,
+    /// How many users the user follows, as Medium counts them (can exceed the list it returns).
+    #[serde(default)]
+    pub users_followed_count: Option<i64>,
+    /// How many users follow the user.
+    #[serde(default)]
+    pub users_followed_by_count: Option<i64>,
 }
 
 /// A Medium user (an author, or someone an author follows).

@@ -67,6 +67,9 @@ const JSON: Format = Format {
     null_columns: &[],
 };
 
+/// Medium's own follower figures: only the API's profile streams carry them.
+const SOCIAL_STATS: &[&str] = &["follower_count", "following_count_reported"];
+
 /// The families pages and feeds answer: no followings.
 const PAGES_AND_FEEDS: &[Endpoint] = &[Endpoint::PublicationStream, Endpoint::ProfileStream];
 
@@ -77,7 +80,10 @@ const HTML: Format = Format {
     ext: "html",
     families: PAGES_AND_FEEDS,
     addressing: Addressing::ByName { prefix: "" },
-    null_columns: &[(tables::POSTS, &["image_count", "link_count"])],
+    null_columns: &[
+        (tables::AUTHORS, SOCIAL_STATS),
+        (tables::POSTS, &["image_count", "link_count"]),
+    ],
 };
 
 const RSS: Format = Format {
@@ -88,6 +94,7 @@ const RSS: Format = Format {
     families: PAGES_AND_FEEDS,
     addressing: Addressing::ByName { prefix: "/feed" },
     null_columns: &[
+        (tables::AUTHORS, SOCIAL_STATS),
         (
             tables::POSTS,
             &[

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use medium_api::endpoints::{Endpoint, StreamId};
 use medium_api::guard::parse_payload;
-use medium_api::interstitial::{classify, Interstitial};
+use medium_api::interstitial::{classify, Interstitial, SCAN};
 use medium_api::BodyError;
 
 pub use crate::config::ClientSettings;
@@ -267,27 +267,9 @@ impl MediumClient {
             };
         }
         if status == StatusCode::FORBIDDEN {
-            // A managed challenge often comes with 403 and clears when asked again later; a
-            // block page (or a plain 403) does not.
-            let body = response.bytes().await.unwrap_or_default();
-            let error = match classify(&body) {
-                Some(Interstitial::Challenge) => {
-                    return Attempt::Retry {
-                        error: FetchError::Body {
-                            url: url_text,
-                            kind: BodyError::Challenge,
-                            attempts: attempt,
-                        },
-                        retry_after,
-                    }
-                }
-                Some(Interstitial::Block) | None => FetchError::Status {
-                    url: url_text,
-                    status: 403,
-                    attempts: attempt,
-                },
-            };
-            return Attempt::Fatal(error);
+            return self
+                .forbidden(response, url_text, attempt, retry_after)
+                .await;
         }
         if !status.is_success() {
             return Attempt::Fatal(FetchError::Status {
@@ -311,6 +293,57 @@ impl MediumClient {
                 error: transport_error(&url_text, &e, attempt),
                 retry_after: None,
             },
+        }
+    }
+}
+
+impl MediumClient {
+    /// A 403: a managed challenge (Cloudflare's `cf-mitigated: challenge` header, or a
+    /// challenge page) often clears when asked again, so it is retried; a block page is final,
+    /// and so is a plain 403. At most the first [`SCAN`] bytes of the body are read.
+    async fn forbidden(
+        &self,
+        mut response: reqwest::Response,
+        url: String,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Attempt {
+        let mitigated = response
+            .headers()
+            .get("cf-mitigated")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"challenge"));
+        let mut head = Vec::new();
+        while head.len() < SCAN {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    head.extend_from_slice(&chunk[..chunk.len().min(SCAN - head.len())])
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Attempt::Retry {
+                        error: transport_error(&url, &e, attempt),
+                        retry_after,
+                    }
+                }
+            }
+        }
+        BodyReceived { bytes: head.len() }.emit(&self.stats);
+        let body_error = |kind| FetchError::Body {
+            url: url.clone(),
+            kind,
+            attempts: attempt,
+        };
+        match (mitigated, classify(&head)) {
+            (true, _) | (false, Some(Interstitial::Challenge)) => Attempt::Retry {
+                error: body_error(BodyError::Challenge),
+                retry_after,
+            },
+            (false, Some(Interstitial::Block)) => Attempt::Fatal(body_error(BodyError::Blocked)),
+            (false, None) => Attempt::Fatal(FetchError::Status {
+                url,
+                status: 403,
+                attempts: attempt,
+            }),
         }
     }
 }
