@@ -157,14 +157,20 @@ async fn serve_will(server: &MockServer) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn golden_metrics_of_the_real_profile_stream() {
+/// A complete run of [`serve_will`]'s publication; the server and the output root.
+async fn run_will() -> (MockServer, tempfile::TempDir) {
     let server = MockServer::start().await;
     serve_will(&server).await;
     let out = tempfile::tempdir().unwrap();
     let s = settings(&server.uri(), out.path(), &["--collection-id", "c0ffee"]);
     let o = pipeline::run(&s).await.unwrap();
     assert!(o.is_complete(), "{:?}", o.failures);
+    (server, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_metrics_of_the_real_profile_stream() {
+    let (_server, out) = run_will().await;
 
     let m = read_parquet(
         &out.path()
@@ -489,12 +495,7 @@ async fn a_rerun_replaces_its_date_whole_and_leaves_other_dates() {
 /// fixture: 17,573 followers, 15 followed), beside the count of the list it returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follower_counts_come_from_the_profile_streams_social_stats() {
-    let server = MockServer::start().await;
-    serve_will(&server).await;
-    let out = tempfile::tempdir().unwrap();
-    let s = settings(&server.uri(), out.path(), &["--collection-id", "c0ffee"]);
-    let o = pipeline::run(&s).await.unwrap();
-    assert!(o.is_complete(), "{:?}", o.failures);
+    let (_server, out) = run_will().await;
     let authors = read_parquet(&out.path().join("tables/date=2026-11-27/authors.parquet"));
     assert_eq!(i64_col(&authors, "follower_count", 0), Some(17_573));
     assert_eq!(i64_col(&authors, "following_count_reported", 0), Some(15));
