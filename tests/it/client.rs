@@ -28,6 +28,13 @@ fn client(server: &MockServer, retries: u32) -> (MediumClient, Arc<FetchStats>) 
     (MediumClient::new(s, stats.clone()).unwrap(), stats)
 }
 
+/// The error of fetching the profile page through `c`.
+async fn fetch_err(c: &MediumClient) -> FetchError {
+    c.fetch_page::<StreamPayload>(&stream(), "")
+        .await
+        .unwrap_err()
+}
+
 fn stream() -> StreamId {
     StreamId::Profile("e2f299e30cb9".into())
 }
@@ -125,10 +132,7 @@ async fn gives_up_on_5xx_after_the_retries_naming_the_url() {
     let server = MockServer::start().await;
     mount(&server, ResponseTemplate::new(502), None).await;
     let (c, stats) = client(&server, 2);
-    let err = c
-        .fetch_page::<StreamPayload>(&stream(), "")
-        .await
-        .unwrap_err();
+    let err = fetch_err(&c).await;
     assert!(
         matches!(
             err,
@@ -150,10 +154,7 @@ async fn does_not_retry_other_4xx() {
     let server = MockServer::start().await;
     mount(&server, ResponseTemplate::new(404), None).await;
     let (c, _) = client(&server, 4);
-    let err = c
-        .fetch_page::<StreamPayload>(&stream(), "")
-        .await
-        .unwrap_err();
+    let err = fetch_err(&c).await;
     assert!(
         matches!(
             err,
@@ -195,10 +196,7 @@ async fn an_html_page_with_status_200_is_a_typed_error_naming_the_url() {
     )
     .await;
     let (c, _) = client(&server, 1);
-    let err = c
-        .fetch_page::<StreamPayload>(&stream(), "")
-        .await
-        .unwrap_err();
+    let err = fetch_err(&c).await;
     // "Just a moment..." is Cloudflare's managed challenge: told apart from other HTML (#13)
     assert!(
         matches!(
@@ -246,10 +244,7 @@ async fn a_truncated_body_is_retried_then_a_typed_error() {
     )
     .await;
     let (c, _) = client(&server, 0);
-    let err = c
-        .fetch_page::<StreamPayload>(&stream(), "")
-        .await
-        .unwrap_err();
+    let err = fetch_err(&c).await;
     assert!(
         matches!(
             &err,
@@ -279,10 +274,7 @@ async fn success_false_and_empty_bodies_are_typed_errors() {
         )
         .await;
         let (c, _) = client(&server, 0);
-        let err = c
-            .fetch_page::<StreamPayload>(&stream(), "")
-            .await
-            .unwrap_err();
+        let err = fetch_err(&c).await;
         assert!(err.to_string().contains(want), "{err}");
     }
 }
@@ -314,10 +306,7 @@ async fn a_stalled_response_times_out_and_is_retried() {
     )
     .await;
     let (c, _) = client(&server, 0);
-    let err = c
-        .fetch_page::<StreamPayload>(&stream(), "")
-        .await
-        .unwrap_err();
+    let err = fetch_err(&c).await;
     assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
     assert!(err.to_string().contains("timed out"), "{err}");
 }
@@ -329,10 +318,7 @@ async fn connection_refused_is_a_connect_error_naming_the_url() {
     s.retries = 1;
     s.backoff_base = Duration::from_millis(5);
     let c = MediumClient::new(s, Arc::default()).unwrap();
-    let err = c
-        .fetch_page::<StreamPayload>(&stream(), "")
-        .await
-        .unwrap_err();
+    let err = fetch_err(&c).await;
     assert!(
         matches!(err, FetchError::Connect { attempts: 2, .. }),
         "{err:?}"
@@ -358,10 +344,7 @@ async fn a_block_page_is_final_and_not_retried() {
         )
         .await;
         let (c, stats) = client(&server, 3);
-        let err = c
-            .fetch_page::<StreamPayload>(&stream(), "")
-            .await
-            .unwrap_err();
+        let err = fetch_err(&c).await;
         assert!(
             matches!(
                 &err,
@@ -411,10 +394,7 @@ async fn a_challenge_with_403_is_retried_and_the_page_after_it_is_read() {
     )
     .await;
     let (c, _) = client(&server, 1);
-    let err = c
-        .fetch_page::<StreamPayload>(&stream(), "")
-        .await
-        .unwrap_err();
+    let err = fetch_err(&c).await;
     assert!(
         matches!(
             &err,
@@ -443,10 +423,7 @@ async fn a_plain_403_is_final_and_cf_mitigated_marks_a_challenge() {
     )
     .await;
     let (c, _) = client(&server, 3);
-    let err = c
-        .fetch_page::<StreamPayload>(&stream(), "")
-        .await
-        .unwrap_err();
+    let err = fetch_err(&c).await;
     assert!(
         matches!(
             &err,
