@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Parser;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use medium_etl::cli::{Cli, Command};
-use medium_etl::raw_store::{Captured, RawStore};
+use medium_etl::raw_store::RawStore;
 use medium_etl::run::{CancelFlag, FetchStats, Harvest};
 use medium_etl::sources::medium::client::MediumClient;
 use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
@@ -44,13 +44,13 @@ fn settings(extra: &[&str], out: &std::path::Path) -> Settings {
 }
 
 fn replay(c: &mut Criterion) {
-    let medium = SyntheticMedium::new(SyntheticSpec {
+    let spec = SyntheticSpec {
         authors: 1_000,
         stories_per_author: 20,
         ..SyntheticSpec::default()
-    });
+    };
     let store = tempfile::tempdir().expect("a temp dir");
-    let pages = write_raw_store(&medium, &RawStore::new(store.path()));
+    let pages = write_raw_store(spec, store.path());
     let source = store.path().to_string_lossy().into_owned();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = c.benchmark_group("replay");
@@ -74,20 +74,22 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
-/// Stores a full harvest of `medium` as `etl run` against medium.com would have (as
-/// `etl synth --write-raw-store` does); returns the number of pages.
-fn write_raw_store(medium: &SyntheticMedium, store: &RawStore) -> usize {
-    let pages = medium.pages();
-    let urls: Vec<String> = pages.iter().map(|p| p.url()).collect();
-    let captured = pages.iter().zip(&urls).map(|(p, url)| Captured {
-        stream: &p.stream,
-        index: p.index,
-        query: &p.query,
-        url,
-        body: &p.body,
-        fetched_at: "2026-01-01T00:00:00.000Z",
-    });
-    store.import(captured).expect("writes the store")
+/// Stores a full harvest of the synthetic Medium of `spec` in `dir`, with the product's own
+/// `etl synth --write-raw-store`; returns the number of pages.
+fn write_raw_store(spec: SyntheticSpec, dir: &std::path::Path) -> usize {
+    let n = |v: usize| v.to_string();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(["synth", "--authors", &n(spec.authors), "--stories"])
+        .arg(n(spec.stories_per_author))
+        .args(["--followings", &n(spec.followings_per_author), "--seed"])
+        .arg(spec.seed.to_string())
+        .arg("--write-raw-store")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("etl synth runs");
+    assert!(status.success(), "etl synth --write-raw-store failed");
+    SyntheticMedium::new(spec).expected_requests()
 }
 
 /// The publication both crawls harvest: 200 authors × 3 profile pages × 2 following pages.

@@ -216,44 +216,32 @@ pub const PUBLICATION_SUMMARY_COLUMNS: &[&str] = &[
     "top_authors_by_mean_claps",
 ];
 
-/// A table's batch from named columns, matched to `schema` by name, not by position: the
+/// `table`'s batch from named columns, matched to `schema` by name, not by position: the
 /// batch has the schema's column order whatever order the columns come in. A column missing,
 /// unknown or named twice is a [`TransformError::SchemaMismatch`] naming both sides; a column
 /// of the wrong type is the Arrow error naming it.
 pub fn batch(
+    table: &'static str,
     schema: SchemaRef,
     mut columns: Vec<(&str, ArrayRef)>,
 ) -> Result<RecordBatch, TransformError> {
-    let table = table_name(&schema);
-    let mismatch = |columns: &[(&str, ArrayRef)]| TransformError::SchemaMismatch {
+    let actual: Vec<String> = columns.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let mismatch = || TransformError::SchemaMismatch {
         table,
         expected: schema.fields().iter().map(|f| f.name().clone()).collect(),
-        actual: columns.iter().map(|(n, _)| (*n).to_owned()).collect(),
+        actual: actual.clone(),
     };
     if columns.len() != schema.fields().len() {
-        return Err(mismatch(&columns));
+        return Err(mismatch());
     }
     let mut ordered = Vec::with_capacity(columns.len());
     for field in schema.fields() {
         let Some(i) = columns.iter().position(|(n, _)| n == field.name()) else {
-            return Err(mismatch(&columns));
+            return Err(mismatch());
         };
         ordered.push(columns.swap_remove(i).1);
     }
     RecordBatch::try_new(schema, ordered).map_err(|source| TransformError::Arrow { table, source })
-}
-
-/// The name of one of the four tables, by its schema.
-fn table_name(schema: &SchemaRef) -> &'static str {
-    [
-        (AUTHORS, authors()),
-        (POSTS, posts()),
-        (FOLLOWINGS, followings()),
-        (PUBLICATIONS, publications()),
-    ]
-    .into_iter()
-    .find(|(_, s)| s == schema)
-    .map_or("unnamed", |(name, _)| name)
 }
 
 /// Headline length in words: maximal runs of characters that are not Unicode White_Space
@@ -304,13 +292,15 @@ mod tests {
             ("name", col("n")),
             ("collection_id", col("id")),
         ];
-        let b = batch(publications(), columns.clone()).unwrap();
+        let b = batch(PUBLICATIONS, publications(), columns.clone()).unwrap();
         assert_eq!(b.schema(), publications());
         let names = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(names.value(0), "id");
         let mut short = columns;
         short.pop();
-        let err = batch(publications(), short).unwrap_err().to_string();
+        let err = batch(PUBLICATIONS, publications(), short)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("publications") && err.contains("collection_id"),
             "{err}"

@@ -156,7 +156,7 @@ fn authors(h: &Harvest) -> Result<RecordBatch, TransformError> {
             Arc::new(following_reported.finish()),
         ),
     ];
-    schema::batch(schema::authors(), columns)
+    schema::batch(schema::AUTHORS, schema::authors(), columns)
 }
 
 /// The author's own `SocialStats`, from the first profile page that has them.
@@ -285,7 +285,7 @@ fn posts(h: &Harvest) -> Result<RecordBatch, TransformError> {
         ("headline_chars", Arc::new(headline_chars.finish())),
         ("source", Arc::new(source.finish())),
     ];
-    schema::batch(schema::posts(), columns)
+    schema::batch(schema::POSTS, schema::posts(), columns)
 }
 
 fn followings(h: &Harvest) -> Result<RecordBatch, TransformError> {
@@ -313,7 +313,7 @@ fn followings(h: &Harvest) -> Result<RecordBatch, TransformError> {
         ("followee_username", Arc::new(username.finish())),
         ("followee_name", Arc::new(name.finish())),
     ];
-    schema::batch(schema::followings(), columns)
+    schema::batch(schema::FOLLOWINGS, schema::followings(), columns)
 }
 
 fn publications(h: &Harvest) -> Result<RecordBatch, TransformError> {
@@ -373,5 +373,5 @@ fn publications(h: &Harvest) -> Result<RecordBatch, TransformError> {
         ("domain", Arc::new(domain.finish())),
         ("harvested", Arc::new(harvested_col.finish())),
     ];
-    schema::batch(schema::publications(), columns)
+    schema::batch(schema::PUBLICATIONS, schema::publications(), columns)
 }
