@@ -78,7 +78,7 @@ fn other_formats(c: &mut Criterion) {
         let body = fixture(name);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new(via.name(), name), &body, |b, body| {
-            b.iter(|| StreamPayload::decode(via, stream, body).expect("decodes"))
+            b.iter(|| StreamPayload::decode(via, stream, "", body).expect("decodes"))
         });
     }
     group.finish();

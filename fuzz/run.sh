@@ -7,14 +7,17 @@ cd "$(dirname "$0")"
 seconds="${1:-60}"
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-fuzz-target}"
-mkdir -p corpus/guard_and_payloads corpus/paging_query corpus/feeds_and_pages
+mkdir -p corpus/guard_and_payloads corpus/paging_query corpus/feeds_and_pages corpus/graphql_replies
 # seeds: the real fixtures, and the paging objects they carry
 cp ../tests/fixtures/medium/*.json corpus/guard_and_payloads/
 cp ../tests/fixtures/medium/*.html ../tests/fixtures/medium/*.xml corpus/feeds_and_pages/
+cp ../tests/fixtures/medium/graphql_*.json corpus/graphql_replies/
+# a reply nested far deeper than any real one (the decoders must not recurse on it)
+python3 -c 'print("[" * 100000)' > corpus/graphql_replies/deep
 printf '%s' '{"next":{"to":"null","ignoredIds":[],"page":4}}' > corpus/paging_query/collection
 printf '%s' '{"path":"x","next":{"limit":10,"source":"overview","ignoredIds":[],"page":2}}' > corpus/paging_query/profile
 printf '%s' '{"next":{"limit":8,"to":"48dfcde4c4fd"}}' > corpus/paging_query/following
-for target in guard_and_payloads paging_query feeds_and_pages; do
+for target in guard_and_payloads paging_query feeds_and_pages graphql_replies; do
     echo "== $target (${seconds}s)"
     # the feed/page seeds are whole 150 KB documents: cut inputs to 4 KiB so the fuzzer mutates
     # more than it parses (1.8 k runs/min uncut, 13 k/min cut)

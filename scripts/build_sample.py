@@ -216,3 +216,7 @@ if __name__ == "__main__":
     import build_feeds
 
     build_feeds.build_sample()
+    # and as GraphQL replies (with the post bodies' link counts)
+    import build_graphql
+
+    build_graphql.build_sample()

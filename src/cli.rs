@@ -99,10 +99,15 @@ pub struct SynthArgs {
     /// Seed of the generator (same seed, same bytes).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Answer 403 on every JSON API path, as Medium does to automated clients; the HTML pages
-    /// (`/pub-<id>`, `/@author<i>`) and feeds (`/feed/...`) still answer (try `--via auto`).
+    /// Answer 403 on every JSON API path, as Medium does to automated clients; GraphQL
+    /// (`POST /_/graphql`), the HTML pages (`/pub-<id>`, `/@author<i>`) and feeds (`/feed/...`)
+    /// still answer (try `--via auto`: it moves to GraphQL).
     #[arg(long)]
     pub json_closed: bool,
+    /// Answer 403 on the GraphQL endpoint too (with `--json-closed`, `--via auto` moves on to
+    /// the HTML pages and feeds).
+    #[arg(long)]
+    pub graphql_closed: bool,
     /// Write the whole harvest as a raw store into DIR (for `etl run --source DIR`) and exit
     /// instead of serving.
     #[arg(long, value_name = "DIR")]
@@ -166,7 +171,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", help = defaults::help("Page cap per stream; a warning says when it is reached", defaults::MAX_PAGES))]
     pub max_pages: Option<usize>,
 
-    #[arg(long, value_parser = via_parser(), help = defaults::help("Where to read Medium: json (the API), html (pages' embedded state), rss (feeds), or auto: JSON, and per request family HTML then RSS when it answers 403, 404 or a challenge page", defaults::VIA))]
+    #[arg(long, value_parser = via_parser(), help = defaults::help("Where to read Medium: json (the legacy API), graphql (POST /_/graphql, what Medium's web app uses), html (pages' embedded state), rss (feeds), or auto: per request family JSON, then GraphQL, then HTML, then RSS, moving on when a door is closed (403, 404, a block page, a challenge that keeps coming back, success: false, a GraphQL field that is unavailable)", defaults::VIA))]
     pub via: Option<ViaMode>,
 
     #[arg(long, value_name = "SECS", help = defaults::help("Whole-request timeout in seconds", defaults::TIMEOUT_SECS))]

@@ -172,6 +172,7 @@ async fn serve_synthetic(args: &SynthArgs, medium: Arc<SyntheticMedium>) -> u8 {
     let latency = Duration::from_millis(args.latency_ms);
     let faults = Faults {
         json_closed: args.json_closed,
+        graphql_closed: args.graphql_closed,
         ..Faults::default()
     };
     let server = match serve_with_faults(args.addr, medium.clone(), latency, faults).await {
@@ -182,19 +183,25 @@ async fn serve_synthetic(args: &SynthArgs, medium: Arc<SyntheticMedium>) -> u8 {
             return exit::IO;
         }
     };
-    // closed: a 403 per request family, the publication's page, one page per author
-    let requests = match args.json_closed {
-        true => 3 + 1 + args.authors,
-        false => medium.expected_requests(),
+    // a closed door: a 403 per request family; with both API doors closed, the publication's
+    // page and one page per author
+    let requests = match (args.json_closed, args.graphql_closed) {
+        (true, true) => 6 + 1 + args.authors,
+        (true, false) => 3 + medium.expected_graphql_requests(),
+        (false, _) => medium.expected_requests(),
     };
     let base = server.base_url();
     println!(
         "synthetic Medium on {base} (collection {SYNTHETIC_COLLECTION}, {requests} requests per full harvest)"
     );
-    if args.json_closed {
+    if args.json_closed && args.graphql_closed {
         println!(
-            "the JSON API answers 403; try: etl run --base-url {base} --publication {} --max-rps 0",
+            "the JSON API and GraphQL answer 403; try: etl run --base-url {base} --publication {} --max-rps 0",
             synthetic_slug()
+        );
+    } else if args.json_closed {
+        println!(
+            "the JSON API answers 403 (GraphQL answers); try: etl run --base-url {base} --collection-id {SYNTHETIC_COLLECTION} --max-rps 0"
         );
     } else {
         println!(

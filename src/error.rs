@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use medium_api::via::{Addressing, Via};
 use thiserror::Error;
 
 /// Process exit codes, documented in the README ("Exit codes").
@@ -132,6 +133,25 @@ impl FetchError {
         }
     }
 
+    /// The error of a request that posted `operation` (GraphQL: every request goes to one
+    /// URL), its URL naming the operation and variables too.
+    pub fn for_operation(mut self, operation: &str) -> FetchError {
+        match &mut self {
+            FetchError::Status { url, .. }
+            | FetchError::Timeout { url, .. }
+            | FetchError::Connect { url, .. }
+            | FetchError::Transfer { url, .. } => *url = format!("{url} ({operation})"),
+            // a GraphQL error names its operation itself
+            FetchError::Body { url, kind, .. }
+                if !matches!(kind, BodyError::Graphql(_) | BodyError::NotFound(_)) =>
+            {
+                *url = format!("{url} ({operation})")
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// Whether the answer says this door is closed, so that `--via auto` tries the next
     /// format: 403 / 404, a challenge or error page instead of data, or (replaying) a format
     /// the source store does not hold.
@@ -151,13 +171,30 @@ impl FetchError {
         matches!(self, FetchError::Body { kind, .. } | FetchError::StoredBody { kind, .. } if kind.is_final())
     }
 
+    /// Whether the door is closed for the whole request family when the answer came through
+    /// `via`: as [`FetchError::closes_family`], and for GraphQL, whose every request goes to one
+    /// endpoint, any closed door but `NotFound` (a 404 there means no GraphQL at all).
+    pub fn closes_family_via(&self, via: Via) -> bool {
+        self.closes_family()
+            || (via.format().addressing == Addressing::Graphql
+                && matches!(self, FetchError::Status { .. } | FetchError::Body { .. })
+                && self.is_closed_door()
+                && !matches!(
+                    self,
+                    FetchError::Body {
+                        kind: BodyError::NotFound(_),
+                        ..
+                    }
+                ))
+    }
+
     /// Whether the door is closed for the whole request family (403, a challenge page), not
     /// just for this one stream (404: that author or page may be gone): later streams of the
     /// family go straight to the next format.
     pub fn closes_family(&self) -> bool {
         match self {
             FetchError::Status { status, .. } => *status == 403,
-            FetchError::Body { kind, .. } => kind.is_closed_door(),
+            FetchError::Body { kind, .. } => kind.closes_family(),
             _ => false,
         }
     }

@@ -9,10 +9,12 @@
 //! users/<user_id>/following/page-0001.json                 whom an author follows
 //! ```
 //!
-//! Pages of the other formats ([`Via`]) sit beside them as `page-NNNN.html` (an HTML page) and
-//! `page-NNNN.xml` (an RSS feed), with `page-NNNN.html.meta.json` / `page-NNNN.xml.meta.json`;
-//! HTML and RSS streams have one page each, stored under the same stream directory (keyed by
-//! collection id or slug and user id, whatever the request URL was).
+//! Pages of the other formats ([`Via`]) sit beside them as `page-NNNN.graphql.json` (a GraphQL
+//! reply), `page-NNNN.html` (an HTML page) and `page-NNNN.xml` (an RSS feed), each with
+//! `<body file>.meta.json`; HTML and RSS streams have one page each, stored under the same
+//! stream directory (keyed by collection id or slug and user id, whatever the request URL was).
+//! GraphQL's batches of post bodies go to `users/<user_id>/post_bodies/`, and a GraphQL page's
+//! metadata also records the request posted (operation name, variables, query text).
 //!
 //! Each `page-NNNN.json` is the response body byte for byte (XSSI guard included) and has a
 //! `page-NNNN.meta.json` beside it with the request URL, query, status, fetch time, size and
@@ -48,6 +50,10 @@ pub struct PageMeta {
     pub bytes: u64,
     /// How many attempts the request took.
     pub attempts: u32,
+    /// What was posted, for a GraphQL page: the operation name, variables and query text of
+    /// each operation (absent for a GET).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<medium_api::graphql::Request>,
 }
 
 /// A stored page.
@@ -99,6 +105,7 @@ impl RawStore {
             StreamId::Publication(PublicationRef::Slug(s)) => format!("publications/{s}/latest"),
             StreamId::Profile(id) => format!("users/{id}/profile_stream"),
             StreamId::Following(id) => format!("users/{id}/following"),
+            StreamId::PostBodies(id) => format!("users/{id}/post_bodies"),
         };
         self.root.join(rel)
     }
@@ -247,6 +254,7 @@ impl RawStore {
                 fetched_at: p.fetched_at.to_owned(),
                 bytes: p.body.len() as u64,
                 attempts: 1,
+                request: None,
             };
             self.save(p.stream, Via::Json, p.index, p.body, &meta)?;
             n += 1;
@@ -279,6 +287,7 @@ mod tests {
             fetched_at: "2026-11-27T00:00:00Z".into(),
             bytes,
             attempts: 1,
+            request: None,
         }
     }
 

@@ -79,6 +79,8 @@ pub fn decode(pages: &[SyntheticPage]) -> Harvest {
                 let f = parse_payload(&page.body).expect("parses");
                 authors.last_mut().expect("an author").2.push(f);
             }
+            // the synthetic JSON harvest has no bodies apart (links are in the posts)
+            StreamId::PostBodies(_) => {}
         }
     }
     harvest(publication, authors)

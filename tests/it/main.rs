@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod faults;
+mod graphql;
 mod harvest;
 mod metrics;
 mod properties;

@@ -56,6 +56,10 @@ fn pages_by_url(dir: &Path) -> HashMap<String, (PathBuf, &'static str)> {
             let Some(stem) = name.strip_suffix(".meta.json") else {
                 continue;
             };
+            if stem.ends_with(".graphql.json") {
+                // GraphQL's replies are posted for, to one URL: this site has no GraphQL
+                continue;
+            }
             let meta: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
             let url = meta["url"].as_str().unwrap();
@@ -80,7 +84,8 @@ fn pages_by_url(dir: &Path) -> HashMap<String, (PathBuf, &'static str)> {
     out
 }
 
-/// Serves the sample on 127.0.0.1, answering `policy`'s answer where it has one.
+/// Serves the sample's JSON pages, HTML pages and feeds on 127.0.0.1 (not its GraphQL
+/// replies: `POST /_/graphql` is a 404), answering `policy`'s answer where it has one.
 async fn serve_sample(policy: Policy) -> Site {
     let pages = Arc::new(pages_by_url(&repo().join("data/sample")));
     let requests: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -115,9 +120,10 @@ async fn serve_sample(policy: Policy) -> Site {
     }
 }
 
-/// The JSON API answers Cloudflare's block page with status 200; pages and feeds answer.
+/// Both API doors (JSON and GraphQL) answer Cloudflare's block page with status 200; pages and
+/// feeds answer.
 fn json_blocked(path: &str) -> Option<(u16, Vec<u8>)> {
-    is_json_api(path).then(|| {
+    is_api(path).then(|| {
         let page = "<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title>\
                     </head><body><h1>Sorry, you have been blocked</h1></body></html>";
         (200, page.as_bytes().to_vec())
@@ -128,9 +134,14 @@ fn is_json_api(path: &str) -> bool {
     path.starts_with("/_/api/") || path.ends_with("/latest")
 }
 
-/// The JSON API refuses automated clients (403); pages and feeds answer.
+/// The JSON API or the GraphQL endpoint.
+fn is_api(path: &str) -> bool {
+    is_json_api(path) || path == "/_/graphql"
+}
+
+/// Both API doors refuse automated clients (403); pages and feeds answer.
 fn json_closed(path: &str) -> Option<(u16, Vec<u8>)> {
-    is_json_api(path).then(|| (403, b"<html><title>Forbidden</title></html>".to_vec()))
+    is_api(path).then(|| (403, b"<html><title>Forbidden</title></html>".to_vec()))
 }
 
 /// The JSON API answers 403 and every profile page is a challenge (with status 200).
@@ -320,16 +331,16 @@ async fn auto_falls_back_to_html_when_the_json_api_answers_403() {
         );
     }
     // Each closed door is knocked on once per family, however many authors wait behind it.
-    let api = site.count(|r| is_json_api(r.split('?').next().unwrap()));
+    let api = site.count(|r| is_api(r.split('?').next().unwrap()));
     assert_eq!(
         api,
-        3,
-        "publication, profile and following: one 403 each: {:?}",
+        6,
+        "publication, profile and following: one 403 each from JSON and GraphQL: {:?}",
         site.requests()
     );
     assert_eq!(site.count(|r| r.starts_with("/@")), 10);
     assert_eq!(site.count(|r| r.starts_with("/towards-data-science?")), 1);
-    assert_eq!(site.requests().len(), 14);
+    assert_eq!(site.requests().len(), 17);
 
     let s = &o.manifest.sources;
     assert_eq!(s.via, "auto");
@@ -338,9 +349,12 @@ async fn auto_falls_back_to_html_when_the_json_api_answers_403() {
         .iter()
         .map(|w| (w.endpoint.name(), w.from, w.to, w.family))
         .collect();
-    assert!(families.contains(&("publication_stream", Via::Json, Some(Via::Html), true)));
-    assert!(families.contains(&("profile_stream", Via::Json, Some(Via::Html), true)));
-    assert!(families.contains(&("following", Via::Json, None, true)));
+    for family in ["publication_stream", "profile_stream", "following"] {
+        assert!(families.contains(&(family, Via::Json, Some(Via::Graphql), true)));
+    }
+    assert!(families.contains(&("publication_stream", Via::Graphql, Some(Via::Html), true)));
+    assert!(families.contains(&("profile_stream", Via::Graphql, Some(Via::Html), true)));
+    assert!(families.contains(&("following", Via::Graphql, None, true)));
     assert!(s
         .switches
         .iter()
@@ -349,7 +363,7 @@ async fn auto_falls_back_to_html_when_the_json_api_answers_403() {
     assert_eq!(s.pages["profile_stream"][&Via::Html], 10);
     let summary = medium_etl::summary::summary(&o);
     assert!(
-        summary.contains("switched family profile_stream: json → html: http://"),
+        summary.contains("switched family profile_stream: graphql → html: http://"),
         "{summary}"
     );
     assert!(
@@ -361,8 +375,8 @@ async fn auto_falls_back_to_html_when_the_json_api_answers_403() {
         "{summary}"
     );
 
-    // Resume: the pages are stored in the format that answered; a re-run asks only the one
-    // closed door it has nothing stored for (followings), once.
+    // Resume: the pages are stored in the format that answered; a re-run asks only the closed
+    // doors of the family it has nothing stored for (followings: JSON, then GraphQL), once.
     let before = site.requests().len();
     let again = pipeline::run(&settings(
         &site.base,
@@ -373,8 +387,9 @@ async fn auto_falls_back_to_html_when_the_json_api_answers_403() {
     .unwrap();
     assert!(again.is_complete());
     let asked = &site.requests()[before..];
-    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked.len(), 2, "{asked:?}");
     assert!(asked[0].contains("/following"), "{asked:?}");
+    assert_eq!(asked[1], "/_/graphql?", "{asked:?}");
 }
 
 #[tokio::test]
@@ -451,7 +466,9 @@ fn rss_alone_names_the_authors_it_cannot_reach_and_other_formats_need_a_slug() {
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(
-        err.contains("--via") && err.contains("'xml'") && err.contains("json, html, rss, auto"),
+        err.contains("--via")
+            && err.contains("'xml'")
+            && err.contains("json, graphql, html, rss, auto"),
         "{err}"
     );
 }
@@ -564,11 +581,11 @@ async fn auto_moves_on_at_once_from_a_block_page() {
         .authors
         .iter()
         .all(|a| a.profile.via == Some(Via::Html)));
-    let api = site.count(|r| is_json_api(r.split('?').next().unwrap()));
+    let api = site.count(|r| is_api(r.split('?').next().unwrap()));
     assert_eq!(
         api,
-        3,
-        "one request per family, none retried: {:?}",
+        6,
+        "one request per family and door, none retried: {:?}",
         site.requests()
     );
     assert_eq!(o.manifest.retried_total, 0);
@@ -581,7 +598,7 @@ async fn auto_moves_on_at_once_from_a_block_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn auto_reads_a_60_author_publication_from_its_pages_when_the_api_is_closed() {
+async fn auto_reads_a_60_author_publication_from_its_pages_when_the_api_and_graphql_are_closed() {
     use medium_synth::{serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec};
     let medium = Arc::new(SyntheticMedium::new(SyntheticSpec {
         authors: 60,
@@ -590,6 +607,7 @@ async fn auto_reads_a_60_author_publication_from_its_pages_when_the_api_is_close
     }));
     let faults = Faults {
         json_closed: true,
+        graphql_closed: true,
         ..Faults::default()
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -611,15 +629,15 @@ async fn auto_reads_a_60_author_publication_from_its_pages_when_the_api_is_close
         .authors
         .iter()
         .all(|a| a.profile.via == Some(Via::Html)));
-    // 60 authors start at once behind the closed API: still one 403 per family
+    // 60 authors start at once behind the closed doors: still one 403 per family and door
     let requests = server
         .stats
         .requests
         .load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(
         requests,
-        3 + 1 + 60,
-        "three 403s, the publication's page, 60 author pages"
+        3 + 3 + 1 + 60,
+        "three JSON 403s, three GraphQL 403s, the publication's page, 60 author pages"
     );
     let posts = rows_by(&table(out.path(), "posts"), "post_id");
     assert_eq!(posts.len(), 60 * 10, "each author's first page of stories");

@@ -17,13 +17,16 @@ pub enum Endpoint {
     PublicationStream,
     ProfileStream,
     Following,
+    /// The bodies of an author's posts, for their link counts (only GraphQL needs them apart).
+    PostBodies,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 3] = [
+    pub const ALL: [Endpoint; 4] = [
         Endpoint::PublicationStream,
         Endpoint::ProfileStream,
         Endpoint::Following,
+        Endpoint::PostBodies,
     ];
 
     /// The position of the family in [`Endpoint::ALL`] (for per-family tables of values).
@@ -39,6 +42,7 @@ impl Endpoint {
             Endpoint::PublicationStream => "publication_stream",
             Endpoint::ProfileStream => "profile_stream",
             Endpoint::Following => "following",
+            Endpoint::PostBodies => "post_bodies",
         }
     }
 }
@@ -93,6 +97,8 @@ pub enum StreamId {
     Publication(PublicationRef),
     Profile(String),
     Following(String),
+    /// The bodies of an author's posts (by user id), in batches: GraphQL's link counts.
+    PostBodies(String),
 }
 
 impl StreamId {
@@ -101,6 +107,7 @@ impl StreamId {
             StreamId::Publication(_) => Endpoint::PublicationStream,
             StreamId::Profile(_) => Endpoint::ProfileStream,
             StreamId::Following(_) => Endpoint::Following,
+            StreamId::PostBodies(_) => Endpoint::PostBodies,
         }
     }
 
@@ -109,7 +116,8 @@ impl StreamId {
         match self {
             StreamId::Publication(PublicationRef::Id(k) | PublicationRef::Slug(k))
             | StreamId::Profile(k)
-            | StreamId::Following(k) => k,
+            | StreamId::Following(k)
+            | StreamId::PostBodies(k) => k,
         }
     }
 
@@ -118,7 +126,8 @@ impl StreamId {
         is_safe_segment(self.key())
     }
 
-    /// The HTTP path of the stream's pages.
+    /// The HTTP path of the stream's pages in the legacy API (post bodies, which only GraphQL
+    /// serves apart, at GraphQL's).
     pub fn http_path(&self) -> String {
         match self {
             StreamId::Publication(PublicationRef::Id(id)) => {
@@ -127,6 +136,7 @@ impl StreamId {
             StreamId::Publication(PublicationRef::Slug(slug)) => format!("/{slug}/latest"),
             StreamId::Profile(id) => format!("/_/api/users/{id}/profile/stream"),
             StreamId::Following(id) => format!("/_/api/users/{id}/following"),
+            StreamId::PostBodies(_) => crate::graphql::PATH.to_owned(),
         }
     }
 
@@ -143,8 +153,10 @@ impl StreamId {
                 format.title
             ));
         }
-        let Addressing::ByName { prefix } = format.addressing else {
-            return Ok(self.http_path());
+        let prefix = match format.addressing {
+            Addressing::Api => return Ok(self.http_path()),
+            Addressing::Graphql => return Ok(crate::graphql::PATH.to_owned()),
+            Addressing::ByName { prefix } => prefix,
         };
         match self {
             StreamId::Publication(PublicationRef::Slug(slug)) => Ok(format!("{prefix}/{slug}")),
@@ -152,7 +164,7 @@ impl StreamId {
                 "collection {id} cannot be requested from {via}: {} address a publication by slug (give --publication SLUG)",
                 format.title
             )),
-            StreamId::Profile(_) | StreamId::Following(_) => username
+            StreamId::Profile(_) | StreamId::Following(_) | StreamId::PostBodies(_) => username
                 .filter(|u| is_safe_segment(u))
                 .map(|u| format!("{prefix}/@{u}"))
                 .ok_or_else(|| {
@@ -168,7 +180,12 @@ impl StreamId {
     pub fn base_query_via(&self, via: Via) -> Vec<(String, String)> {
         match via.format().addressing {
             Addressing::Api => self.base_query(),
-            Addressing::ByName { .. } => Vec::new(),
+            // every connection is asked for pages of the largest size Medium accepts; a batch of
+            // bodies is named by its ids alone
+            Addressing::Graphql if !matches!(self, StreamId::PostBodies(_)) => {
+                vec![("limit".into(), crate::graphql::LIMIT.to_string())]
+            }
+            Addressing::Graphql | Addressing::ByName { .. } => Vec::new(),
         }
     }
 
@@ -189,6 +206,7 @@ impl fmt::Display for StreamId {
             StreamId::Publication(p) => write!(f, "{p} stream"),
             StreamId::Profile(id) => write!(f, "profile stream of user {id}"),
             StreamId::Following(id) => write!(f, "following of user {id}"),
+            StreamId::PostBodies(id) => write!(f, "post bodies of user {id}"),
         }
     }
 }

@@ -226,6 +226,7 @@ fn map(entities: Entities, page: PageOf<'_>) -> Result<StreamPayload, BodyError>
                     .in_response_to_post_result
                     .as_ref()
                     .map(|r| r.id().to_owned()),
+                responds_to_unknown: false,
                 virtuals: Virtuals {
                     word_count: p.word_count,
                     total_clap_count: p.clap_count,

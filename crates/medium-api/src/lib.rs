@@ -1,8 +1,8 @@
 //! Medium's data without I/O: the legacy JSON API's XSSI guard and envelope ([`guard`]), serde
 //! models of its payloads ([`models`]), paging exactly as the contract defines it ([`paging`]),
-//! the endpoint paths ([`endpoints`]); and the two other doors ([`via`]): RSS feeds ([`rss`],
-//! story bodies measured by [`story`]) and HTML pages' embedded state ([`html`]), both mapped
-//! onto the same models. [`StreamPage::decode`] reads a body of any format. What each format
+//! the endpoint paths ([`endpoints`]); and the three other doors ([`via`]): the GraphQL API
+//! ([`graphql`]: operations and decoders), RSS feeds ([`rss`], story bodies measured by
+//! [`story`]) and HTML pages' embedded state ([`html`]), all mapped onto the same models. [`StreamPage::decode`] reads a body of any format. What each format
 //! carries (families, addressing, paging, columns left null) is one table, [`via::Format`].
 //!
 //! A crate of its own so that the parsers can be fuzzed (`fuzz/`) and reused without building
@@ -10,6 +10,7 @@
 //! `medium_etl::sources::medium`.
 
 pub mod endpoints;
+pub mod graphql;
 pub mod guard;
 pub mod html;
 pub mod interstitial;
@@ -47,6 +48,32 @@ pub enum BodyError {
     NoState,
     #[error("not an RSS feed: {0}")]
     Feed(String),
+    /// An error in a GraphQL reply (HTTP 200): the operation, its variables and the message.
+    #[error("GraphQL {} {}: {}", .0.operation, .0.variables, .0.message)]
+    Graphql(Box<GraphqlError>),
+    /// GraphQL's `NotFound` (or a null collection): the user, publication or post is not there.
+    #[error("GraphQL {} {}: not found{}", .0.operation, .0.variables, .0.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    NotFound(Box<GraphqlNotFound>),
+}
+
+/// What a GraphQL reply's `errors` said, and about which operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphqlError {
+    pub operation: String,
+    /// The variables, as JSON.
+    pub variables: String,
+    pub message: String,
+    /// The error says the field, type or operation does not exist: the door is closed.
+    pub unavailable: bool,
+}
+
+/// A GraphQL `NotFound`, and the operation that met it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphqlNotFound {
+    pub operation: String,
+    /// The variables, as JSON.
+    pub variables: String,
+    pub message: Option<String>,
 }
 
 impl BodyError {
@@ -55,13 +82,28 @@ impl BodyError {
     pub fn is_closed_door(&self) -> bool {
         matches!(
             self,
-            BodyError::Html | BodyError::Challenge | BodyError::Blocked | BodyError::NoState
-        )
+            BodyError::Html
+                | BodyError::Challenge
+                | BodyError::Blocked
+                | BodyError::NoState
+                | BodyError::Unsuccessful(_)
+                | BodyError::NotFound(_)
+        ) || matches!(self, BodyError::Graphql(e) if e.unavailable)
     }
 
-    /// Whether asking again cannot help (a block page): the client does not retry it.
+    /// Whether the door is closed for the whole request family, not just for this stream (a
+    /// `NotFound` is that one user's or publication's, as a 404 is).
+    pub fn closes_family(&self) -> bool {
+        self.is_closed_door() && !matches!(self, BodyError::NotFound(_))
+    }
+
+    /// Whether asking again cannot help (a block page, a GraphQL error or `NotFound`): the
+    /// client does not retry it.
     pub fn is_final(&self) -> bool {
-        matches!(self, BodyError::Blocked)
+        matches!(
+            self,
+            BodyError::Blocked | BodyError::Graphql(_) | BodyError::NotFound(_)
+        )
     }
 
     /// A page that is not the format's: a block page, a challenge, or just HTML.
@@ -76,18 +118,30 @@ impl BodyError {
 
 /// A page of a stream, readable from any format that carries the stream.
 pub trait StreamPage: Sized + models::PageItems {
-    /// Reads a body fetched `via` a format for `stream`.
-    fn decode(via: via::Via, stream: &endpoints::StreamId, body: &[u8]) -> Result<Self, BodyError>;
+    /// Reads a body fetched `via` a format for page `query` of `stream` (GraphQL's errors name
+    /// the operation and variables the query stands for).
+    fn decode(
+        via: via::Via,
+        stream: &endpoints::StreamId,
+        query: &str,
+        body: &[u8],
+    ) -> Result<Self, BodyError>;
 }
 
 impl StreamPage for models::StreamPayload {
-    fn decode(via: via::Via, stream: &endpoints::StreamId, body: &[u8]) -> Result<Self, BodyError> {
+    fn decode(
+        via: via::Via,
+        stream: &endpoints::StreamId,
+        query: &str,
+        body: &[u8],
+    ) -> Result<Self, BodyError> {
         let page = || {
             via::PageOf::of(stream)
                 .ok_or_else(|| BodyError::Shape(format!("{stream} cannot be read from {via}")))
         };
         match via {
             via::Via::Json => guard::parse_payload(body),
+            via::Via::Graphql => graphql::decode_stream(stream, query, body),
             via::Via::Html => html::decode(body, page()?),
             via::Via::Rss => rss::decode(body, page()?),
         }
@@ -95,10 +149,33 @@ impl StreamPage for models::StreamPayload {
 }
 
 impl StreamPage for models::FollowingPayload {
-    fn decode(via: via::Via, stream: &endpoints::StreamId, body: &[u8]) -> Result<Self, BodyError> {
+    fn decode(
+        via: via::Via,
+        stream: &endpoints::StreamId,
+        query: &str,
+        body: &[u8],
+    ) -> Result<Self, BodyError> {
         match via {
             via::Via::Json => guard::parse_payload(body),
+            via::Via::Graphql => graphql::decode_following(stream, query, body),
             // the table says no other format carries followings
+            _ => Err(BodyError::Shape(format!(
+                "{stream} cannot be read from {via}"
+            ))),
+        }
+    }
+}
+
+impl StreamPage for graphql::BodiesPayload {
+    fn decode(
+        via: via::Via,
+        stream: &endpoints::StreamId,
+        query: &str,
+        body: &[u8],
+    ) -> Result<Self, BodyError> {
+        match via {
+            via::Via::Graphql => graphql::decode_bodies(stream, query, body),
+            // the table says only GraphQL serves bodies apart
             _ => Err(BodyError::Shape(format!(
                 "{stream} cannot be read from {via}"
             ))),

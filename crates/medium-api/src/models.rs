@@ -141,6 +141,11 @@ pub struct Post {
     /// Non-empty = this post is a response, not a story.
     #[serde(default)]
     pub in_response_to_post_id: Option<String>,
+    /// A response whose parent's id the source does not give (GraphQL's
+    /// `inResponseToPostResult` is a `NotFound`): a response, with `in_response_to_post_id`
+    /// null.
+    #[serde(skip)]
+    pub responds_to_unknown: bool,
     #[serde(default)]
     pub virtuals: Virtuals,
     /// The format the post was read from (set by the decoder, not by the payload).
@@ -151,14 +156,15 @@ pub struct Post {
 impl Post {
     /// The number of links in the story, where the source carries it: JSON counts
     /// `virtuals.links.entries` (0 when `links` is missing, as Medium leaves it out of stories
-    /// without links); RSS counts the links of the story's HTML; HTML pages do not carry it.
+    /// without links); RSS counts the links of the story's HTML; GraphQL counts the markups of
+    /// the post's body (fetched apart, see [`crate::graphql`]); HTML pages do not carry it.
     pub fn link_count(&self) -> Option<usize> {
         let links = self.virtuals.links.as_ref().map(|l| l.entries.len());
         match self.source {
             // the API leaves `links` out of stories without links
             Via::Json => Some(links.unwrap_or(0)),
             // a feed item without a body, or a page (which does not carry links)
-            Via::Html | Via::Rss => links,
+            Via::Graphql | Via::Html | Via::Rss => links,
         }
     }
 
@@ -168,9 +174,11 @@ impl Post {
     }
 
     pub fn is_response(&self) -> bool {
-        self.in_response_to_post_id
-            .as_deref()
-            .is_some_and(|id| !id.is_empty())
+        self.responds_to_unknown
+            || self
+                .in_response_to_post_id
+                .as_deref()
+                .is_some_and(|id| !id.is_empty())
     }
 }
 

@@ -5,6 +5,11 @@
 //! [`StreamPager`] holds one stream's state and decides, after each page, whether there is a
 //! next request or why the stream ended ([`StreamEnd`]). It is pure: no I/O, so every end
 //! condition is tested on its own below.
+//!
+//! The GraphQL connections page the same way with other rules ([`PagingRules::CONNECTION`]):
+//! `pagingInfo.next` is the cursor, `from` is a position as `to` and `page` are, an empty
+//! string (`source: ""`) is left out like a null, and a page of items seen already (pinned
+//! posts listed again at their own date) does not end the stream: only an empty page does.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -143,6 +148,9 @@ pub enum StreamEnd {
     RepeatedQuery,
     /// The configured page cap was reached; the stream may have more pages.
     PageCap,
+    /// Every page of a stream whose pages are known beforehand (batches of post bodies) was
+    /// read.
+    AllListed,
 }
 
 impl fmt::Display for StreamEnd {
@@ -154,8 +162,37 @@ impl fmt::Display for StreamEnd {
             StreamEnd::NoNewItems => "the page added no new item",
             StreamEnd::RepeatedQuery => "the next query was already requested",
             StreamEnd::PageCap => "the page cap was reached",
+            StreamEnd::AllListed => "every listed page was read",
         })
     }
+}
+
+/// How a format's cursors page (the row of [`crate::via::Format`] names its rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PagingRules {
+    /// Cursor fields that say where the next page starts; a cursor with none of them ends the
+    /// stream ([`StreamEnd::NoPosition`]).
+    pub positions: &'static [&'static str],
+    /// Leave out text fields that are empty (GraphQL's `PagingOptions` refuses `source: ""`).
+    pub drop_empty_text: bool,
+    /// End the stream at a page that adds no item not seen before (SPEC §2); otherwise only a
+    /// page with no items at all ends it.
+    pub repeats_end: bool,
+}
+
+impl PagingRules {
+    /// The legacy JSON API's (SPEC §2).
+    pub const LEGACY: PagingRules = PagingRules {
+        positions: &["to", "page"],
+        drop_empty_text: false,
+        repeats_end: true,
+    };
+    /// GraphQL connections' (`pagingInfo.next`, MEDIUM-GRAPHQL.md "Paging").
+    pub const CONNECTION: PagingRules = PagingRules {
+        positions: &["from", "to", "page"],
+        drop_empty_text: true,
+        repeats_end: false,
+    };
 }
 
 /// Builds a query string from pairs, URL-encoded (`a=1&b=x%20y`).
@@ -175,6 +212,7 @@ pub struct StreamPager {
     requested: HashSet<String>,
     pages: usize,
     max_pages: usize,
+    rules: PagingRules,
 }
 
 impl StreamPager {
@@ -187,7 +225,14 @@ impl StreamPager {
             requested: HashSet::new(),
             pages: 0,
             max_pages: max_pages.max(1),
+            rules: PagingRules::LEGACY,
         }
+    }
+
+    /// The same pager under other rules (a GraphQL connection's).
+    pub fn with_rules(mut self, rules: PagingRules) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// The query of the first page (only the base pairs).
@@ -209,32 +254,48 @@ impl StreamPager {
         paging: Option<&Paging>,
     ) -> Result<String, StreamEnd> {
         self.pages += 1;
-        let mut new_items = 0usize;
+        let (mut items, mut new_items) = (0usize, 0usize);
         for id in item_ids {
+            items += 1;
             if !self.seen_items.contains(id) {
                 self.seen_items.insert(id.to_owned());
                 new_items += 1;
             }
         }
-        if new_items == 0 {
+        if new_items == 0 && (self.rules.repeats_end || items == 0) {
             return Err(StreamEnd::NoNewItems);
         }
         let cursor = paging
             .and_then(|p| p.next.as_ref())
             .ok_or(StreamEnd::NoPaging)?;
-        match cursor.get("to") {
-            Some(CursorValue::Null) => return Err(StreamEnd::NullCursor),
-            Some(CursorValue::Text(t)) if t == "null" => return Err(StreamEnd::NullCursor),
-            Some(_) => {}
-            None if cursor.get("page").is_some() => {}
-            None => return Err(StreamEnd::NoPosition),
+        let rules = self.rules;
+        if rules.repeats_end {
+            // the legacy API ends a stream with `to: "null"` (SPEC §2)
+            match cursor.get("to") {
+                Some(CursorValue::Null) => return Err(StreamEnd::NullCursor),
+                Some(CursorValue::Text(t)) if t == "null" => return Err(StreamEnd::NullCursor),
+                _ => {}
+            }
+        }
+        let kept = |v: &CursorValue| match v {
+            CursorValue::Null | CursorValue::Compound => false,
+            CursorValue::Text(t) => !(rules.drop_empty_text && t.is_empty()),
+            _ => true,
+        };
+        if !rules.positions.iter().any(|k| {
+            cursor
+                .get(k)
+                .is_some_and(|v| kept(v) || !rules.drop_empty_text)
+        }) {
+            return Err(StreamEnd::NoPosition);
         }
         let mut pairs = self.base.clone();
         pairs.extend(
             cursor
-                .query_pairs()
-                .into_iter()
-                .filter(|(k, _)| !self.base.iter().any(|(b, _)| b == k)),
+                .fields
+                .iter()
+                .filter(|(k, v)| kept(v) && !self.base.iter().any(|(b, _)| b == k))
+                .filter_map(|(k, v)| v.query_text().map(|t| (k.clone(), t))),
         );
         let query = encode_query(&pairs);
         if self.requested.contains(&query) {
@@ -383,5 +444,55 @@ mod tests {
         let mut p = StreamPager::new(Vec::new(), 1);
         p.first_query();
         assert_eq!(p.after_page(["a"], None), Err(StreamEnd::NoPaging));
+    }
+
+    fn connection() -> StreamPager {
+        let mut p = StreamPager::new(vec![("limit".into(), "25".into())], 100)
+            .with_rules(PagingRules::CONNECTION);
+        assert_eq!(p.first_query(), "limit=25");
+        p
+    }
+
+    #[test]
+    fn a_connection_pages_from_from_and_drops_empty_and_null_fields() {
+        let mut p = connection();
+        // the pins' cursor, then the latest listing's; `source: ""` and nulls are left out
+        let pg = paging(r#"{"next":{"from":"P1700000000000","to":null,"limit":10,"source":""}}"#);
+        assert_eq!(
+            p.after_page(["pin1", "pin2"], Some(&pg)).unwrap(),
+            "limit=25&from=P1700000000000"
+        );
+        // the pins come again at their own date: not the end while the cursor moves on
+        let pg = paging(r#"{"next":{"from":"L1600000000000","limit":25}}"#);
+        assert_eq!(
+            p.after_page(["pin2", "pin1"], Some(&pg)).unwrap(),
+            "limit=25&from=L1600000000000"
+        );
+        // an empty last page ends it, and so does a cursor without a position
+        let pg = paging(r#"{"next":{"from":"L1500000000000"}}"#);
+        assert_eq!(p.after_page([], Some(&pg)), Err(StreamEnd::NoNewItems));
+        let pg = paging(r#"{"next":{"from":"","source":"","limit":25}}"#);
+        assert_eq!(
+            connection().after_page(["a"], Some(&pg)),
+            Err(StreamEnd::NoPosition)
+        );
+        assert_eq!(
+            connection().after_page(["a"], Some(&paging(r#"{"next":null}"#))),
+            Err(StreamEnd::NoPaging)
+        );
+        // a cursor that points back is still caught
+        let mut p = connection();
+        let pg = paging(r#"{"next":{"from":"L1"}}"#);
+        assert!(p.after_page(["a"], Some(&pg)).is_ok());
+        assert_eq!(
+            p.after_page(["a"], Some(&pg)),
+            Err(StreamEnd::RepeatedQuery)
+        );
+        // `to: "null"` is the legacy API's end, not a GraphQL one
+        let pg = paging(r#"{"next":{"from":"L5","to":"null"}}"#);
+        assert_eq!(
+            connection().after_page(["a"], Some(&pg)).unwrap(),
+            "limit=25&from=L5&to=null"
+        );
     }
 }

@@ -226,6 +226,7 @@ fn post(item: &rss::Item, creator: &str) -> Result<Post, String> {
         first_published_at,
         latest_published_at,
         in_response_to_post_id: None,
+        responds_to_unknown: false,
         virtuals: Virtuals {
             word_count: counts.map(|c| c.words as i64),
             total_clap_count: None,

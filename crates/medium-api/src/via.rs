@@ -5,14 +5,16 @@
 //! `sources.columns` and the metrics left null read this table; a new format is a row here,
 //! a variant of [`Via`] and its decoder (`StreamPage::decode`).
 //!
-//! | family | JSON | HTML | RSS |
-//! |---|---|---|---|
-//! | publication | `/_/api/collections/{id}/stream`, `/{slug}/latest?format=json` | `/{slug}` | `/feed/{slug}` |
-//! | author's stories | `/_/api/users/{id}/profile/stream` | `/@{username}` | `/feed/@{username}` |
-//! | followings | `/_/api/users/{id}/following` | — | — |
+//! | family | JSON | GraphQL (`POST /_/graphql`) | HTML | RSS |
+//! |---|---|---|---|---|
+//! | publication | `/_/api/collections/{id}/stream`, `/{slug}/latest?format=json` | `collection(id)`, `collectionByDomainOrSlug` | `/{slug}` | `/feed/{slug}` |
+//! | author's stories | `/_/api/users/{id}/profile/stream` | `userResult(id)` → `homepagePostsConnection` | `/@{username}` | `/feed/@{username}` |
+//! | followings | `/_/api/users/{id}/following` | `userResult(id)` → `followingUserConnection` | — | — |
+//! | post bodies (links) | inside the posts | `post(id)`, batched | — | — |
 //!
 //! HTML and RSS address publications by slug and authors by username; followings exist only in
-//! JSON. Each HTML page and each feed is one page (no paging): RSS holds only the latest items.
+//! JSON and GraphQL. Each HTML page and each feed is one page (no paging): RSS holds only the
+//! latest items. GraphQL pages its connections with `pagingInfo.next` ([`PagingRules`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +22,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::endpoints::{Endpoint, PublicationRef, StreamId};
+use crate::paging::PagingRules;
 
 /// Table names, as the pipeline's files name them (`tables/date=…/<table>.parquet`).
 pub mod tables {
@@ -37,6 +40,9 @@ pub enum Addressing {
     Api,
     /// `{prefix}/{slug}` for a publication, `{prefix}/@{username}` for an author.
     ByName { prefix: &'static str },
+    /// `POST /_/graphql`, the operation named by the stream and its paging query
+    /// ([`crate::graphql::request`]).
+    Graphql,
 }
 
 /// What one format carries. See the module docs; [`Via::format`] gives a format's row.
@@ -55,6 +61,8 @@ pub struct Format {
     pub addressing: Addressing,
     /// Per table, the columns its rows leave null (never guessed).
     pub null_columns: &'static [(&'static str, &'static [&'static str])],
+    /// How its cursors page.
+    pub paging: PagingRules,
 }
 
 const JSON: Format = Format {
@@ -62,9 +70,27 @@ const JSON: Format = Format {
     name: "json",
     title: "the JSON API",
     ext: "json",
-    families: &Endpoint::ALL,
+    // links come inside the posts (`virtuals.links`): no bodies apart
+    families: &[
+        Endpoint::PublicationStream,
+        Endpoint::ProfileStream,
+        Endpoint::Following,
+    ],
     addressing: Addressing::Api,
     null_columns: &[],
+    paging: PagingRules::LEGACY,
+};
+
+const GRAPHQL: Format = Format {
+    via: Via::Graphql,
+    name: "graphql",
+    title: "the GraphQL API",
+    ext: "graphql.json",
+    families: &Endpoint::ALL,
+    addressing: Addressing::Graphql,
+    // no image count in the subset read (MEDIUM-GRAPHQL.md)
+    null_columns: &[(tables::POSTS, &["image_count"])],
+    paging: PagingRules::CONNECTION,
 };
 
 /// Medium's own follower figures: only the API's profile streams carry them.
@@ -80,6 +106,7 @@ const HTML: Format = Format {
     ext: "html",
     families: PAGES_AND_FEEDS,
     addressing: Addressing::ByName { prefix: "" },
+    paging: PagingRules::LEGACY,
     null_columns: &[
         (tables::AUTHORS, SOCIAL_STATS),
         (tables::POSTS, &["image_count", "link_count"]),
@@ -93,6 +120,7 @@ const RSS: Format = Format {
     ext: "xml",
     families: PAGES_AND_FEEDS,
     addressing: Addressing::ByName { prefix: "/feed" },
+    paging: PagingRules::LEGACY,
     null_columns: &[
         (tables::AUTHORS, SOCIAL_STATS),
         (
@@ -137,18 +165,20 @@ impl Format {
 pub enum Via {
     #[default]
     Json,
+    Graphql,
     Html,
     Rss,
 }
 
 impl Via {
     /// Every format, in `auto`'s order of preference.
-    pub const ALL: [Via; 3] = [Via::Json, Via::Html, Via::Rss];
+    pub const ALL: [Via; 4] = [Via::Json, Via::Graphql, Via::Html, Via::Rss];
 
     /// The format's row of the table.
     pub fn format(self) -> &'static Format {
         match self {
             Via::Json => &JSON,
+            Via::Graphql => &GRAPHQL,
             Via::Html => &HTML,
             Via::Rss => &RSS,
         }
@@ -198,8 +228,8 @@ impl FromStr for Via {
     }
 }
 
-/// What `--via` asks for: one format, or `auto` (JSON first, then HTML, then RSS, per request
-/// family, falling back on a challenge page, 403 or 404).
+/// What `--via` asks for: one format, or `auto` (JSON first, then GraphQL, then HTML, then
+/// RSS, per request family, falling back when a door is closed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ViaMode {
@@ -266,7 +296,9 @@ impl<'a> PageOf<'a> {
         match stream {
             StreamId::Publication(PublicationRef::Slug(slug)) => Some(PageOf::Publication { slug }),
             StreamId::Profile(user_id) => Some(PageOf::Author { user_id }),
-            StreamId::Publication(PublicationRef::Id(_)) | StreamId::Following(_) => None,
+            StreamId::Publication(PublicationRef::Id(_))
+            | StreamId::Following(_)
+            | StreamId::PostBodies(_) => None,
         }
     }
 }
@@ -277,11 +309,14 @@ mod tests {
 
     #[test]
     fn parses_and_names_every_mode() {
-        for m in ["json", "html", "rss", "auto"] {
+        for m in ["json", "graphql", "html", "rss", "auto"] {
             assert_eq!(m.parse::<ViaMode>().unwrap().to_string(), m);
         }
         assert!("xml".parse::<ViaMode>().unwrap_err().contains("\"xml\""));
-        assert_eq!(ViaMode::Auto.chain(), &[Via::Json, Via::Html, Via::Rss]);
+        assert_eq!(
+            ViaMode::Auto.chain(),
+            &[Via::Json, Via::Graphql, Via::Html, Via::Rss]
+        );
         assert_eq!(ViaMode::Only(Via::Rss).chain(), &[Via::Rss]);
     }
 
@@ -293,7 +328,11 @@ mod tests {
         assert!(Via::Json.format().carries(Endpoint::Following));
         assert_eq!(
             Via::carrying(Endpoint::Following).collect::<Vec<_>>(),
-            [Via::Json]
+            [Via::Json, Via::Graphql]
+        );
+        assert_eq!(
+            Via::carrying(Endpoint::PostBodies).collect::<Vec<_>>(),
+            [Via::Graphql]
         );
         assert_eq!(
             Via::Html.format().null_columns(tables::POSTS),

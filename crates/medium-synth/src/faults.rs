@@ -28,8 +28,44 @@ pub struct Faults {
     pub stall: Duration,
     /// The JSON API answers 403 (as Medium does to automated clients); pages and feeds answer.
     pub json_closed: bool,
+    /// The GraphQL endpoint answers 403 too.
+    pub graphql_closed: bool,
     /// Users (ids) whose profile and following requests always fail with 500.
     pub always_fail: HashSet<String>,
+    /// Answers of a test's own, tried before the synthetic Medium's: a request Medium would
+    /// answer differently (a `NotFound`, a GraphQL error, a block page for one door).
+    pub answer: Answer,
+}
+
+/// A test's own answer to a request: given the request's key (`path?query`, or for GraphQL
+/// `/_/graphql?<the posted body>`) and which attempt at it this is (1-based), a status and a
+/// body, or `None` to let the synthetic Medium answer.
+pub type AnswerFn = dyn Fn(&str, u64) -> Option<(u16, Bytes)> + Send + Sync;
+
+/// An optional [`AnswerFn`].
+#[derive(Clone, Default)]
+pub struct Answer(pub Option<std::sync::Arc<AnswerFn>>);
+
+impl Answer {
+    pub fn new(f: impl Fn(&str, u64) -> Option<(u16, Bytes)> + Send + Sync + 'static) -> Self {
+        Answer(Some(std::sync::Arc::new(f)))
+    }
+
+    /// The answer to the `attempt`-th request for `key`, if the test gives one.
+    pub fn to(&self, key: &str, attempt: u64) -> Option<Response> {
+        let (status, body) = self.0.as_ref()?(key, attempt)?;
+        Some(reply(status, body))
+    }
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Answer(set)"
+        } else {
+            "Answer(none)"
+        })
+    }
 }
 
 /// One injected fault.

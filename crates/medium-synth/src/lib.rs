@@ -24,10 +24,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 mod faults;
+pub mod graphql;
 mod pages;
 mod server;
 
-pub use faults::{respond_with, Fault, Faults};
+pub use faults::{respond_with, Answer, AnswerFn, Fault, Faults};
 pub use pages::synthetic_slug;
 pub use server::{
     serve, serve_listener, serve_on, serve_router, serve_with_faults, Server, ServerStats,
@@ -127,7 +128,7 @@ impl SyntheticMedium {
         format!("{:012x}", mix(self.spec.seed, i as u64) & 0xffff_ffff_ffff)
     }
 
-    fn post_id(&self, author: usize, story: usize) -> String {
+    pub(crate) fn post_id(&self, author: usize, story: usize) -> String {
         format!(
             "{:012x}",
             mix(
@@ -137,7 +138,7 @@ impl SyntheticMedium {
         )
     }
 
-    fn user(&self, i: usize) -> Value {
+    pub(crate) fn user(&self, i: usize) -> Value {
         json!({
             "userId": self.user_id(i),
             "name": format!("Author {i}"),
@@ -170,8 +171,8 @@ impl SyntheticMedium {
         let links: Vec<Value> = (0..rng.usize(0..12))
             .map(|l| json!({"url": format!("https://example.com/{l}"), "alts": [], "httpStatus": 200}))
             .collect();
-        let published = 1_500_000_000_000i64 + (a as i64 * 1_000 + s as i64) * 3_600_000;
-        let response = s % 7 == 6;
+        let published = self.published_at(a, s);
+        let response = Self::is_response(s);
         let mut virtuals = json!({
             "wordCount": word_count,
             "totalClapCount": rng.i64(0..5000),
@@ -206,6 +207,56 @@ impl SyntheticMedium {
             "virtuals": virtuals,
             "type": "Post"
         })
+    }
+
+    /// When story `s` of author `a` was first published (epoch ms): later stories are newer.
+    pub fn published_at(&self, a: usize, s: usize) -> i64 {
+        1_500_000_000_000i64 + (a as i64 * 1_000 + s as i64) * 3_600_000
+    }
+
+    /// Whether story number `s` of every author is a response.
+    pub fn is_response(s: usize) -> bool {
+        s % 7 == 6
+    }
+
+    /// The posts author `a` pinned, latest pin first: every third author pins their first
+    /// story, every sixth their second too.
+    pub fn pinned(&self, a: usize) -> Vec<(usize, usize)> {
+        let n = self.spec.stories_per_author;
+        let mut pins = Vec::new();
+        if a % 6 == 0 && n >= 2 {
+            pins.push((a, 1));
+        }
+        if a % 3 == 0 && n >= 1 {
+            pins.push((a, 0));
+        }
+        pins
+    }
+
+    /// The posts the publication pinned: the first story of the author two thirds down its
+    /// list (so that it comes first, and again at its place).
+    pub fn collection_pins(&self) -> Vec<(usize, usize)> {
+        match (self.spec.authors, self.spec.stories_per_author) {
+            (n, s) if n >= 3 && s >= 1 => vec![(n * 2 / 3, 0)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// When a post was pinned (epoch ms), if it is: ten days after it was published.
+    pub fn pinned_at(&self, a: usize, s: usize) -> Option<i64> {
+        (self.pinned(a).contains(&(a, s)) || self.collection_pins().contains(&(a, s)))
+            .then(|| self.published_at(a, s) + 10 * 86_400_000)
+    }
+
+    /// Medium's own figures for user `i`: followers, and how many users they follow (which
+    /// can exceed the users its following list returns, as on Medium).
+    pub fn social_stats(&self, i: usize) -> (u64, u64) {
+        let listed = if i < self.spec.authors {
+            self.followed(i).len()
+        } else {
+            0
+        };
+        ((i as u64 * 37 + 11) % 5_000, (listed + i % 4) as u64)
     }
 
     fn collection(&self, id: &str) -> Value {
@@ -309,6 +360,15 @@ impl SyntheticMedium {
             posts.insert(p["id"].as_str().unwrap_or_default().to_owned(), p);
         }
         let mut references = json!({"User": {self.user_id(a): self.user(a)}, "Collection": cols});
+        if page == 1 {
+            let (followers, following) = self.social_stats(a);
+            references["SocialStats"] = json!({self.user_id(a): {
+                "userId": self.user_id(a),
+                "usersFollowedCount": following,
+                "usersFollowedByCount": followers,
+                "type": "SocialStats"
+            }});
+        }
         if !posts.is_empty() {
             references["Post"] = Value::Object(posts);
         }
@@ -326,7 +386,7 @@ impl SyntheticMedium {
     }
 
     /// Followed users of author `a`: other authors first, then users beyond the authors.
-    fn followed(&self, a: usize) -> Vec<usize> {
+    pub(crate) fn followed(&self, a: usize) -> Vec<usize> {
         (1..=self.spec.followings_per_author)
             .map(|k| (a + k * 7) % (self.spec.authors + self.spec.followings_per_author).max(1))
             .filter(|u| *u != a)
@@ -400,6 +460,36 @@ impl SyntheticMedium {
                 Err(_) => return,
             }
         }
+    }
+
+    /// Requests a full harvest through GraphQL sends: the publication's pages (pins first, then
+    /// an empty last page), each author's pages of stories (pins and responses included) and of
+    /// followings, and one batch of bodies per 25 posts.
+    pub fn expected_graphql_requests(&self) -> usize {
+        let s = &self.spec;
+        let limit = medium_api::graphql::LIMIT as usize;
+        let pages = |items: usize, size: usize| items.div_ceil(size.min(limit).max(1)).max(1);
+        let publication = match s.stories_per_author {
+            0 => 1,
+            _ => {
+                let items = s.authors + self.collection_pins().len();
+                items.div_ceil(s.publication_page_size.min(limit).max(1)) + 1
+            }
+        };
+        let authors: usize = (0..s.authors)
+            .map(|a| {
+                let stories = pages(
+                    s.stories_per_author + self.pinned(a).len(),
+                    s.profile_page_size,
+                );
+                let following = pages(self.followed(a).len(), s.following_page_size);
+                let bodies = s
+                    .stories_per_author
+                    .div_ceil(medium_api::graphql::BODY_BATCH);
+                stories + following + bodies
+            })
+            .sum();
+        publication + authors
     }
 
     /// Requests a full harvest sends: publication pages + profile pages + following pages.

@@ -334,6 +334,7 @@ mod tests {
             let html = StreamPayload::decode(
                 Via::Html,
                 &stream,
+                "",
                 &m.respond_page(&format!("/@author{a}")).unwrap(),
             )
             .unwrap();
@@ -352,6 +353,7 @@ mod tests {
             let rss = StreamPayload::decode(
                 Via::Rss,
                 &stream,
+                "",
                 &m.respond_page(&format!("/feed/@author{a}")).unwrap(),
             )
             .unwrap();
@@ -381,6 +383,7 @@ mod tests {
         let page = StreamPayload::decode(
             Via::Html,
             &publication,
+            "",
             &m.respond_page(&format!("/{}", synthetic_slug())).unwrap(),
         )
         .unwrap();
@@ -389,6 +392,7 @@ mod tests {
         let feed = StreamPayload::decode(
             Via::Rss,
             &publication,
+            "",
             &m.respond_page(&format!("/feed/{}", synthetic_slug()))
                 .unwrap(),
         )

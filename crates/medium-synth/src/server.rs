@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::header::USER_AGENT;
+use axum::http::Method;
 use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
@@ -121,6 +122,7 @@ pub async fn serve_with_faults(
     .map_err(std::io::Error::other)?;
     let stats = Arc::new(ServerStats::default());
     let shared = Arc::new(Shared {
+        schema: crate::graphql::schema(medium.clone()),
         medium,
         latency,
         faults,
@@ -143,6 +145,8 @@ pub async fn serve_with_faults(
 /// What the synthetic Medium's handler shares between requests.
 struct Shared {
     medium: Arc<SyntheticMedium>,
+    /// The GraphQL door over the same world.
+    schema: crate::graphql::MediumSchema,
     latency: Duration,
     faults: Faults,
     /// Bodies of a full harvest by `path?query`.
@@ -158,8 +162,24 @@ impl Shared {
         // across an await
         let has_user_agent = req.headers().contains_key(USER_AGENT);
         let path = req.uri().path().to_owned();
-        let query = req.uri().query().unwrap_or("").to_owned();
-        drop(req);
+        let graphql = req.method() == Method::POST && path == crate::graphql::PATH;
+        // A GraphQL request is named by what it posts: faults and retries count per body.
+        let (query, posted) = match graphql {
+            true => match axum::body::to_bytes(req.into_body(), MAX_POST).await {
+                Ok(body) => (String::from_utf8_lossy(&body).into_owned(), Some(body)),
+                Err(_) => {
+                    return respond_with(
+                        Some(Bytes::from_static(b"too large")),
+                        Some(Fault::Status(413)),
+                    )
+                }
+            },
+            false => {
+                let query = req.uri().query().unwrap_or("").to_owned();
+                drop(req);
+                (query, None)
+            }
+        };
         let (path, query) = (path.as_str(), query.as_str());
         let stats = &self.stats;
         stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -176,6 +196,10 @@ impl Shared {
             *n += 1;
             *n
         };
+        if let Some(response) = self.faults.answer.to(&key, attempt) {
+            stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return response;
+        }
         let fault = self.faults.fault_for(&key, attempt);
         if fault.is_some() {
             stats.faults.fetch_add(1, Ordering::Relaxed);
@@ -184,12 +208,23 @@ impl Shared {
             tokio::time::sleep(self.faults.stall).await;
         }
         let is_api = path.starts_with("/_/api/") || path.ends_with("/latest");
-        if self.faults.json_closed && is_api {
+        if (self.faults.json_closed && is_api) || (self.faults.graphql_closed && graphql) {
             stats.in_flight.fetch_sub(1, Ordering::SeqCst);
             return respond_with(
                 Some(Bytes::from_static(b"<html><title>Forbidden</title></html>")),
                 Some(Fault::Status(403)),
             );
+        }
+        if let Some(posted) = posted {
+            let body = self.execute(&posted).await;
+            stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return match body {
+                Some(body) => respond_with(Some(body), fault),
+                None => respond_with(
+                    Some(Bytes::from_static(b"not a GraphQL request")),
+                    Some(Fault::Status(400)),
+                ),
+            };
         }
         let body = match self.cache.get(&key) {
             Some(b) => Some(b.clone()),
@@ -201,6 +236,18 @@ impl Shared {
         };
         stats.in_flight.fetch_sub(1, Ordering::SeqCst);
         respond_with(body, fault)
+    }
+}
+
+/// The largest GraphQL request body the server reads.
+const MAX_POST: usize = 1 << 20;
+
+impl Shared {
+    /// Runs a posted GraphQL request (one operation or a batch); `None` when it is not one.
+    async fn execute(&self, posted: &[u8]) -> Option<Bytes> {
+        let request: async_graphql::BatchRequest = serde_json::from_slice(posted).ok()?;
+        let response = self.schema.execute_batch(request).await;
+        serde_json::to_vec(&response).ok().map(Bytes::from)
     }
 }
 

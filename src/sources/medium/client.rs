@@ -170,10 +170,22 @@ impl MediumClient {
         url: &Url,
         decode: impl Fn(&[u8]) -> Result<P, BodyError>,
     ) -> Result<(Fetched, P), FetchError> {
+        self.fetch_with(endpoint, url, None, decode).await
+    }
+
+    /// As [`MediumClient::fetch_decoded`], posting `json` (a GraphQL request) when given
+    /// instead of a GET. A POST is retried as a GET is: every operation sent reads only.
+    pub async fn fetch_with<P>(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        json: Option<&bytes::Bytes>,
+        decode: impl Fn(&[u8]) -> Result<P, BodyError>,
+    ) -> Result<(Fetched, P), FetchError> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let outcome = self.attempt(url, attempt, endpoint).await;
+            let outcome = self.attempt(url, json, attempt, endpoint).await;
             let (error, retry_after) = match outcome {
                 Attempt::Done(fetched) => match decode(&fetched.body) {
                     Ok(payload) => {
@@ -233,7 +245,13 @@ impl MediumClient {
         half + half.mul_f64(fastrand::f64())
     }
 
-    async fn attempt(&self, url: &Url, attempt: u32, endpoint: Endpoint) -> Attempt {
+    async fn attempt(
+        &self,
+        url: &Url,
+        json: Option<&bytes::Bytes>,
+        attempt: u32,
+        endpoint: Endpoint,
+    ) -> Attempt {
         let url_text = url.to_string();
         // No retry while waiting holds a permit: permits bound requests in flight only.
         let Ok(_permit) = self.permits.acquire().await else {
@@ -245,7 +263,15 @@ impl MediumClient {
         };
         self.limiter.wait().await;
         RequestSent { endpoint }.emit(&self.stats);
-        let response = match self.http.get(url.clone()).send().await {
+        let request = match json {
+            None => self.http.get(url.clone()),
+            Some(body) => self
+                .http
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone()),
+        };
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 return Attempt::Retry {

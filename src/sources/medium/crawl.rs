@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use medium_api::endpoints::{PublicationRef, StreamId};
+use medium_api::graphql;
 use medium_api::models::{FollowingPayload, StreamPayload, User};
 use medium_api::paging::{StreamEnd, StreamPager};
 use medium_api::via::{Via, ViaMode};
@@ -159,6 +160,18 @@ impl Harvester {
         &self,
         stream: StreamId,
         username: Option<&str>,
+        on_page: impl FnMut(&P),
+    ) -> StreamHarvest<P> {
+        self.read_stream(stream, username, None, on_page).await
+    }
+
+    /// Reads one stream as [`Harvester::stream`] does; with `listed`, its pages are those
+    /// queries, in order, instead of following each page's cursor (batches of post bodies).
+    async fn read_stream<P: StreamPage>(
+        &self,
+        stream: StreamId,
+        username: Option<&str>,
+        listed: Option<&[String]>,
         mut on_page: impl FnMut(&P),
     ) -> StreamHarvest<P> {
         let chain = self.doors.chain();
@@ -169,15 +182,17 @@ impl Harvester {
             .map(|via| self.pages.has_first_page(&stream, *via))
             .collect();
         let first = self.doors.first_position(family, &stored);
-        let mut closed: Option<FetchError> = None;
+        // The first real refusal, and the format that gave it.
+        let mut closed: Option<(FetchError, Via)> = None;
         for (i, &via) in chain.iter().enumerate().skip(first) {
             let path = match stream.http_path_via(via, username) {
                 Ok(path) => path,
                 Err(reason) => {
-                    closed.get_or_insert(FetchError::Unaddressable {
+                    let unaddressable = FetchError::Unaddressable {
                         stream: stream.to_string(),
                         reason,
-                    });
+                    };
+                    closed.get_or_insert((unaddressable, via));
                     continue;
                 }
             };
@@ -186,20 +201,27 @@ impl Harvester {
                 continue;
             };
             let mut pages = Vec::new();
-            let end = self
-                .page_through(&stream, via, &path, &mut pages, &mut on_page, &mut turn)
-                .await;
+            let end = match listed {
+                None => {
+                    self.page_through(&stream, via, &path, &mut pages, &mut on_page, &mut turn)
+                        .await
+                }
+                Some(queries) => {
+                    self.read_listed(&stream, via, &path, queries, &mut pages, &mut turn)
+                        .await
+                }
+            };
             match end {
                 Err(Unfinished::Failed(e)) if pages.is_empty() && e.is_closed_door() => {
                     self.doors.refused(turn, &stream, username, i, &e);
-                    // Report the first real refusal, not a later format's "cannot address".
-                    if closed.as_ref().is_none_or(|c| {
-                        matches!(
-                            c,
-                            FetchError::Unaddressable { .. } | FetchError::NotInSource { .. }
-                        )
+                    // Report the first real refusal, not a later format's "cannot address" (nor,
+                    // replaying, a later format's missing file).
+                    let missing = |e: &FetchError| matches!(e, FetchError::NotInSource { .. });
+                    if closed.as_ref().is_none_or(|(c, _)| {
+                        matches!(c, FetchError::Unaddressable { .. })
+                            || (missing(c) && !missing(&e))
                     }) {
-                        closed = Some(e);
+                        closed = Some((e, via));
                     }
                 }
                 end => {
@@ -235,7 +257,8 @@ impl Harvester {
         on_page: &mut impl FnMut(&P),
         turn: &mut Turn<'_>,
     ) -> Result<StreamEnd, Unfinished> {
-        let mut pager = StreamPager::new(stream.base_query_via(via), self.settings.max_pages);
+        let mut pager = StreamPager::new(stream.base_query_via(via), self.settings.max_pages)
+            .with_rules(via.format().paging);
         let mut query = pager.first_query();
         for index in 1.. {
             let request = PageRequest {
@@ -256,6 +279,83 @@ impl Harvester {
             }
         }
         unreachable!("the page cap ends every stream")
+    }
+
+    /// Reads the pages `queries` name, in order (see [`Harvester::read_stream`]).
+    async fn read_listed<P: StreamPage>(
+        &self,
+        stream: &StreamId,
+        via: Via,
+        path: &str,
+        queries: &[String],
+        pages: &mut Vec<P>,
+        turn: &mut Turn<'_>,
+    ) -> Result<StreamEnd, Unfinished> {
+        for (i, query) in queries.iter().enumerate() {
+            let request = PageRequest {
+                stream,
+                via,
+                path,
+                index: i + 1,
+                query,
+            };
+            pages.push(self.pages.page(request).await?);
+            turn.answered();
+        }
+        Ok(StreamEnd::AllListed)
+    }
+
+    /// An author's stories read through GraphQL, with their link counts from the posts' bodies
+    /// ([`medium_api::graphql`]: batched, [`graphql::BODY_BATCH`] posts a request). The other
+    /// formats carry link counts in the posts themselves (or not at all). When a batch fails,
+    /// the stories stream is unfinished with that failure (its pages are kept, the counts of
+    /// the batches read are set); when no format in use serves bodies, the counts stay null.
+    async fn with_link_counts(
+        &self,
+        mut profile: StreamHarvest<StreamPayload>,
+        username: Option<&str>,
+    ) -> StreamHarvest<StreamPayload> {
+        if profile.via != Some(Via::Graphql) {
+            return profile;
+        }
+        let mut ids: Vec<&str> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for page in &profile.pages {
+            for post in page.references.posts.iter().flat_map(|p| &p.0) {
+                if seen.insert(post.id.as_str()) {
+                    ids.push(post.id.as_str());
+                }
+            }
+        }
+        if ids.is_empty() {
+            return profile;
+        }
+        let queries: Vec<String> = ids
+            .chunks(graphql::BODY_BATCH)
+            .map(graphql::bodies_query)
+            .collect();
+        let bodies = self
+            .read_stream::<graphql::BodiesPayload>(
+                StreamId::PostBodies(profile.stream.key().to_owned()),
+                username,
+                Some(&queries),
+                |_| {},
+            )
+            .await;
+        graphql::merge_link_counts(
+            profile
+                .pages
+                .iter_mut()
+                .filter_map(|p| p.references.posts.as_mut())
+                .flat_map(|p| p.0.iter_mut()),
+            &bodies.pages,
+        );
+        if let Err(Unfinished::Failed(e)) = bodies.end {
+            if profile.end.is_ok() {
+                profile.end = Err(Unfinished::Failed(e));
+            }
+        }
+        profile
     }
 }
 
@@ -364,7 +464,12 @@ impl AuthorQueue {
             let _slot = slots.acquire_owned().await;
             let username = username.as_deref();
             let (profile, following) = tokio::join!(
-                this.stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username),
+                async {
+                    let profile = this
+                        .stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username)
+                        .await;
+                    this.with_link_counts(profile, username).await
+                },
                 this.stream::<FollowingPayload>(StreamId::Following(user_id.clone()), username),
             );
             AuthorHarvested { user_id: &user_id }.emit(&this.stats);

@@ -1,10 +1,12 @@
 //! The doors and how a stream moves between them (`--via`, [`ViaMode`]).
 //!
 //! Every stream is read in one format, whole, the first of the chain that answers. Under
-//! `auto` the chain is JSON → HTML → RSS ([`Via::ALL`]): a stream whose first page answers 403,
-//! 404, a challenge or an error page is read in the next format; a 403 or a challenge also
-//! moves the rest of its request family on ([`FetchError::closes_family`]), so a closed door is
-//! knocked on once, not once per author. While a family's door is unknown, its first stream
+//! `auto` the chain is JSON → GraphQL → HTML → RSS ([`Via::ALL`]): a stream whose first page
+//! answers 403, 404, a block or challenge page, an error page, `success: false`, a GraphQL
+//! error saying the field or operation is unavailable, or `NotFound`, is read in the next
+//! format; all but a 404 and a `NotFound` also move the rest of its request family on
+//! ([`FetchError::closes_family_via`]; for GraphQL, whose requests all go to one endpoint, a
+//! 404 too), so a closed door is knocked on once, not once per author. While a family's door is unknown, its first stream
 //! goes alone (a probe); the others wait for its answer. Every switch is recorded
 //! ([`SourceSwitch`]) for the summary and the manifest.
 //!
@@ -151,7 +153,7 @@ impl Fallback {
         ) {
             return;
         }
-        let closes = error.closes_family();
+        let closes = error.closes_family_via(via);
         if closes {
             self.families
                 .get(stream.endpoint())
@@ -187,15 +189,16 @@ impl Fallback {
 
     /// Why a stream that no format of the chain answered ends: not carried (see the module
     /// docs), or the first real refusal (`closed`).
-    pub fn not_answered(&self, stream: &StreamId, closed: Option<FetchError>) -> Unfinished {
+    pub fn not_answered(&self, stream: &StreamId, closed: Option<(FetchError, Via)>) -> Unfinished {
         let chain = self.chain();
         let family = stream.endpoint();
         let carriers = chain.iter().filter(|v| v.format().carries(family)).count();
         // This stream's own answer decides: its family's door was closed (403, a challenge), or
         // no format left to it could address the stream. A 404 is that stream's alone.
-        let door_closed = closed
-            .as_ref()
-            .is_none_or(|e| e.closes_family() || matches!(e, FetchError::Unaddressable { .. }));
+        let door_closed = closed.as_ref().is_none_or(|(e, via)| {
+            e.closes_family_via(*via) || matches!(e, FetchError::Unaddressable { .. })
+        });
+        let closed = closed.map(|(e, _)| e);
         if carriers == chain.len() || !door_closed {
             return Unfinished::Failed(closed.unwrap_or_else(|| FetchError::Unaddressable {
                 stream: stream.to_string(),
@@ -257,35 +260,35 @@ mod tests {
             StreamId::Following("a3".into()),
         );
         auto.switched(&a2, None, 0, &status(403));
-        assert_eq!(auto.first_position(Endpoint::Following, &[false; 3]), 1);
+        assert_eq!(auto.first_position(Endpoint::Following, &[false; 4]), 1);
         assert!(matches!(
-            auto.not_answered(&a3, Some(status(404))),
+            auto.not_answered(&a3, Some((status(404), Via::Json))),
             Unfinished::Failed(FetchError::Status { status: 404, .. })
         ));
         assert!(matches!(
-            auto.not_answered(&a2, Some(status(403))),
+            auto.not_answered(&a2, Some((status(403), Via::Json))),
             Unfinished::NotCarried { .. }
         ));
         // skipped the closed JSON door; pages and feeds cannot address followings
         assert!(matches!(
-            auto.not_answered(&a3, Some(unaddressable())),
+            auto.not_answered(&a3, Some((unaddressable(), Via::Json))),
             Unfinished::NotCarried { .. }
         ));
         // a profile is carried by every format of the chain: a refusal in all is a failure
         let p = StreamId::Profile("a3".into());
         assert!(matches!(
-            auto.not_answered(&p, Some(status(403))),
+            auto.not_answered(&p, Some((status(403), Via::Json))),
             Unfinished::Failed(_)
         ));
         // under --via json a refused following is a failure; under --via html it is not carried
         let json = Fallback::new(ViaMode::Only(Via::Json), true);
         assert!(matches!(
-            json.not_answered(&a2, Some(status(403))),
+            json.not_answered(&a2, Some((status(403), Via::Json))),
             Unfinished::Failed(_)
         ));
         let html = Fallback::new(ViaMode::Only(Via::Html), true);
         assert!(matches!(
-            html.not_answered(&a2, Some(unaddressable())),
+            html.not_answered(&a2, Some((unaddressable(), Via::Json))),
             Unfinished::NotCarried { .. }
         ));
         assert_eq!(auto.take_switches().len(), 1);

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use medium_api::endpoints::StreamId;
-use medium_api::via::Via;
+use medium_api::via::{Addressing, Via};
 use medium_api::StreamPage;
 
 use super::client::MediumClient;
@@ -84,7 +84,8 @@ impl ReadThrough {
     }
 
     /// The URL a request stands for, for messages: absolute over HTTP, relative to the site
-    /// root when replaying.
+    /// root when replaying. (A GraphQL page's is the endpoint's with the paging query, which
+    /// names the page; the operation itself is posted.)
     pub fn url(&self, path: &str, query: &str) -> String {
         match &self.origin {
             Origin::Http(client) => client.url_for_path(path, query).to_string(),
@@ -127,7 +128,7 @@ impl ReadThrough {
                 return None;
             }
         };
-        match P::decode(req.via, req.stream, &stored.body) {
+        match P::decode(req.via, req.stream, req.query, &stored.body) {
             Ok(page) => {
                 self.count_from_store(req);
                 Some(page)
@@ -156,12 +157,26 @@ impl ReadThrough {
         client: &MediumClient,
         req: &PageRequest<'_>,
     ) -> Result<P, FetchError> {
-        let (stream, via, index) = (req.stream, req.via, req.index);
-        let url = client.url_for_path(req.path, req.query);
+        let (stream, via, index, query) = (req.stream, req.via, req.index, req.query);
+        // GraphQL posts its operation to one URL; the others GET the page's own URL.
+        let graphql = (via.format().addressing == Addressing::Graphql)
+            .then(|| medium_api::graphql::request(stream, query));
+        let posted = graphql.as_ref().map(|r| bytes::Bytes::from(r.body()));
+        let url = match posted {
+            Some(_) => client.url_for_path(req.path, ""),
+            None => client.url_for_path(req.path, query),
+        };
         let (fetched, payload) = client
-            .fetch_decoded(stream.endpoint(), &url, |body| P::decode(via, stream, body))
-            .await?;
+            .fetch_with(stream.endpoint(), &url, posted.as_ref(), |body| {
+                P::decode(via, stream, query, body)
+            })
+            .await
+            .map_err(|e| match &graphql {
+                Some(r) => e.for_operation(&r.describe()),
+                None => e,
+            })?;
         let meta = PageMeta {
+            request: graphql,
             url: fetched.url.clone(),
             query: req.query.to_owned(),
             status: fetched.status,
@@ -212,7 +227,7 @@ impl ReadThrough {
                 ))))
             }
         };
-        let payload = P::decode(req.via, req.stream, &stored.body).map_err(|kind| {
+        let payload = P::decode(req.via, req.stream, req.query, &stored.body).map_err(|kind| {
             FetchError::StoredBody {
                 url: url.clone(),
                 file: stored.body_path.clone(),
