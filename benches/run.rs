@@ -174,13 +174,13 @@ fn crawl(c: &mut Criterion) {
     drop(server);
 }
 
-/// The same 200 authors with the JSON API closed (403): `--via auto` finds each family's door
-/// closed once, then reads the publication's page and every author's page (200 HTML pages at
-/// 20 ms, one page each). Lower bound: the publication's 403 and page in turn, one probe round,
-/// then 200 pages ÷ concurrency rounds.
-fn crawl_json_closed(c: &mut Criterion) {
+/// The same crawl with the JSON API closed (403): `--via auto` finds each family's door closed
+/// once and reads every family through GraphQL (`POST /_/graphql`, pages of 10 stories and 8
+/// followings as the JSON pages, one batch of bodies per author), at concurrency 8 and 32.
+fn crawl_graphql(c: &mut Criterion) {
     let latency = Duration::from_millis(20);
     let medium = crawled_publication();
+    let requests = 3 + medium.expected_graphql_requests();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -195,14 +195,74 @@ fn crawl_json_closed(c: &mut Criterion) {
         .block_on(serve_with_faults(addr, medium, latency, faults))
         .expect("serves");
     let base = server.base_url();
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let mut group = c.benchmark_group("crawl 20ms graphql");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(requests as u64));
+    for concurrency in [8usize, 32] {
+        let ideal = latency.as_secs_f64() * requests as f64 / concurrency as f64;
+        eprintln!(
+            "crawl via GraphQL: {requests} requests x 20 ms / concurrency {concurrency}: ideal {ideal:.3} s"
+        );
+        let c_text = concurrency.to_string();
+        group.bench_function(format!("auto to graphql, concurrency {concurrency}"), |b| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("a temp dir"),
+                |out| {
+                    let s = settings(
+                        &[
+                            "--collection-id",
+                            SYNTHETIC_COLLECTION,
+                            "--base-url",
+                            &base,
+                            "--concurrency",
+                            &c_text,
+                        ],
+                        out.path(),
+                    );
+                    let harvest = harvest_only(&rt, &s, concurrency);
+                    assert!(harvest.failures().is_empty());
+                    assert_eq!(harvest.authors.len(), 200);
+                    (out, harvest)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+    drop(server);
+}
+
+/// The same 200 authors with both API doors closed (403): `--via auto` finds each family's
+/// JSON and GraphQL doors closed once, then reads the publication's page and every author's
+/// page (200 HTML pages at 20 ms, one page each). Lower bound: the publication's two 403s and
+/// page in turn, two probe rounds, then 200 pages ÷ concurrency rounds.
+fn crawl_json_closed(c: &mut Criterion) {
+    let latency = Duration::from_millis(20);
+    let medium = crawled_publication();
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let faults = Faults {
+        json_closed: true,
+        graphql_closed: true,
+        ..Faults::default()
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = server_rt
+        .block_on(serve_with_faults(addr, medium, latency, faults))
+        .expect("serves");
+    let base = server.base_url();
     let slug = synthetic_slug();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = c.benchmark_group("crawl 20ms json closed");
     group.sample_size(10);
     let concurrency = 8usize;
-    let bound = latency.as_secs_f64() * (3.0 + (200.0 / concurrency as f64).ceil());
+    let bound = latency.as_secs_f64() * (5.0 + (200.0 / concurrency as f64).ceil());
     eprintln!(
-        "crawl, JSON closed: 204 requests, concurrency {concurrency}: lower bound {bound:.3} s"
+        "crawl, JSON and GraphQL closed: 207 requests, concurrency {concurrency}: lower bound {bound:.3} s"
     );
     group.bench_function("auto to html, concurrency 8", |b| {
         b.iter_batched(
@@ -231,5 +291,5 @@ fn crawl_json_closed(c: &mut Criterion) {
     drop(server);
 }
 
-criterion_group!(benches, replay, crawl, crawl_json_closed);
+criterion_group!(benches, replay, crawl, crawl_graphql, crawl_json_closed);
 criterion_main!(benches);

@@ -166,7 +166,8 @@ impl FetchError {
         }
     }
 
-    /// Whether asking again cannot help: a block page.
+    /// Whether asking again cannot help: a block page, a GraphQL `NotFound` or an error saying
+    /// the field or operation does not exist ([`BodyError::is_final`]).
     pub fn is_final(&self) -> bool {
         matches!(self, FetchError::Body { kind, .. } | FetchError::StoredBody { kind, .. } if kind.is_final())
     }

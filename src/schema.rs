@@ -47,9 +47,9 @@ fn utf8(name: &str, nullable: bool) -> Field {
 /// | `found_in` | the publications (as named on the command line) whose stream listed the author |
 /// | `profile_pages`, `following_pages` | pages harvested for the author |
 /// | `profile_complete`, `following_complete` | whether each stream was harvested to its end (false when not harvested at all) |
-/// | `profile_source`, `following_source` | the format each stream was read in (`json`, `html`, `rss`); null when it was not harvested |
-/// | `follower_count` | Medium's count of the author's followers (`SocialStats.usersFollowedByCount` of the profile stream); null where not carried |
-/// | `following_count_reported` | Medium's own count of whom the author follows (`usersFollowedCount`), which can exceed the list it returns; `author_metrics.following_count` counts the list |
+/// | `profile_source`, `following_source` | the format each stream was read in (`json`, `graphql`, `html`, `rss`); null when it was not harvested |
+/// | `follower_count` | Medium's count of the author's followers (JSON `SocialStats.usersFollowedByCount`, GraphQL `socialStats.followerCount`); null where not carried |
+/// | `following_count_reported` | Medium's own count of whom the author follows (`usersFollowedCount`, `socialStats.followingCount`), which can exceed the list it returns; `author_metrics.following_count` counts the list |
 pub fn authors() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
@@ -86,17 +86,17 @@ pub fn authors() -> SchemaRef {
 /// | `home_collection_id` | its publication; null when it has none (Medium sends "") |
 /// | `first_published_at`, `latest_published_at` | times; null when missing or 0 |
 /// | `in_response_to_post_id` | the post it answers; null for a story |
-/// | `is_response` | `in_response_to_post_id` is non-empty |
+/// | `is_response` | `in_response_to_post_id` is non-empty, or GraphQL says the post answers one that is gone |
 /// | `in_creator_profile` | the post was in its creator's own profile stream |
 /// | `is_story` | `in_creator_profile` and not `is_response`: a story of SPEC §4 |
 /// | `word_count`, `total_clap_count`, `image_count`, `responses_created_count` | `virtuals.*`; null when missing |
 /// | `reading_time_min` | `virtuals.readingTime`, minutes; null when missing |
 /// | `tags` | `virtuals.tags[].slug` (empty when missing) |
 /// | `tag_count` | number of tags |
-/// | `link_count` | number of `virtuals.links.entries` (0 when missing); RSS: links in the story HTML; null from HTML pages |
+/// | `link_count` | number of `virtuals.links.entries` (0 when missing); GraphQL: markups of type `A` with an `href` in the post's body (null for member-only posts); RSS: links in the story HTML; null from HTML pages |
 /// | `headline_words` | maximal runs of non-White_Space characters in `title` (0 when empty) |
 /// | `headline_chars` | Unicode scalar values in `title` |
-/// | `source` | the format the row was read from: `json`, `html` or `rss` |
+/// | `source` | the format the row was read from: `json`, `graphql`, `html` or `rss` |
 pub fn posts() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {

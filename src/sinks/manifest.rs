@@ -91,7 +91,7 @@ pub struct AuthorCounts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Sources {
-    /// `--via` as given: `json`, `html`, `rss` or `auto`.
+    /// `--via` as given: `json`, `graphql`, `html`, `rss` or `auto`.
     pub via: String,
     /// Pages read per request family and format.
     pub pages: BTreeMap<String, BTreeMap<Via, u64>>,

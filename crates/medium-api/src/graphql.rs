@@ -26,9 +26,14 @@
 //!
 //! Errors: a GraphQL error comes with HTTP 200. Any entry in `errors` is a typed error naming
 //! the operation, its variables and the message, even beside partial `data` (a partial answer
-//! is not used). An error saying the field or operation does not exist closes the door
-//! ([`BodyError::is_closed_door`]: `--via auto` moves the family on); `NotFound` (or a null
-//! collection) is that one stream's, as a 404 is.
+//! is not used), and is retried like a malformed body. An error in GraphQL's validation wording
+//! ("Cannot query field", "Unknown type", ...) says the field or operation does not exist here:
+//! it is final and closes the door ([`BodyError::is_closed_door`]: `--via auto` moves the
+//! family on); `NotFound` (or a null collection) is that one stream's, as a 404 is. A reply
+//! without the connection asked for, or about another user than the one asked for, is a shape
+//! error, never an empty page.
+
+use std::collections::HashSet;
 
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -271,13 +276,15 @@ fn none<T>() -> Option<T> {
 /// Whether an error says the field, type or operation does not exist here: the door is closed
 /// (Medium changed or withdrew it), not this one request wrong.
 fn says_unavailable(message: &str) -> bool {
+    // GraphQL's validation wording (graphql-js, async-graphql): not a transient failure, nor
+    // one user's ("This user is unavailable")
     let m = message.to_ascii_lowercase();
     [
         "cannot query field",
         "unknown field",
         "unknown type",
+        "unknown argument",
         "unknown operation",
-        "unavailable",
     ]
     .iter()
     .any(|marker| m.contains(marker))
@@ -632,8 +639,8 @@ fn one<D: DeserializeOwned>(body: &[u8], request: &Request) -> Result<D, BodyErr
         })
 }
 
-/// The `User` of a `userResult`, or `NotFound`.
-fn user_result(body: &[u8], request: &Request) -> Result<GUserResult, BodyError> {
+/// The `User` of a `userResult` (the one asked for, `user_id`), or `NotFound`.
+fn user_result(body: &[u8], request: &Request, user_id: &str) -> Result<GUserResult, BodyError> {
     let op = &request.operations()[0];
     let data: UserData = one(body, request)?;
     match data.user_result {
@@ -645,8 +652,22 @@ fn user_result(body: &[u8], request: &Request) -> Result<GUserResult, BodyError>
             op.variables,
             r.typename.as_deref().unwrap_or("value")
         ))),
+        Some(r) if r.id.as_deref() != Some(user_id) => Err(BodyError::Shape(format!(
+            "{} {}: the reply is about user {:?}",
+            op.operation_name,
+            op.variables,
+            r.id.as_deref().unwrap_or_default()
+        ))),
         Some(r) => Ok(r),
     }
+}
+
+/// A reply that lacks what was asked for (and says no error): a shape error, not an empty page.
+fn missing(op: &Operation, what: &str) -> BodyError {
+    BodyError::Shape(format!(
+        "{} {}: the reply has no {what}",
+        op.operation_name, op.variables
+    ))
 }
 
 /// A page of a publication's posts or of an author's stories.
@@ -672,12 +693,13 @@ pub fn decode_stream(
                 domain: c.domain,
             };
             let connection = c.homepage_posts_connection;
-            let mut page = posts_page(connection, None)?;
+            let mut page = posts_page(connection, None, op)?;
             page.collection = Some(collection);
             Ok(page)
         }
         StreamId::Profile(_) => {
-            let r = user_result(body, &request)?;
+            let op = &request.operations()[0];
+            let r = user_result(body, &request, stream.key())?;
             let user = User {
                 user_id: r.id.clone().unwrap_or_default(),
                 username: r.username,
@@ -688,7 +710,7 @@ pub fn decode_stream(
                 twitter_screen_name: r.twitter_screen_name,
                 image_id: r.image_id,
             };
-            let mut page = posts_page(r.homepage_posts_connection, Some(&user))?;
+            let mut page = posts_page(r.homepage_posts_connection, Some(&user), op)?;
             if let Some(s) = r.social_stats {
                 page.references.social_stats = IdMap(vec![SocialStats {
                     user_id: user.user_id.clone(),
@@ -710,23 +732,28 @@ pub fn decode_stream(
 fn posts_page(
     connection: Option<GPostConnection>,
     author: Option<&User>,
+    op: &Operation,
 ) -> Result<StreamPayload, BodyError> {
-    let connection = connection.unwrap_or(GPostConnection {
-        posts: None,
-        paging_info: None,
-    });
+    let connection = connection.ok_or_else(|| missing(op, "homepagePostsConnection"))?;
     let mut users: Vec<User> = author.cloned().into_iter().collect();
     let mut collections: Vec<Collection> = Vec::new();
     let mut posts = Vec::new();
-    for p in connection.posts.unwrap_or_default() {
+    let (mut seen_users, mut seen_collections) = (HashSet::new(), HashSet::new());
+    if let Some(a) = author {
+        seen_users.insert(a.user_id.clone());
+    }
+    for p in connection
+        .posts
+        .ok_or_else(|| missing(op, "homepagePostsConnection.posts"))?
+    {
         let (post, creator, collection) = p.into_parts()?;
         if let Some(u) = creator {
-            if !users.iter().any(|known| known.user_id == u.user_id) {
+            if seen_users.insert(u.user_id.clone()) {
                 users.push(u);
             }
         }
         if let Some(c) = collection {
-            if !c.id.is_empty() && !collections.iter().any(|known| known.id == c.id) {
+            if !c.id.is_empty() && seen_collections.insert(c.id.clone()) {
                 collections.push(c);
             }
         }
@@ -758,15 +785,15 @@ pub fn decode_following(
             "{stream} is not a following list"
         )));
     }
-    let r = user_result(body, &request)?;
-    let connection = r.following_user_connection.unwrap_or(GUserConnection {
-        users: None,
-        paging_info: None,
-    });
+    let op = &request.operations()[0];
+    let r = user_result(body, &request, stream.key())?;
+    let connection = r
+        .following_user_connection
+        .ok_or_else(|| missing(op, "followingUserConnection"))?;
     Ok(FollowingPayload {
         value: connection
             .users
-            .unwrap_or_default()
+            .ok_or_else(|| missing(op, "followingUserConnection.users"))?
             .into_iter()
             .map(User::from)
             .collect(),

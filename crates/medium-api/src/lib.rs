@@ -97,13 +97,12 @@ impl BodyError {
         self.is_closed_door() && !matches!(self, BodyError::NotFound(_))
     }
 
-    /// Whether asking again cannot help (a block page, a GraphQL error or `NotFound`): the
-    /// client does not retry it.
+    /// Whether asking again cannot help (a block page, a GraphQL error saying the field or
+    /// operation does not exist, `NotFound`): the client does not retry it. Other GraphQL
+    /// errors are retried like a malformed body.
     pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            BodyError::Blocked | BodyError::Graphql(_) | BodyError::NotFound(_)
-        )
+        matches!(self, BodyError::Blocked | BodyError::NotFound(_))
+            || matches!(self, BodyError::Graphql(e) if e.unavailable)
     }
 
     /// A page that is not the format's: a block page, a challenge, or just HTML.

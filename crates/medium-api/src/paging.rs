@@ -176,8 +176,17 @@ pub struct PagingRules {
     /// Leave out text fields that are empty (GraphQL's `PagingOptions` refuses `source: ""`).
     pub drop_empty_text: bool,
     /// End the stream at a page that adds no item not seen before (SPEC §2); otherwise only a
-    /// page with no items at all ends it.
+    /// page with no items at all ends it, or more than [`PagingRules::max_stale`] such pages
+    /// in a row.
     pub repeats_end: bool,
+    /// Pages in a row that add nothing new after which the stream ends anyway (pinned posts
+    /// listed again fill at most a page or two; a server that keeps sending new cursors with
+    /// the same items does not get to run a stream to its page cap).
+    pub max_stale: usize,
+    /// The only cursor fields sent back (`None`: every scalar field). GraphQL's
+    /// `PagingOptions` has five; anything else in `next` is left out, so a cursor cannot look
+    /// new by a field that is never sent.
+    pub fields: Option<&'static [&'static str]>,
 }
 
 impl PagingRules {
@@ -186,12 +195,16 @@ impl PagingRules {
         positions: &["to", "page"],
         drop_empty_text: false,
         repeats_end: true,
+        max_stale: 0,
+        fields: None,
     };
     /// GraphQL connections' (`pagingInfo.next`, MEDIUM-GRAPHQL.md "Paging").
     pub const CONNECTION: PagingRules = PagingRules {
         positions: &["from", "to", "page"],
         drop_empty_text: true,
         repeats_end: false,
+        max_stale: 2,
+        fields: Some(&["from", "to", "limit", "page", "source"]),
     };
 }
 
@@ -213,6 +226,8 @@ pub struct StreamPager {
     pages: usize,
     max_pages: usize,
     rules: PagingRules,
+    /// Pages in a row that added nothing new.
+    stale: usize,
 }
 
 impl StreamPager {
@@ -226,6 +241,7 @@ impl StreamPager {
             pages: 0,
             max_pages: max_pages.max(1),
             rules: PagingRules::LEGACY,
+            stale: 0,
         }
     }
 
@@ -262,7 +278,10 @@ impl StreamPager {
                 new_items += 1;
             }
         }
-        if new_items == 0 && (self.rules.repeats_end || items == 0) {
+        self.stale = if new_items == 0 { self.stale + 1 } else { 0 };
+        if new_items == 0
+            && (self.rules.repeats_end || items == 0 || self.stale > self.rules.max_stale)
+        {
             return Err(StreamEnd::NoNewItems);
         }
         let cursor = paging
@@ -277,6 +296,7 @@ impl StreamPager {
                 _ => {}
             }
         }
+        let sent = |k: &str| rules.fields.is_none_or(|fields| fields.contains(&k));
         let kept = |v: &CursorValue| match v {
             CursorValue::Null | CursorValue::Compound => false,
             CursorValue::Text(t) => !(rules.drop_empty_text && t.is_empty()),
@@ -294,7 +314,7 @@ impl StreamPager {
             cursor
                 .fields
                 .iter()
-                .filter(|(k, v)| kept(v) && !self.base.iter().any(|(b, _)| b == k))
+                .filter(|(k, v)| sent(k) && kept(v) && !self.base.iter().any(|(b, _)| b == k))
                 .filter_map(|(k, v)| v.query_text().map(|t| (k.clone(), t))),
         );
         let query = encode_query(&pairs);
@@ -493,6 +513,29 @@ mod tests {
         assert_eq!(
             connection().after_page(["a"], Some(&pg)).unwrap(),
             "limit=25&from=L5&to=null"
+        );
+    }
+
+    /// A hostile server: new cursors forever, the same items on every page; fields that are
+    /// never sent cannot make a cursor look new.
+    #[test]
+    fn a_connection_ends_after_a_few_pages_with_nothing_new() {
+        let mut p = connection();
+        let pg = |n: u32| paging(&format!(r#"{{"next":{{"from":"L{n}","limit":25}}}}"#));
+        assert!(p.after_page(["a", "b"], Some(&pg(9))).is_ok());
+        assert!(p.after_page(["a"], Some(&pg(8))).is_ok());
+        assert!(p.after_page(["b"], Some(&pg(7))).is_ok());
+        assert_eq!(
+            p.after_page(["a"], Some(&pg(6))),
+            Err(StreamEnd::NoNewItems)
+        );
+        let mut p = connection();
+        let odd = paging(r#"{"next":{"from":"L1","counter":1}}"#);
+        assert_eq!(p.after_page(["a"], Some(&odd)).unwrap(), "limit=25&from=L1");
+        let odd = paging(r#"{"next":{"from":"L1","counter":2}}"#);
+        assert_eq!(
+            p.after_page(["b"], Some(&odd)),
+            Err(StreamEnd::RepeatedQuery)
         );
     }
 }

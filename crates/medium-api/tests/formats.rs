@@ -350,9 +350,17 @@ fn graphql_errors_are_typed() {
             && text.contains("boom (at userResult)"),
         "{text}"
     );
-    assert!(err.is_final() && !err.is_closed_door());
+    assert!(
+        !err.is_final() && !err.is_closed_door(),
+        "retried, and not a closed door"
+    );
+    let err = decode(r#"{"errors":[{"message":"This user is unavailable"}]}"#).unwrap_err();
+    assert!(!err.is_closed_door(), "one user's, not the door's");
     let err = decode(r#"{"errors":[{"message":"Cannot query field \"homepagePostsConnection\" on type \"User\"."}]}"#).unwrap_err();
-    assert!(err.is_closed_door() && err.closes_family(), "{err}");
+    assert!(
+        err.is_closed_door() && err.closes_family() && err.is_final(),
+        "{err}"
+    );
     let err =
         decode(r#"{"data":{"userResult":{"__typename":"NotFound","message":"User not found"}}}"#)
             .unwrap_err();

@@ -390,7 +390,8 @@ fn listing(
     let start = match paging.from() {
         None => 0,
         Some(from) => {
-            let (zone, ms) = from.split_at(from.len().min(1));
+            let split = from.char_indices().nth(1).map_or(from.len(), |(i, _)| i);
+            let (zone, ms) = from.split_at(split);
             let ms: i64 = ms.parse().unwrap_or(i64::MAX);
             match zone {
                 "P" => items

@@ -12,11 +12,15 @@
 //! - Unless `refresh` is set, a page already in the run's raw store (in any format of the
 //!   chain) is used before anything is requested: a re-run of a date fetches only what is
 //!   missing.
+//! - An author's stories read through GraphQL get their link counts from the posts' bodies,
+//!   a stream of its own (`post_bodies`: batches of 25 posts, named by their ids in listing
+//!   order, so a re-run asks for the same batches), read after the stories and merged in.
+//!   A batch that fails leaves the stories stream unfinished with that failure.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use medium_api::endpoints::{PublicationRef, StreamId};
+use medium_api::endpoints::{is_safe_segment, PublicationRef, StreamId};
 use medium_api::graphql;
 use medium_api::models::{FollowingPayload, StreamPayload, User};
 use medium_api::paging::{StreamEnd, StreamPager};
@@ -322,7 +326,8 @@ impl Harvester {
         let mut seen = std::collections::HashSet::new();
         for page in &profile.pages {
             for post in page.references.posts.iter().flat_map(|p| &p.0) {
-                if seen.insert(post.id.as_str()) {
+                // an id that cannot be named in a batch (empty, a comma) keeps no count
+                if is_safe_segment(&post.id) && seen.insert(post.id.as_str()) {
                     ids.push(post.id.as_str());
                 }
             }
@@ -350,7 +355,16 @@ impl Harvester {
                 .flat_map(|p| p.0.iter_mut()),
             &bodies.pages,
         );
-        if let Err(Unfinished::Failed(e)) = bodies.end {
+        // The stories came through GraphQL, which carries link counts: bodies it would not
+        // serve are a failure too, not counts quietly left null.
+        let failure = match bodies.end {
+            Ok(_) | Err(Unfinished::Stopped { .. }) => None,
+            Err(Unfinished::Failed(e)) => Some(e),
+            Err(Unfinished::NotCarried { stream, reason }) => {
+                Some(FetchError::Unaddressable { stream, reason })
+            }
+        };
+        if let Some(e) = failure {
             if profile.end.is_ok() {
                 profile.end = Err(Unfinished::Failed(e));
             }
