@@ -225,6 +225,9 @@ async fn requests_page_with_limit_25_and_batch_the_bodies() {
     }
     // one batch per author: 23 stories fit in one
     assert_eq!(batches, 24);
+    // the User-Agent goes through every door
+    let no_agent = &site.server.stats.without_user_agent;
+    assert_eq!(no_agent.load(std::sync::atomic::Ordering::SeqCst), 0);
     // the raw store keeps what was posted beside each reply
     let meta: Value = serde_json::from_slice(
         &std::fs::read(site.out.path().join(format!(

@@ -370,6 +370,20 @@ fn graphql_errors_are_typed() {
         decode(r#"{"data":null}"#).unwrap_err(),
         BodyError::Shape(_)
     ));
+    // the legacy API's `success: false` closes its door too (the fallback reads it only on a
+    // first page)
+    assert!(BodyError::Unsuccessful(None).closes_family());
+    // a connection that is not there is not an empty page, nor a reply about another user
+    let err = decode(
+        r#"{"data":{"userResult":{"__typename":"User","id":"u1","homepagePostsConnection":null}}}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("no homepagePostsConnection"),
+        "{err}"
+    );
+    let err = decode(r#"{"data":{"userResult":{"__typename":"User","id":"u2","homepagePostsConnection":{"posts":[]}}}}"#).unwrap_err();
+    assert!(err.to_string().contains("about user \"u2\""), "{err}");
     assert!(matches!(
         decode(r#"{"data":{"userResult":"#).unwrap_err(),
         BodyError::Truncated(_)
