@@ -14,6 +14,9 @@ cp ../tests/fixtures/medium/*.html ../tests/fixtures/medium/*.xml corpus/feeds_a
 cp ../tests/fixtures/medium/graphql_*.json corpus/graphql_replies/
 # a reply nested far deeper than any real one (the decoders must not recurse on it)
 python3 -c 'print("[" * 100000)' > corpus/graphql_replies/deep
+# a feed item's story and a page nested 100,000 deep (not parsed: bounded in time and stack)
+python3 -c 'd="<div>"*100000; print("<?xml version=\"1.0\"?><rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><channel><title>t</title><item><guid>https://medium.com/p/abc</guid><content:encoded><![CDATA["+d+"]]></content:encoded></item></channel></rss>")' > corpus/feeds_and_pages/deep_feed
+python3 -c 'print("<html><body>" + "<b>"*100000 + "</body></html>")' > corpus/feeds_and_pages/deep_page
 printf '%s' '{"next":{"to":"null","ignoredIds":[],"page":4}}' > corpus/paging_query/collection
 printf '%s' '{"path":"x","next":{"limit":10,"source":"overview","ignoredIds":[],"page":2}}' > corpus/paging_query/profile
 printf '%s' '{"next":{"limit":8,"to":"48dfcde4c4fd"}}' > corpus/paging_query/following

@@ -183,6 +183,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", help = defaults::help("Retries after a failed attempt (timeouts, connection errors, 429, 5xx, malformed bodies)", defaults::RETRIES))]
     pub retries: Option<u32>,
 
+    #[arg(long, value_name = "MIB", help = defaults::help("The largest response body accepted, in MiB after decompression; a larger one is an error naming the URL, and nothing of it is stored", defaults::MAX_BODY_MB))]
+    pub max_body_mb: Option<u64>,
+
     #[arg(long, value_name = "SECS", help = defaults::help("First backoff in seconds; doubles with each retry, with jitter", defaults::BACKOFF_SECS))]
     pub backoff: Option<f64>,
 

@@ -65,6 +65,9 @@ pub enum FetchError {
         kind: BodyError,
         attempts: u32,
     },
+    /// The body is longer than `--max-body-mb` (after decompression): not stored, not retried.
+    #[error("{url}: the response body is larger than {} MiB (--max-body-mb); nothing of it was stored", limit >> 20)]
+    TooLarge { url: String, limit: u64 },
     #[error("{url}: not in the source store {dir} (expected {file})")]
     NotInSource {
         url: String,
@@ -125,6 +128,7 @@ impl FetchError {
             | FetchError::Connect { url, .. }
             | FetchError::Transfer { url, .. }
             | FetchError::Body { url, .. }
+            | FetchError::TooLarge { url, .. }
             | FetchError::NotInSource { url, .. }
             | FetchError::StoredBody { url, .. }
             | FetchError::AuthorsUnresolved { url, .. } => url.clone(),
@@ -381,7 +385,9 @@ fn fetch_exit_code(e: &FetchError) -> u8 {
             kind: BodyError::Blocked | BodyError::Challenge,
             ..
         } => exit::REFUSED,
-        FetchError::Body { .. } | FetchError::StoredBody { .. } => exit::MALFORMED,
+        FetchError::Body { .. } | FetchError::StoredBody { .. } | FetchError::TooLarge { .. } => {
+            exit::MALFORMED
+        }
         FetchError::NotInSource { .. } | FetchError::Store(_) => exit::IO,
         FetchError::Unaddressable { .. } => exit::USAGE,
         FetchError::AuthorsUnresolved { .. } => exit::PARTIAL,

@@ -194,6 +194,10 @@ fn publish(
 ) -> Result<Manifest, RunError> {
     let publish_started = Instant::now();
     let tables = normalize::normalize(harvest)?;
+    if !tables.rejected.is_empty() {
+        tracing::warn!(count = tables.rejected.len(), "ValuesRejected");
+    }
+    manifest.rejected_values = tables.rejected.clone();
     let mut date = Staging::create(out, &manifest.date)?;
     for (name, batch) in tables.named() {
         let file = date.write_table(name, batch)?;

@@ -130,6 +130,18 @@ impl AuthorHarvest {
     }
 }
 
+/// A value from the network that did not fit its column (out of range, or not a number where
+/// one belongs): the cell is null, and the manifest lists the value here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedValue {
+    pub table: String,
+    /// The row's id (post id, user id).
+    pub id: String,
+    pub column: String,
+    /// The value as received (`malformed` when it was not a number at all).
+    pub value: String,
+}
+
 /// A failed stream, for the summary and the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {

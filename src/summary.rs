@@ -23,8 +23,34 @@ pub fn summary(outcome: &RunOutcome) -> String {
     harvested(&mut s, outcome);
     sources(&mut s, outcome);
     written(&mut s, outcome);
+    rejected(&mut s, outcome);
     failures(&mut s, outcome);
     s
+}
+
+/// Values left null because they did not fit their column: the first few, and how many.
+fn rejected(s: &mut String, outcome: &RunOutcome) {
+    let values = &outcome.manifest.rejected_values;
+    if values.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = values
+        .iter()
+        .take(5)
+        .map(|r| format!("{}.{} of {} = {}", r.table, r.column, r.id, r.value))
+        .collect();
+    let more = values.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(", and {more} more")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "  {} value(s) out of range or malformed, left null (manifest rejected_values): {}{more}",
+        values.len(),
+        shown.join("; ")
+    );
 }
 
 fn harvested(s: &mut String, outcome: &RunOutcome) {

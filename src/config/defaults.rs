@@ -19,6 +19,9 @@ pub const VIA: ViaMode = ViaMode::Auto;
 pub const TIMEOUT_SECS: f64 = 30.0;
 pub const CONNECT_TIMEOUT_SECS: f64 = 10.0;
 pub const RETRIES: u32 = 4;
+/// The largest response body accepted, in MiB of decoded bytes (Medium's pages are a few
+/// hundred KB; a gzip bomb or an endless stream stops here).
+pub const MAX_BODY_MB: u64 = 32;
 pub const BACKOFF_SECS: f64 = 0.5;
 pub const MAX_BACKOFF_SECS: f64 = 60.0;
 pub const LOG_FORMAT: LogFormat = LogFormat::Text;

@@ -234,6 +234,7 @@ pub struct FileConfig {
     pub timeout: Option<f64>,
     pub connect_timeout: Option<f64>,
     pub retries: Option<u32>,
+    pub max_body_mb: Option<u64>,
     pub backoff: Option<f64>,
     pub max_backoff: Option<f64>,
     pub user_agent: Option<String>,
@@ -289,6 +290,8 @@ pub struct ClientSettings {
     pub timeout: Duration,
     /// Retries after the first attempt.
     pub retries: u32,
+    /// The largest response body accepted, in decoded bytes.
+    pub max_body: u64,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     /// Offer HTTP/2 (ALPN); else HTTP/1.1 only.
@@ -308,6 +311,7 @@ impl ClientSettings {
             connect_timeout: secs(defaults::CONNECT_TIMEOUT_SECS),
             timeout: secs(defaults::TIMEOUT_SECS),
             retries: defaults::RETRIES,
+            max_body: defaults::MAX_BODY_MB << 20,
             backoff_base: secs(defaults::BACKOFF_SECS),
             backoff_max: secs(defaults::MAX_BACKOFF_SECS),
             http2: defaults::HTTP2,
@@ -358,7 +362,7 @@ macro_rules! shown_by_debug {
         }
     })*};
 }
-shown_by_debug!(String, PathBuf, usize, u32, f64, bool);
+shown_by_debug!(String, PathBuf, usize, u32, u64, f64, bool);
 
 macro_rules! shown_by_name {
     ($($t:ty),*) => {$(impl Shown for $t {
@@ -540,6 +544,10 @@ impl Settings {
         let timeout = pick!(l, args, f, timeout, defaults::TIMEOUT_SECS)?;
         let connect_timeout = pick!(l, args, f, connect_timeout, defaults::CONNECT_TIMEOUT_SECS)?;
         let retries = pick!(l, args, f, retries, defaults::RETRIES)?;
+        check("--retries", retries, retries <= 100, "expected 0 to 100")?;
+        let max_body_mb = pick!(l, args, f, max_body_mb, defaults::MAX_BODY_MB)?;
+        let ok = (1..=4096).contains(&max_body_mb);
+        check("--max-body-mb", max_body_mb, ok, "expected 1 to 4096 (MiB)")?;
         let backoff = pick!(l, args, f, backoff, defaults::BACKOFF_SECS)?;
         let max_backoff = pick!(l, args, f, max_backoff, defaults::MAX_BACKOFF_SECS)?;
         let user_agent = pick!(l, args, f, user_agent, defaults::USER_AGENT.into())?;
@@ -572,6 +580,7 @@ impl Settings {
         client.timeout = positive_secs("--timeout", timeout)?;
         client.connect_timeout = positive_secs("--connect-timeout", connect_timeout)?;
         client.retries = retries;
+        client.max_body = max_body_mb << 20;
         client.backoff_base = positive_secs("--backoff", backoff)?;
         client.backoff_max = positive_secs("--max-backoff", max_backoff)?;
         client.http2 = http2;

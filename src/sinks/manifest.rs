@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::layout::manifest_path;
-use crate::run::{EndpointCounts, Failure, FetchStats, Harvest, SourceSwitch};
+use crate::run::{EndpointCounts, Failure, FetchStats, Harvest, RejectedValue, SourceSwitch};
 use crate::schema;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,10 @@ pub struct Manifest {
     pub bytes_fetched: u64,
     pub authors: AuthorCounts,
     pub failures: Vec<Failure>,
+    /// Values from the network the tables could not hold (out of range, or not a number
+    /// where one belongs): null in the tables, listed here with the row and column.
+    #[serde(default)]
+    pub rejected_values: Vec<RejectedValue>,
     /// Which formats were read, what moved on to another format, and what each leaves null.
     pub sources: Sources,
     /// Rows per table and report.
@@ -151,6 +155,7 @@ impl Manifest {
             bytes_fetched: stats.bytes(),
             authors: AuthorCounts::of(harvest),
             failures,
+            rejected_values: Vec::new(),
             sources: Sources::of(settings, harvest, stats),
             rows: BTreeMap::new(),
             files: Vec::new(),

@@ -26,16 +26,19 @@ use medium_api::endpoints::PublicationRef;
 use medium_api::models::{Collection, Post, SocialStats};
 
 use crate::error::TransformError;
-use crate::run::{AuthorHarvest, Harvest};
+use crate::run::{AuthorHarvest, Harvest, RejectedValue};
 use crate::schema;
+use medium_api::models::MALFORMED;
 
-/// The four tables of one run.
+/// The four tables of one run, and the values from the network they could not hold.
 #[derive(Debug, Clone)]
 pub struct Tables {
     pub authors: RecordBatch,
     pub posts: RecordBatch,
     pub followings: RecordBatch,
     pub publications: RecordBatch,
+    /// Values out of range or malformed, left null in the tables.
+    pub rejected: Vec<RejectedValue>,
 }
 
 impl Tables {
@@ -54,8 +57,77 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
 
-fn time(ms: Option<i64>) -> Option<i64> {
-    ms.filter(|t| *t > 0)
+/// The latest time a table holds: 9999-12-31T23:59:59.999Z (chrono, and the CSV writer behind
+/// the reports, go no further).
+pub const MAX_MS: i64 = 253_402_300_799_999;
+
+/// The largest count a table holds (claps, words, images, responses): no real post comes near,
+/// and an author's sums stay far from i64's end (10^12 × 25,000 pages of 25 posts < 2^63).
+pub const MAX_COUNT: i64 = 1_000_000_000_000;
+
+/// Checks values from the network against their columns' ranges, keeping what it rejects.
+#[derive(Default)]
+struct Checked {
+    rejected: Vec<RejectedValue>,
+}
+
+impl Checked {
+    fn reject(&mut self, table: &str, id: &str, column: &str, value: String) {
+        self.rejected.push(RejectedValue {
+            table: table.to_owned(),
+            id: id.to_owned(),
+            column: column.to_owned(),
+            value,
+        });
+    }
+
+    fn shown(v: i64) -> String {
+        match v {
+            MALFORMED => "malformed".to_owned(),
+            v => v.to_string(),
+        }
+    }
+
+    /// A time: null when missing or 0 (Medium's "none"), rejected beyond year 9999 or below 0.
+    fn time(&mut self, table: &str, id: &str, column: &str, ms: Option<i64>) -> Option<i64> {
+        match ms {
+            Some(t) if (1..=MAX_MS).contains(&t) => Some(t),
+            Some(0) | None => None,
+            Some(t) => {
+                self.reject(table, id, column, Self::shown(t));
+                None
+            }
+        }
+    }
+
+    /// A count: rejected when negative or beyond [`MAX_COUNT`].
+    fn count(&mut self, id: &str, column: &str, n: Option<i64>) -> Option<i64> {
+        match n {
+            Some(c) if (0..=MAX_COUNT).contains(&c) => Some(c),
+            None => None,
+            Some(c) => {
+                self.reject(schema::POSTS, id, column, Self::shown(c));
+                None
+            }
+        }
+    }
+
+    /// Minutes: rejected when not a finite number from 0 to a million.
+    fn minutes(&mut self, id: &str, column: &str, m: Option<f64>) -> Option<f64> {
+        match m {
+            Some(x) if x.is_finite() && (0.0..=1e6).contains(&x) => Some(x),
+            None => None,
+            Some(x) => {
+                let shown = if x.is_nan() {
+                    "malformed".to_owned()
+                } else {
+                    x.to_string()
+                };
+                self.reject(schema::POSTS, id, column, shown);
+                None
+            }
+        }
+    }
 }
 
 fn timestamps() -> TimestampMillisecondBuilder {
@@ -68,15 +140,17 @@ fn count_i32(n: usize) -> i32 {
 
 /// Builds the four tables from a harvest.
 pub fn normalize(h: &Harvest) -> Result<Tables, TransformError> {
+    let mut checked = Checked::default();
     Ok(Tables {
-        authors: authors(h)?,
-        posts: posts(h)?,
+        authors: authors(h, &mut checked)?,
+        posts: posts(h, &mut checked)?,
         followings: followings(h)?,
         publications: publications(h)?,
+        rejected: checked.rejected,
     })
 }
 
-fn authors(h: &Harvest) -> Result<RecordBatch, TransformError> {
+fn authors(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformError> {
     // found_in holds collection ids; a publication named by slug whose id never became known
     // keeps its slug.
     let publication_ids: HashMap<&PublicationRef, &str> = h
@@ -115,8 +189,14 @@ fn authors(h: &Harvest) -> Result<RecordBatch, TransformError> {
         name.append_option(non_empty(u.name.as_deref()));
         bio.append_option(non_empty(u.bio.as_deref()));
         twitter.append_option(non_empty(u.twitter_screen_name.as_deref()));
-        created.append_option(time(u.created_at));
-        member.append_option(time(u.medium_member_at));
+        let uid = u.user_id.as_str();
+        created.append_option(checked.time(schema::AUTHORS, uid, "created_at", u.created_at));
+        member.append_option(checked.time(
+            schema::AUTHORS,
+            uid,
+            "medium_member_at",
+            u.medium_member_at,
+        ));
         rank.append_value(count_i32(i + 1));
         for p in &a.found_in {
             found_in
@@ -206,7 +286,7 @@ pub fn distinct_posts(h: &Harvest) -> Vec<(&Post, bool)> {
     rows
 }
 
-fn posts(h: &Harvest) -> Result<RecordBatch, TransformError> {
+fn posts(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformError> {
     let rows = distinct_posts(h);
     let n = rows.len();
     let mut post_id = StringBuilder::with_capacity(n, n * 12);
@@ -240,17 +320,32 @@ fn posts(h: &Harvest) -> Result<RecordBatch, TransformError> {
         title.append_option(p.title.as_deref());
         slug.append_option(non_empty(p.unique_slug.as_deref()));
         home.append_option(non_empty(p.home_collection_id.as_deref()));
-        first.append_option(time(p.first_published_at));
-        latest.append_option(time(p.latest_published_at));
+        let id = p.id.as_str();
+        first.append_option(checked.time(
+            schema::POSTS,
+            id,
+            "first_published_at",
+            p.first_published_at,
+        ));
+        latest.append_option(checked.time(
+            schema::POSTS,
+            id,
+            "latest_published_at",
+            p.latest_published_at,
+        ));
         in_response.append_option(non_empty(p.in_response_to_post_id.as_deref()));
         is_response.append_value(response);
         in_profile.append_value(own_profile);
         is_story.append_value(own_profile && !response);
-        words.append_option(v.word_count);
-        claps.append_option(v.total_clap_count);
-        reading.append_option(v.reading_time);
-        images.append_option(v.image_count);
-        responses.append_option(v.responses_created_count);
+        words.append_option(checked.count(id, "word_count", v.word_count));
+        claps.append_option(checked.count(id, "total_clap_count", v.total_clap_count));
+        reading.append_option(checked.minutes(id, "reading_time_min", v.reading_time));
+        images.append_option(checked.count(id, "image_count", v.image_count));
+        responses.append_option(checked.count(
+            id,
+            "responses_created_count",
+            v.responses_created_count,
+        ));
         for tag in &v.tags {
             tags.values().append_value(&tag.slug);
         }

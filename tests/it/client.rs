@@ -452,3 +452,58 @@ async fn a_plain_403_is_final_and_cf_mitigated_marks_a_challenge() {
     assert_eq!(request_count(&server).await, 2);
     assert_eq!(stats.counts(Endpoint::ProfileStream).retried, 1);
 }
+
+fn capped_client(server: &MockServer, max_body: u64) -> MediumClient {
+    let mut s = ClientSettings::new(Url::parse(&server.uri()).unwrap());
+    s.max_rps = None;
+    s.retries = 3;
+    s.backoff_base = Duration::from_millis(10);
+    s.max_body = max_body;
+    MediumClient::new(s, Arc::default()).unwrap()
+}
+
+/// #14: a body over `--max-body-mb` is a final error naming the URL, whether the server
+/// announces it, streams it, or inflates it from a small gzip body (a gzip bomb); the cap is on
+/// the decoded bytes, and nothing past it is read.
+#[tokio::test]
+async fn a_body_over_the_cap_is_refused_whatever_its_encoding() {
+    use std::io::Write;
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        ResponseTemplate::new(200).set_body_bytes(vec![b' '; 3 << 20]),
+        None,
+    )
+    .await;
+    let c = capped_client(&server, 1 << 20);
+    let err = fetch_err(&c).await;
+    assert!(
+        matches!(err, FetchError::TooLarge { limit, .. } if limit == 1 << 20),
+        "{err}"
+    );
+    assert!(err.to_string().contains(PROFILE), "{err}");
+    assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
+    assert_eq!(request_count(&server).await, 1, "not retried");
+
+    // 64 MiB of zeros in a 64 KiB gzip body
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 1 << 20);
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        ResponseTemplate::new(200)
+            .insert_header("content-encoding", "gzip")
+            .set_body_bytes(gz),
+        None,
+    )
+    .await;
+    let err = fetch_err(&capped_client(&server, 1 << 20)).await;
+    assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+    // a body under the cap still reads
+    let server = MockServer::start().await;
+    mount(&server, ok_fixture(), None).await;
+    let c = capped_client(&server, 1 << 20);
+    assert!(c.fetch_page::<StreamPayload>(&stream(), "").await.is_ok());
+}

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use medium_etl::pipeline;
 use medium_synth::{Faults, SyntheticMedium, SyntheticSpec};
 
+use crate::metrics::{read_parquet, rows_by};
 use crate::support::*;
 
 fn spec(authors: usize) -> SyntheticSpec {
@@ -371,4 +372,130 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
         report_before,
         "the published date is intact"
     );
+}
+
+/// #14: a page over `--max-body-mb` fails its stream, naming the URL; nothing of it is stored,
+/// and the other authors are harvested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_page_is_not_stored() {
+    let spec = SyntheticSpec {
+        authors: 4,
+        ..SyntheticSpec::default()
+    };
+    let victim = SyntheticMedium::new(spec).user_id(1);
+    let path = format!("/_/api/users/{victim}/profile/stream?");
+    let faults = Faults {
+        answer: medium_synth::Answer::new(move |key, _| {
+            (key == path).then(|| (200, bytes::Bytes::from(vec![b'x'; 3 << 20])))
+        }),
+        ..Faults::default()
+    };
+    let site = SyntheticSite::with_faults(spec, Duration::ZERO, faults).await;
+    let o = pipeline::run(&site.settings(&["--via", "json", "--max-body-mb", "1"]))
+        .await
+        .unwrap();
+    assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
+    assert!(
+        o.failures[0].error.contains("larger than 1 MiB"),
+        "{:?}",
+        o.failures
+    );
+    let stored = site
+        .out
+        .path()
+        .join(format!("raw/date=2026-11-27/users/{victim}/profile_stream"));
+    assert!(
+        stored_bodies(&stored).is_empty(),
+        "{:?}",
+        stored_bodies(&stored)
+    );
+    assert_eq!(
+        o.harvest
+            .authors
+            .iter()
+            .filter(|a| a.profile.is_complete())
+            .count(),
+        3
+    );
+}
+
+/// #14: values out of range or malformed are one bad cell, not a lost page or date: a
+/// `firstPublishedAt` of i64::MAX (it panicked the CSV writer), claps of i64::MAX (their sum
+/// wrapped), a `wordCount` of 12.5 (it failed the page), a negative image count. Each is null,
+/// listed in the manifest with its post and column; the page's other values are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_values_are_null_and_listed() {
+    let spec = SyntheticSpec {
+        authors: 3,
+        stories_per_author: 4,
+        ..SyntheticSpec::default()
+    };
+    let medium = SyntheticMedium::new(spec);
+    let victim = medium.user_id(1);
+    let path = format!("/_/api/users/{victim}/profile/stream");
+    let page = medium.respond(&path, "").unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&page[medium_etl::sources::medium::guard::XSSI_GUARD.len()..])
+            .unwrap();
+    let posts = json["payload"]["references"]["Post"]
+        .as_object_mut()
+        .unwrap();
+    let ids: Vec<String> = posts.keys().cloned().collect();
+    posts[&ids[0]]["firstPublishedAt"] = serde_json::json!(i64::MAX);
+    posts[&ids[0]]["virtuals"]["totalClapCount"] = serde_json::json!(i64::MAX);
+    posts[&ids[1]]["virtuals"]["totalClapCount"] = serde_json::json!(i64::MAX);
+    posts[&ids[2]]["virtuals"]["wordCount"] = serde_json::json!(12.5);
+    posts[&ids[3]]["virtuals"]["imageCount"] = serde_json::json!(-3);
+    let body = format!("{GUARD}{json}");
+    let key = format!("{path}?");
+    let faults = Faults {
+        answer: medium_synth::Answer::new(move |k, _| {
+            (k == key).then(|| (200, bytes::Bytes::from(body.clone())))
+        }),
+        ..Faults::default()
+    };
+    let site = SyntheticSite::with_faults(spec, Duration::ZERO, faults).await;
+    let o = site.run_complete(&["--via", "json"]).await;
+    let rejected: Vec<(String, String, String)> = o
+        .manifest
+        .rejected_values
+        .iter()
+        .map(|r| (r.id.clone(), r.column.clone(), r.value.clone()))
+        .collect();
+    let want = |i: usize, col: &str, v: &str| (ids[i].clone(), col.to_owned(), v.to_owned());
+    for w in [
+        want(0, "first_published_at", &i64::MAX.to_string()),
+        want(0, "total_clap_count", &i64::MAX.to_string()),
+        want(1, "total_clap_count", &i64::MAX.to_string()),
+        want(2, "word_count", "malformed"),
+        want(3, "image_count", "-3"),
+    ] {
+        assert!(rejected.contains(&w), "{w:?} not in {rejected:?}");
+    }
+    let posts = rows_by(
+        &read_parquet(&site.out.path().join("tables/date=2026-11-27/posts.parquet")),
+        "post_id",
+    );
+    assert_eq!(posts[&ids[0]]["first_published_at"], "null");
+    assert_eq!(posts[&ids[2]]["word_count"], "null");
+    assert_ne!(
+        posts[&ids[2]]["total_clap_count"], "null",
+        "the rest of the post is kept"
+    );
+    let metrics = rows_by(
+        &read_parquet(
+            &site
+                .out
+                .path()
+                .join("reports/date=2026-11-27/author_metrics.parquet"),
+        ),
+        "user_id",
+    );
+    let total: i64 = metrics[&victim]["total_claps"].parse().unwrap();
+    assert!(total >= 0, "no wrap: {total}");
+    assert!(site
+        .out
+        .path()
+        .join("reports/date=2026-11-27/author_metrics.csv")
+        .exists());
 }

@@ -30,6 +30,14 @@ pub fn decode(body: &[u8], page: PageOf<'_>) -> Result<StreamPayload, BodyError>
     if text.trim().is_empty() {
         return Err(BodyError::Empty);
     }
+    // an HTML parser's time grows with the square of the nesting: refuse what no page needs
+    let depth = crate::story::markup_depth(&text);
+    if depth > crate::story::MAX_DEPTH {
+        return Err(BodyError::Shape(format!(
+            "the page's markup nests {depth} deep (more than {})",
+            crate::story::MAX_DEPTH
+        )));
+    }
     let state = state_json(&text)?;
     let entities = parse_state(&state)?;
     map(entities, page)

@@ -15,6 +15,70 @@ use serde::Deserialize;
 use super::paging::Paging;
 use super::via::Via;
 
+/// What a number field holds when the payload sent something that is not a whole number
+/// (`12.5`, `"many"`, `true`, or an integer beyond i64): the field reads as this value instead
+/// of failing the whole page, and the pipeline turns it (as any value out of range) into null
+/// and counts it as rejected, with the post id and the field.
+pub const MALFORMED: i64 = i64::MIN;
+
+/// Reads an optional whole number leniently (see [`MALFORMED`]); `12.0` is 12.
+pub fn lenient_int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    struct IntVisitor;
+    impl<'de> Visitor<'de> for IntVisitor {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(i64::try_from(v).unwrap_or(MALFORMED)))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            let whole = v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e18;
+            Ok(Some(if whole { v as i64 } else { MALFORMED }))
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Some(MALFORMED))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Some(MALFORMED))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(IntVisitor)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Some(MALFORMED))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Some(MALFORMED))
+        }
+    }
+    deserializer.deserialize_any(IntVisitor)
+}
+
+/// Reads an optional number leniently: anything but a number reads as NaN, which the pipeline
+/// rejects as it rejects values out of range.
+pub fn lenient_float<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::Number(n) => Some(n.as_f64().unwrap_or(f64::NAN)),
+        _ => Some(f64::NAN),
+    })
+}
+
 /// The values of a JSON object keyed by id, in document order (keys are ignored: every entity
 /// carries its own id).
 #[derive(Debug, Clone, PartialEq)]
@@ -90,10 +154,10 @@ pub struct User {
     #[serde(default)]
     pub bio: Option<String>,
     /// Epoch milliseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_int")]
     pub created_at: Option<i64>,
     /// Epoch milliseconds; Medium writes 0 for "not a member".
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_int")]
     pub medium_member_at: Option<i64>,
     #[serde(default)]
     pub twitter_screen_name: Option<String>,
@@ -133,10 +197,10 @@ pub struct Post {
     #[serde(default)]
     pub home_collection_id: Option<String>,
     /// Epoch milliseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_int")]
     pub first_published_at: Option<i64>,
     /// Epoch milliseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_int")]
     pub latest_published_at: Option<i64>,
     /// Non-empty = this post is a response, not a story.
     #[serde(default)]
@@ -186,16 +250,16 @@ impl Post {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Virtuals {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_int")]
     pub word_count: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_int")]
     pub total_clap_count: Option<i64>,
     /// Minutes, fractional.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_float")]
     pub reading_time: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_int")]
     pub image_count: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_int")]
     pub responses_created_count: Option<i64>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub tags: Vec<Tag>,

@@ -206,7 +206,8 @@ fn post(item: &rss::Item, creator: &str) -> Result<Post, String> {
         ),
         None => None,
     };
-    let counts = item.content().map(count_story);
+    // a story nested too deep to measure leaves its counts null, not the feed unread
+    let counts = item.content().and_then(count_story);
     let tags = item
         .categories()
         .iter()

@@ -11,6 +11,7 @@
 //! (`/_/stat?...`) and the closing "was originally published in ... on Medium" paragraph.
 //! `<script>` and `<style>` contents are not text.
 
+use ego_tree::iter::Edge;
 use scraper::{ElementRef, Html, Node};
 
 /// The counts of one story.
@@ -57,14 +58,63 @@ const BLOCKS: &[&str] = &[
     "ul",
 ];
 
-/// Counts the words, links and images of a story's HTML. Never fails: HTML is parsed the way a
-/// browser would, whatever it holds.
-pub fn count_story(html: &str) -> StoryCounts {
+/// How deep markup may nest before it is not measured. Real stories nest a few dozen levels;
+/// an HTML parser spends time that grows with the square of the depth (each new element checks
+/// the open ones), so 200,000 levels would take minutes.
+pub const MAX_DEPTH: usize = 1_000;
+
+/// Elements that never have children (they do not nest).
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// How deep `html`'s tags nest, from a scan of its tags (no parse; void elements and `/>` do
+/// not nest, closing tags unnest). An overestimate for sloppy HTML, never an underestimate.
+pub fn markup_depth(html: &str) -> usize {
+    let bytes = html.as_bytes();
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(off) = bytes[i..].iter().position(|b| *b == b'<') {
+        i += off + 1;
+        let closing = bytes.get(i) == Some(&b'/');
+        let start = i + usize::from(closing);
+        let name_len = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if name_len == 0 || !bytes[start].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = html[start..start + name_len].to_ascii_lowercase();
+        let end = bytes[start..]
+            .iter()
+            .position(|b| *b == b'>')
+            .map_or(bytes.len(), |p| start + p);
+        let self_closing = end > 0 && bytes.get(end - 1) == Some(&b'/');
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !self_closing && !VOID.contains(&name.as_str()) {
+            depth += 1;
+            max = max.max(depth);
+        }
+        i = end.min(bytes.len());
+    }
+    max
+}
+
+/// Counts the words, links and images of a story's HTML, parsed the way a browser would,
+/// whatever it holds; `None` when it nests deeper than [`MAX_DEPTH`] (not measured, so that no
+/// story can stall the decoder). The walk keeps its own stack: no recursion on the depth.
+pub fn count_story(html: &str) -> Option<StoryCounts> {
+    if markup_depth(html) > MAX_DEPTH {
+        return None;
+    }
     let fragment = Html::parse_fragment(html);
     let mut walk = Walk::default();
-    walk.element(fragment.root_element());
+    walk.walk(fragment.root_element());
     walk.end_word();
-    walk.counts
+    Some(walk.counts)
 }
 
 #[derive(Default)]
@@ -89,33 +139,59 @@ impl Walk {
         }
     }
 
-    fn element(&mut self, el: ElementRef<'_>) {
-        let name = el.value().name();
-        match name {
-            "script" | "style" | "template" => return,
-            "img" if is_stat_pixel(el) => return,
-            "p" if is_feed_footer(el) => return,
-            "img" => self.counts.images += 1,
-            "a" if el.value().attr("href").is_some() => self.counts.links += 1,
-            _ => {}
-        }
-        let block = BLOCKS.contains(&name);
-        if block {
-            self.end_word();
-        }
-        for child in el.children() {
-            match child.value() {
-                Node::Text(t) => self.text(t),
-                Node::Element(_) => {
-                    if let Some(child) = ElementRef::wrap(child) {
-                        self.element(child);
+    /// Visits `root` and everything below it in document order: the tree's own traversal (an
+    /// open and a close edge per node), so no recursion on the depth.
+    fn walk(&mut self, root: ElementRef<'_>) {
+        // the element whose subtree is not counted (a script, the view pixel, the footer)
+        let mut skipping: Option<ego_tree::NodeId> = None;
+        for edge in root.traverse() {
+            match edge {
+                Edge::Open(node) => {
+                    if skipping.is_some() {
+                        continue;
+                    }
+                    if let Node::Text(t) = node.value() {
+                        self.text(t);
+                        continue;
+                    }
+                    let Some(el) = ElementRef::wrap(node) else {
+                        continue;
+                    };
+                    let name = el.value().name();
+                    match name {
+                        "script" | "style" | "template" => {
+                            skipping = Some(node.id());
+                            continue;
+                        }
+                        "img" if is_stat_pixel(el) => {
+                            skipping = Some(node.id());
+                            continue;
+                        }
+                        "p" if is_feed_footer(el) => {
+                            skipping = Some(node.id());
+                            continue;
+                        }
+                        "img" => self.counts.images += 1,
+                        "a" if el.value().attr("href").is_some() => self.counts.links += 1,
+                        _ => {}
+                    }
+                    if BLOCKS.contains(&name) {
+                        self.end_word();
                     }
                 }
-                _ => {}
+                Edge::Close(node) => {
+                    if skipping.is_some() {
+                        if skipping == Some(node.id()) {
+                            skipping = None;
+                        }
+                        continue;
+                    }
+                    if ElementRef::wrap(node).is_some_and(|el| BLOCKS.contains(&el.value().name()))
+                    {
+                        self.end_word();
+                    }
+                }
             }
-        }
-        if block {
-            self.end_word();
         }
     }
 }
@@ -136,8 +212,30 @@ mod tests {
     use super::*;
 
     fn c(html: &str) -> (usize, usize, usize) {
-        let s = count_story(html);
+        let s = count_story(html).expect("measured");
         (s.words, s.links, s.images)
+    }
+
+    /// #14: 20,000 levels overflowed the stack of the old recursive walk; 200,000 kept the
+    /// parser busy for minutes. Up to the cap the walk is measured without recursion; beyond
+    /// it the story is not measured, at once.
+    #[test]
+    fn deep_nesting_neither_overflows_nor_stalls() {
+        let deep = |n: usize, tag: &str| {
+            format!(
+                "{}deep words{}",
+                format!("<{tag}>").repeat(n),
+                format!("</{tag}>").repeat(n)
+            )
+        };
+        assert_eq!(c(&deep(MAX_DEPTH - 10, "span")), (2, 0, 0));
+        assert_eq!(c(&deep(MAX_DEPTH - 10, "div")), (2, 0, 0));
+        assert_eq!(count_story(&deep(200_000, "div")), None);
+        assert_eq!(count_story(&deep(20_000, "b")), None);
+        // void elements and self-closing tags do not nest
+        assert_eq!(markup_depth(&"<br><img src=x><p/>".repeat(5_000)), 0);
+        assert_eq!(markup_depth("<p>a <b>b</b></p><p>c</p>"), 2);
+        assert_eq!(markup_depth("a < b and 1<2 </ x"), 0);
     }
 
     #[test]
@@ -223,7 +321,7 @@ mod properties {
             }
             html += "</p>";
             let extra_words = pieces.iter().filter(|p| p.after == 6).count();
-            let c = count_story(&html);
+            let c = count_story(&html).expect("measured");
             prop_assert_eq!(c.words, pieces.len() + extra_words, "{}", html);
             prop_assert_eq!(c.links, links);
             prop_assert_eq!(c.images, images);

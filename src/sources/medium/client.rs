@@ -16,7 +16,7 @@
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, CONTENT_ENCODING, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, Semaphore};
@@ -304,21 +304,59 @@ impl MediumClient {
                 attempts: attempt,
             });
         }
-        match response.bytes().await {
+        match self.read_body(response, &url_text, attempt).await {
             Ok(body) => {
                 BodyReceived { bytes: body.len() }.emit(&self.stats);
                 Attempt::Done(Fetched {
                     url: url_text,
                     status: status.as_u16(),
-                    body: body.to_vec(),
+                    body,
                     fetched_at: chrono::Utc::now(),
                     attempts: attempt,
                 })
             }
-            Err(e) => Attempt::Retry {
-                error: transport_error(&url_text, &e, attempt),
-                retry_after: None,
-            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// The body, read chunk by chunk into one buffer (each byte copied once), at most
+    /// `max_body` decoded bytes: a longer body (announced, streamed or inflated from gzip) is
+    /// a final error naming the URL, and is dropped unread past the cap.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        url: &str,
+        attempt: u32,
+    ) -> Result<Vec<u8>, Attempt> {
+        let cap = self.settings.max_body;
+        let too_large = || {
+            Attempt::Fatal(FetchError::TooLarge {
+                url: url.to_owned(),
+                limit: cap,
+            })
+        };
+        // announced length of what is sent (compressed, if it is): a start for the buffer
+        let announced = response.content_length().unwrap_or(0);
+        if announced > cap && response.headers().get(CONTENT_ENCODING).is_none() {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(announced.min(cap) as usize);
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > cap {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body),
+                Err(e) => {
+                    return Err(Attempt::Retry {
+                        error: transport_error(url, &e, attempt),
+                        retry_after: None,
+                    })
+                }
+            }
         }
     }
 }
