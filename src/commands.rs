@@ -233,7 +233,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
 fn settings_of(args: &RunArgs) -> Result<Settings, u8> {
     match Settings::from_args(args) {
         Ok(s) => Ok(Settings {
-            arguments: std::env::args().collect(),
+            arguments: std::env::args()
+                .map(|a| medium_etl::config::redact(&a))
+                .collect(),
             ..s
         }),
         Err(e) => Err(fail(&e.into())),

@@ -317,6 +317,12 @@ pub enum ConfigError {
     File { path: PathBuf, message: String },
     #[error("invalid value {value:?} in {var}")]
     Env { var: String, value: String },
+    #[error("invalid value {value:?} in {var}: {reason}")]
+    EnvValue {
+        var: String,
+        value: String,
+        reason: String,
+    },
     /// A setting the command needs was given nowhere.
     #[error("{what}")]
     Missing { what: &'static str },
@@ -354,7 +360,9 @@ pub enum RunError {
 /// The exit code an error earns: the one table, by error kind (the codes are [`exit`]).
 pub fn exit_code(err: &RunError) -> u8 {
     match err {
-        RunError::Config(ConfigError::File { .. } | ConfigError::Env { .. }) => exit::CONFIG,
+        RunError::Config(
+            ConfigError::File { .. } | ConfigError::Env { .. } | ConfigError::EnvValue { .. },
+        ) => exit::CONFIG,
         RunError::Config(_) => exit::USAGE,
         RunError::Publication { source, .. } => match source {
             crate::run::Unfinished::Failed(e) => fetch_exit_code(e),

@@ -69,8 +69,15 @@ pub struct StreamHarvest<P> {
 }
 
 impl<P> StreamHarvest<P> {
+    /// Whether the stream was read to its end: a stream cut by `--max-pages` is not (it may
+    /// have more pages).
     pub fn is_complete(&self) -> bool {
-        self.end.is_ok()
+        matches!(&self.end, Ok(end) if *end != StreamEnd::PageCap)
+    }
+
+    /// Whether `--max-pages` cut the stream.
+    pub fn is_capped(&self) -> bool {
+        matches!(self.end, Ok(StreamEnd::PageCap))
     }
 
     /// Whether the stream was not harvested because no format in use carries it.
@@ -127,6 +134,26 @@ impl AuthorHarvest {
     pub fn is_complete(&self) -> bool {
         (self.profile.is_complete() || self.profile.is_not_carried())
             && (self.following.is_complete() || self.following.is_not_carried())
+    }
+}
+
+impl Harvest {
+    /// The streams `--max-pages` cut (they may have more pages), as named in messages.
+    pub fn capped(&self) -> Vec<String> {
+        let publications = self.publications.iter().map(|p| &p.stream);
+        let mut out: Vec<String> = publications
+            .filter(|s| s.is_capped())
+            .map(|s| s.stream.to_string())
+            .collect();
+        for a in &self.authors {
+            if a.profile.is_capped() {
+                out.push(a.profile.stream.to_string());
+            }
+            if a.following.is_capped() {
+                out.push(a.following.stream.to_string());
+            }
+        }
+        out
     }
 }
 

@@ -46,11 +46,13 @@ pub fn next_start(
     }
 }
 
-/// Whether `date`'s reports are published and complete. A manifest that cannot be read is
-/// reported and counts as not complete (the date is run again).
+/// Whether `date`'s reports are published and complete: nothing failed (streams cut by
+/// `--max-pages` are as complete as that setting allows; running again would cut them the
+/// same way). A manifest that cannot be read is reported and counts as not complete (the date
+/// is run again).
 pub fn date_is_complete(settings: &Settings, date: &str) -> bool {
     match read_published(&settings.out, date) {
-        Ok(manifest) => manifest.is_some_and(|m| m.complete),
+        Ok(manifest) => manifest.is_some_and(|m| m.complete || m.failures.is_empty()),
         Err(e) => {
             tracing::warn!(date, error = %e, "ManifestUnreadable");
             false

@@ -152,7 +152,7 @@ impl Schedule {
         let invalid = |flag: &'static str, value: &str| ConfigError::Value {
             flag,
             value: value.to_owned(),
-            reason: "expected 24h, 30m, 1h30m or HH:MM".into(),
+            reason: "expected 24h, 30m, 1h30m (up to 366d) or HH:MM".into(),
         };
         match (every, at) {
             (Some(e), _) => parse_interval(e)
@@ -194,7 +194,11 @@ impl Schedule {
     }
 }
 
-/// Parses `24h`, `30m`, `90s`, `1h30m` or `2d`.
+/// The longest `--every`: a year.
+pub const MAX_INTERVAL_SECS: u64 = 366 * 86_400;
+
+/// Parses `24h`, `30m`, `90s`, `1h30m` or `2d`, at most [`MAX_INTERVAL_SECS`] (`None` beyond:
+/// the sum is checked, so `213503982334602d` cannot wrap to a minute).
 pub fn parse_interval(value: &str) -> Option<Duration> {
     let mut total = 0u64;
     let mut digits = String::new();
@@ -205,15 +209,17 @@ pub fn parse_interval(value: &str) -> Option<Duration> {
         }
         let n: u64 = digits.parse().ok()?;
         digits.clear();
-        total += n * match c {
+        let unit: u64 = match c {
             'd' => 86_400,
             'h' => 3_600,
             'm' => 60,
             's' => 1,
             _ => return None,
         };
+        total = total.checked_add(n.checked_mul(unit)?)?;
     }
-    (digits.is_empty() && total > 0).then(|| Duration::from_secs(total))
+    (digits.is_empty() && total > 0 && total <= MAX_INTERVAL_SECS)
+        .then(|| Duration::from_secs(total))
 }
 
 /// Parses `HH:MM` (UTC).
@@ -296,7 +302,13 @@ pub struct ClientSettings {
     pub backoff_max: Duration,
     /// Offer HTTP/2 (ALPN); else HTTP/1.1 only.
     pub http2: bool,
+    /// Credentials given in the base URL (`http://user:pass@host`), sent as HTTP basic auth;
+    /// the base URL itself never holds them, so no URL shown or written does.
+    pub basic_auth: Option<BasicAuth>,
 }
+
+/// A user name and password for HTTP basic auth.
+pub type BasicAuth = (String, Option<String>);
 
 impl ClientSettings {
     /// The defaults ([`defaults`], suited to medium.com); tests shorten the timeouts and
@@ -315,6 +327,7 @@ impl ClientSettings {
             backoff_base: secs(defaults::BACKOFF_SECS),
             backoff_max: secs(defaults::MAX_BACKOFF_SECS),
             http2: defaults::HTTP2,
+            basic_auth: None,
         }
     }
 }
@@ -343,9 +356,14 @@ pub struct Settings {
     pub provenance: Vec<(&'static str, String, Origin)>,
 }
 
-fn positive_secs(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
+fn positive_secs(l: &Layers<'_>, flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
     let ok = v.is_finite() && v > 0.0 && v < 86_400.0;
-    check(flag, v, ok, "expected a number of seconds above 0")?;
+    l.check(
+        flag,
+        v,
+        ok,
+        "expected a number of seconds above 0 and below a day",
+    )?;
     Ok(Duration::from_secs_f64(v))
 }
 
@@ -398,23 +416,6 @@ macro_rules! pick_opt {
     };
 }
 
-/// `Ok` when `ok`, else the error naming the flag, the value and what was expected.
-fn check(
-    flag: &'static str,
-    value: impl fmt::Display,
-    ok: bool,
-    expected: &str,
-) -> Result<(), ConfigError> {
-    match ok {
-        true => Ok(()),
-        false => Err(ConfigError::Value {
-            flag,
-            value: value.to_string(),
-            reason: expected.to_owned(),
-        }),
-    }
-}
-
 /// The layers a setting is looked up in: flags > environment > file > defaults.
 struct Layers<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -423,6 +424,44 @@ struct Layers<'a> {
 }
 
 impl Layers<'_> {
+    /// As [`check`], naming where the value came from: an `ETL_*` variable or the config file
+    /// is a config error (exit 7) naming it; a flag is a usage error (exit 2). `flag` is
+    /// `--key-name`, the setting's key with dashes.
+    fn check(
+        &self,
+        flag: &'static str,
+        value: impl fmt::Display,
+        ok: bool,
+        expected: &str,
+    ) -> Result<(), ConfigError> {
+        if ok {
+            return Ok(());
+        }
+        let key = flag.trim_start_matches('-').replace('-', "_");
+        let origin = self
+            .provenance
+            .iter()
+            .rev()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, o)| o.clone());
+        Err(match origin {
+            Some(Origin::Env(var)) => ConfigError::EnvValue {
+                var,
+                value: value.to_string(),
+                reason: expected.to_owned(),
+            },
+            Some(Origin::File(path)) => ConfigError::File {
+                path,
+                message: format!("{key} = {value}: {expected}"),
+            },
+            _ => ConfigError::Value {
+                flag,
+                value: value.to_string(),
+                reason: expected.to_owned(),
+            },
+        })
+    }
+
     /// Picks `key`'s value from the first layer that has it, else `default`.
     fn pick<T: Shown>(
         &mut self,
@@ -524,16 +563,37 @@ impl Settings {
         let publications = publications(&mut l, args, &file)?;
         // picked in this order (`etl config` lists them so), each checked as it is picked
         let f = &file;
-        let base_url = base_url(pick!(l, args, f, base_url, defaults::BASE_URL.into())?)?;
-        let out = pick!(l, args, f, out, defaults::OUT.into())?;
+        let (base_url, credentials) =
+            base_url(pick!(l, args, f, base_url, defaults::BASE_URL.into())?)?;
+        if let Some(entry) = l
+            .provenance
+            .iter_mut()
+            .rev()
+            .find(|(k, _, _)| *k == "base_url")
+        {
+            entry.1 = redact(&entry.1);
+        }
+        let out: PathBuf = pick!(l, args, f, out, defaults::OUT.into())?;
+        let shown = out.display().to_string();
+        l.check(
+            "--out",
+            &shown,
+            !shown.trim().is_empty(),
+            "expected a directory",
+        )?;
         let concurrency = pick!(l, args, f, concurrency, defaults::CONCURRENCY)?;
         let ok = (1..=1024).contains(&concurrency);
-        check("--concurrency", concurrency, ok, "expected 1 to 1024")?;
+        l.check("--concurrency", concurrency, ok, "expected 1 to 1024")?;
         let max_rps = pick!(l, args, f, max_rps, defaults::MAX_RPS)?;
-        let ok = max_rps.is_finite() && max_rps >= 0.0;
-        check("--max-rps", max_rps, ok, "expected 0 (no cap) or more")?;
+        let ok = max_rps == 0.0 || (0.001..=100_000.0).contains(&max_rps);
+        l.check(
+            "--max-rps",
+            max_rps,
+            ok,
+            "expected 0 (no cap) or 0.001 to 100000",
+        )?;
         let max_pages = pick!(l, args, f, max_pages, defaults::MAX_PAGES)?;
-        check(
+        l.check(
             "--max-pages",
             max_pages,
             max_pages > 0,
@@ -544,10 +604,10 @@ impl Settings {
         let timeout = pick!(l, args, f, timeout, defaults::TIMEOUT_SECS)?;
         let connect_timeout = pick!(l, args, f, connect_timeout, defaults::CONNECT_TIMEOUT_SECS)?;
         let retries = pick!(l, args, f, retries, defaults::RETRIES)?;
-        check("--retries", retries, retries <= 100, "expected 0 to 100")?;
+        l.check("--retries", retries, retries <= 100, "expected 0 to 100")?;
         let max_body_mb = pick!(l, args, f, max_body_mb, defaults::MAX_BODY_MB)?;
         let ok = (1..=4096).contains(&max_body_mb);
-        check("--max-body-mb", max_body_mb, ok, "expected 1 to 4096 (MiB)")?;
+        l.check("--max-body-mb", max_body_mb, ok, "expected 1 to 4096 (MiB)")?;
         let backoff = pick!(l, args, f, backoff, defaults::BACKOFF_SECS)?;
         let max_backoff = pick!(l, args, f, max_backoff, defaults::MAX_BACKOFF_SECS)?;
         let user_agent = pick!(l, args, f, user_agent, defaults::USER_AGENT.into())?;
@@ -572,17 +632,18 @@ impl Settings {
             }
         }
         let mut client = ClientSettings::new(base_url);
+        client.basic_auth = credentials;
         if !user_agent.trim().is_empty() {
             client.user_agent = user_agent;
         }
         client.concurrency = concurrency;
         client.max_rps = (max_rps > 0.0).then_some(max_rps);
-        client.timeout = positive_secs("--timeout", timeout)?;
-        client.connect_timeout = positive_secs("--connect-timeout", connect_timeout)?;
+        client.timeout = positive_secs(&l, "--timeout", timeout)?;
+        client.connect_timeout = positive_secs(&l, "--connect-timeout", connect_timeout)?;
         client.retries = retries;
         client.max_body = max_body_mb << 20;
-        client.backoff_base = positive_secs("--backoff", backoff)?;
-        client.backoff_max = positive_secs("--max-backoff", max_backoff)?;
+        client.backoff_base = positive_secs(&l, "--backoff", backoff)?;
+        client.backoff_max = positive_secs(&l, "--max-backoff", max_backoff)?;
         client.http2 = http2;
         Ok(Settings {
             date,
@@ -668,9 +729,27 @@ fn publications(
 }
 
 /// The base URL: an http:// or https:// URL with a host.
-fn base_url(text: String) -> Result<Url, ConfigError> {
-    let url = Url::parse(&text).map_err(|e| ConfigError::BaseUrl {
-        value: text.clone(),
+/// `text` with the credentials of any URL in it (`http://user:secret@host`) replaced by `***`,
+/// for everything that is shown or written: the manifest's command line, `etl config`, errors.
+pub fn redact(text: &str) -> String {
+    let Some(scheme_end) = text.find("://") else {
+        return text.to_owned();
+    };
+    let (head, rest) = text.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_owned(),
+    };
+    format!("{head}{authority}{}", redact(tail))
+}
+
+/// The base URL without credentials, and the credentials (sent as HTTP basic auth), so that no
+/// URL the run shows, logs or publishes carries them.
+fn base_url(text: String) -> Result<(Url, Option<BasicAuth>), ConfigError> {
+    let mut url = Url::parse(&text).map_err(|e| ConfigError::BaseUrl {
+        value: redact(&text),
         reason: e.to_string(),
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -679,7 +758,18 @@ fn base_url(text: String) -> Result<Url, ConfigError> {
             reason: "expected an http:// or https:// URL with a host".into(),
         });
     }
-    Ok(url)
+    let credentials = (!url.username().is_empty()).then(|| {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        (decode(url.username()), url.password().map(decode))
+    });
+    // Url's setters only fail for URLs without a host, checked above
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok((url, credentials))
 }
 
 #[cfg(test)]
@@ -856,9 +946,24 @@ mod tests {
         assert_eq!(parse_interval("24h"), Some(Duration::from_secs(86_400)));
         assert_eq!(parse_interval("1h30m"), Some(Duration::from_secs(5_400)));
         assert_eq!(parse_interval("90s"), Some(Duration::from_secs(90)));
-        for bad in ["", "0s", "h", "10", "5x", "-1h"] {
+        // #14: these panicked or wrapped (213503982334602d became 61184 s)
+        for bad in [
+            "",
+            "0s",
+            "h",
+            "10",
+            "5x",
+            "-1h",
+            "100000000d",
+            "213503982334602d",
+            "367d",
+        ] {
             assert_eq!(parse_interval(bad), None, "{bad}");
         }
+        assert_eq!(
+            parse_interval("366d"),
+            Some(Duration::from_secs(366 * 86_400))
+        );
         assert!(parse_time_of_day("02:00").is_some());
         assert!(parse_time_of_day("25:00").is_none());
     }
@@ -877,5 +982,58 @@ mod tests {
             let err = RunDate::parse_at(bad, d("2026-01-01")).unwrap_err();
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
+    }
+
+    /// #14: numeric settings are range checked wherever they come from, and the error names
+    /// where: a flag is a usage error (2), a variable or the file a config error (7) naming it.
+    /// These used to panic (`1e-30` requests per second overflowed a Duration).
+    #[test]
+    fn every_numeric_setting_is_range_checked_naming_its_origin() {
+        let err = Settings::resolve(&args(&["--max-rps", "1e-30"]), &|_| None).unwrap_err();
+        assert_eq!(exit_code(&err.into()), 2);
+        let env =
+            |v: &'static str, val: &'static str| move |k: &str| (k == v).then(|| val.to_owned());
+        for (var, value) in [
+            ("ETL_MAX_RPS", "1e-19"),
+            ("ETL_CONCURRENCY", "0"),
+            ("ETL_RETRIES", "1000"),
+            ("ETL_TIMEOUT", "1e300"),
+            ("ETL_OUT", ""),
+            ("ETL_MAX_BODY_MB", "0"),
+        ] {
+            let err = Settings::resolve(&args(&[]), &env(var, value)).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(var), "{var}: {text}");
+            assert_eq!(exit_code(&err.into()), 7, "{var}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etl.toml");
+        std::fs::write(&file, "concurrency = 0\n").unwrap();
+        let f = file.to_str().unwrap();
+        let err = Settings::resolve(&args(&["--config", f]), &|_| None).unwrap_err();
+        assert!(err.to_string().contains(f) && err.to_string().contains("concurrency = 0"));
+        assert_eq!(exit_code(&err.into()), 7);
+    }
+
+    /// #14: credentials in the base URL are sent as basic auth and shown nowhere.
+    #[test]
+    fn credentials_never_leave_the_client() {
+        let s = Settings::resolve(
+            &args(&["--base-url", "http://user:s3cret@127.0.0.1:9/mirror"]),
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(s.client.base_url.as_str(), "http://127.0.0.1:9/mirror");
+        assert_eq!(
+            s.client.basic_auth,
+            Some(("user".to_owned(), Some("s3cret".to_owned())))
+        );
+        assert!(s.provenance.iter().all(|(_, v, _)| !v.contains("s3cret")));
+        assert_eq!(
+            redact("--base-url=https://a:b@host:8/x?y=1"),
+            "--base-url=https://***@host:8/x?y=1"
+        );
+        assert_eq!(redact("https://host/p@x"), "https://host/p@x");
+        assert_eq!(redact("plain"), "plain");
     }
 }

@@ -35,8 +35,12 @@ pub struct Manifest {
     pub started_at: String,
     pub finished_at: String,
     pub duration_secs: f64,
-    /// Every author and publication stream was harvested to its end.
+    /// Every author and publication stream was harvested to its end (none failed, none was cut
+    /// by `--max-pages`).
     pub complete: bool,
+    /// Streams `--max-pages` cut: they may have more pages.
+    #[serde(default)]
+    pub capped_streams: Vec<String>,
     /// Per request family (`publication_stream`, `profile_stream`, `following`).
     pub requests: BTreeMap<String, EndpointCounts>,
     pub requests_total: u64,
@@ -144,7 +148,8 @@ impl Manifest {
             started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             finished_at: String::new(),
             duration_secs: 0.0,
-            complete: failures.is_empty(),
+            complete: failures.is_empty() && harvest.capped().is_empty(),
+            capped_streams: harvest.capped(),
             requests: Endpoint::ALL
                 .iter()
                 .map(|e| (e.name().to_owned(), stats.counts(*e)))

@@ -1,7 +1,10 @@
 //! polars `DataFrame` → Parquet and CSV report files.
 //!
 //! CSV cannot hold lists, so list columns are written as their items joined by `;` (an empty
-//! list is an empty field); times are ISO 8601 with the UTC offset.
+//! list is an empty field); times are ISO 8601 with the UTC offset. A text cell that a
+//! spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage
+//! return: OWASP's CSV injection) is written with a `'` in front; the Parquet files keep the
+//! text as it is.
 
 use std::fs::File;
 use std::path::Path;
@@ -40,6 +43,8 @@ pub fn write_csv(df: &DataFrame, path: &Path) -> Result<u64, SinkError> {
         .with_columns(list_columns)
         .collect()
         .map_err(|e| SinkError::polars(format!("{}: preparing CSV", path.display()), e))?;
+    neutralize_formulas(&mut flat)
+        .map_err(|e| SinkError::polars(format!("{}: preparing CSV", path.display()), e))?;
     let file = File::create(path).map_err(|e| SinkError::io(path, e))?;
     CsvWriter::new(file)
         .include_header(true)
@@ -48,8 +53,74 @@ pub fn write_csv(df: &DataFrame, path: &Path) -> Result<u64, SinkError> {
     size_after_sync(path)
 }
 
+/// Whether a spreadsheet would read `cell` as a formula.
+pub fn is_formula(cell: &str) -> bool {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// Puts `'` before every text cell [`is_formula`] finds, in every text column.
+fn neutralize_formulas(df: &mut DataFrame) -> PolarsResult<()> {
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::String)
+        .map(|c| c.name().clone())
+        .collect();
+    for name in names {
+        let column = df.column(&name)?.str()?.clone();
+        if !column.iter().flatten().any(is_formula) {
+            continue;
+        }
+        let fixed: StringChunked = column
+            .iter()
+            .map(|cell| {
+                cell.map(|v| match is_formula(v) {
+                    true => format!("'{v}"),
+                    false => v.to_owned(),
+                })
+            })
+            .collect();
+        df.with_column(fixed.with_name(name).into_column())?;
+    }
+    Ok(())
+}
+
 fn size_after_sync(path: &Path) -> Result<u64, SinkError> {
     let file = File::open(path).map_err(|e| SinkError::io(path, e))?;
     file.sync_all().map_err(|e| SinkError::io(path, e))?;
     Ok(file.metadata().map_err(|e| SinkError::io(path, e))?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// #14: OWASP's CSV injection: a cell a spreadsheet would run is written inert in the CSV;
+    /// numbers, and text that only contains such characters later, are left alone.
+    #[test]
+    fn formulas_are_neutralized_in_csv_only() {
+        let mut df = df!(
+            "name" => ["=HYPERLINK(\"http://x\")", "+1", "-a", "@sum", "plain", "a=b"],
+            "n" => [-1i64, 2, 3, 4, 5, 6],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        write_csv(&df, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for cell in [
+            "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            "'+1",
+            "'-a",
+            "'@sum",
+            "plain",
+            "a=b",
+            "-1",
+        ] {
+            assert!(text.contains(cell), "{cell} not in {text}");
+        }
+        let parquet = dir.path().join("r.parquet");
+        write_parquet(&mut df, &parquet).unwrap();
+        assert!(is_formula("=1") && !is_formula("1="));
+    }
 }

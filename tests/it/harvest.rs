@@ -204,6 +204,15 @@ async fn a_cursor_pointing_back_and_the_page_cap_end_a_stream() {
     let a1 = &o.harvest.authors[0];
     assert_eq!(a1.profile.end.as_ref().unwrap(), &StreamEnd::PageCap);
     assert_eq!(a1.profile.pages.len(), 3);
+    // #14: a capped stream is not reported complete, in the tables or the manifest
+    assert!(!a1.profile.is_complete());
+    assert!(!o.manifest.complete);
+    assert_eq!(o.manifest.capped_streams, ["profile stream of user a1"]);
+    let authors = crate::metrics::rows_by(
+        &crate::metrics::read_parquet(&out.path().join("tables/date=2026-11-27/authors.parquet")),
+        "user_id",
+    );
+    assert_eq!(authors["a1"]["profile_complete"], "false");
     assert_eq!(a1.following.end.as_ref().unwrap(), &StreamEnd::NoNewItems);
     assert_eq!(request_count(&server).await, 2 + 3 + 1);
 }

@@ -271,6 +271,10 @@ impl MediumClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone()),
         };
+        let request = match &self.settings.basic_auth {
+            Some((user, password)) => request.basic_auth(user, password.as_ref()),
+            None => request,
+        };
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
