@@ -104,6 +104,10 @@ pub struct SynthArgs {
     /// still answer (try `--via auto`: it moves to GraphQL).
     #[arg(long)]
     pub json_closed: bool,
+    /// Allow at most this many requests per second (a token bucket); beyond it answer 429 with
+    /// `Retry-After: 1`, as a rate-limited host does (try `etl run --max-rps 0`).
+    #[arg(long, value_name = "RPS")]
+    pub rate_limit: Option<f64>,
     /// Answer 403 on the GraphQL endpoint too (with `--json-closed`, `--via auto` moves on to
     /// the HTML pages and feeds).
     #[arg(long)]

@@ -173,6 +173,7 @@ async fn serve_synthetic(args: &SynthArgs, medium: Arc<SyntheticMedium>) -> u8 {
     let faults = Faults {
         json_closed: args.json_closed,
         graphql_closed: args.graphql_closed,
+        rate_limit: args.rate_limit,
         ..Faults::default()
     };
     let server = match serve_with_faults(args.addr, medium.clone(), latency, faults).await {

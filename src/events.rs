@@ -63,6 +63,30 @@ impl RequestRetried<'_> {
     }
 }
 
+/// The host asked to wait (429, or 503 with `Retry-After`): every request to it pauses, and
+/// the pace comes down.
+pub struct Throttled<'a> {
+    pub endpoint: Endpoint,
+    pub url: &'a str,
+    pub pause: Duration,
+    /// The pace after it, in requests per second.
+    pub rate: Option<f64>,
+}
+
+impl Throttled<'_> {
+    pub fn emit(&self, stats: &FetchStats) {
+        tracing::debug!(
+            url = %self.url,
+            pause_ms = self.pause.as_millis() as u64,
+            rate = self.rate.unwrap_or(0.0),
+            "Throttled"
+        );
+        stats.throttled.fetch_add(1, Ordering::Relaxed);
+        stats.set_pace(self.rate);
+        let _ = self.endpoint;
+    }
+}
+
 /// A request failed for good (after its retries, or a 4xx that is not retried). The stream's
 /// failure is logged once, as `StreamFailed`, by the crawl.
 pub struct RequestFailed {

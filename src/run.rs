@@ -283,6 +283,11 @@ pub struct FetchStats {
     /// Distinct authors found so far (after the cap), and authors whose streams are done.
     pub(crate) authors_found: AtomicU64,
     pub(crate) authors_done: AtomicU64,
+    /// Times the host asked to wait (429, 503 with `Retry-After`).
+    pub(crate) throttled: AtomicU64,
+    /// The pace after the last throttle, in thousandths of a request per second (0: never
+    /// throttled).
+    pub(crate) pace_millis: AtomicU64,
 }
 
 /// A snapshot of [`FetchStats`] for one request family.
@@ -350,6 +355,24 @@ impl FetchStats {
 
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Times the host asked to wait.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_pace(&self, rate: Option<f64>) {
+        let millis = rate.map_or(0, |r| (r * 1000.0).round() as u64);
+        self.pace_millis.store(millis, Ordering::Relaxed);
+    }
+
+    /// The pace the client settled at after the host throttled it, in requests per second.
+    pub fn settled_rps(&self) -> Option<f64> {
+        match self.pace_millis.load(Ordering::Relaxed) {
+            0 => None,
+            m => Some(m as f64 / 1000.0),
+        }
     }
 
     /// Distinct authors found so far (after the cap).

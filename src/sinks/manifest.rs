@@ -45,6 +45,13 @@ pub struct Manifest {
     pub requests: BTreeMap<String, EndpointCounts>,
     pub requests_total: u64,
     pub retried_total: u64,
+    /// Times the host asked to wait (429, 503 with `Retry-After`); not counted as retries.
+    #[serde(default)]
+    pub throttled_total: u64,
+    /// The pace the client settled at after being throttled, in requests per second (null:
+    /// never throttled).
+    #[serde(default)]
+    pub settled_rps: Option<f64>,
     pub failed_total: u64,
     pub bytes_fetched: u64,
     pub authors: AuthorCounts,
@@ -156,6 +163,8 @@ impl Manifest {
                 .collect(),
             requests_total: totals.requests,
             retried_total: totals.retried,
+            throttled_total: stats.throttled(),
+            settled_rps: stats.settled_rps(),
             failed_total: totals.failed,
             bytes_fetched: stats.bytes(),
             authors: AuthorCounts::of(harvest),

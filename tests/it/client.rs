@@ -90,7 +90,9 @@ async fn honours_retry_after_seconds_on_429() {
         started.elapsed()
     );
     assert_eq!(request_count(&server).await, 2);
-    assert_eq!(stats.counts(Endpoint::ProfileStream).retried, 1);
+    // #14: being asked to wait is not a failed attempt
+    assert_eq!(stats.counts(Endpoint::ProfileStream).retried, 0);
+    assert_eq!(stats.throttled(), 1);
 }
 
 #[tokio::test]

@@ -499,3 +499,35 @@ async fn out_of_range_values_are_null_and_listed() {
         .join("reports/date=2026-11-27/author_metrics.csv")
         .exists());
 }
+
+/// #14: a host that allows 40 requests/s, an uncapped client, one retry: every 429 pauses
+/// the whole host and lowers the pace instead of using up the retry, so every author is read,
+/// exactly; the manifest says how often the host throttled and where the pace settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limited_host_slows_the_client_instead_of_failing_it() {
+    let spec = SyntheticSpec {
+        authors: 30,
+        ..SyntheticSpec::default()
+    };
+    let plain = SyntheticSite::start(spec, Duration::ZERO).await;
+    plain.run_complete(&[]).await;
+    let faults = Faults {
+        rate_limit: Some(40.0),
+        ..Faults::default()
+    };
+    let site = SyntheticSite::with_faults(spec, Duration::ZERO, faults).await;
+    let o = site
+        .run_complete(&["--max-rps", "0", "--concurrency", "16", "--retries", "1"])
+        .await;
+    assert!(o.manifest.throttled_total > 0, "the host throttled");
+    assert_eq!(o.manifest.failed_total, 0);
+    let settled = o.manifest.settled_rps.expect("a settled pace");
+    assert!(settled > 0.0 && settled < 100.0, "{settled}");
+    let report = |out: &Path| {
+        rows_by(
+            &read_parquet(&out.join("reports/date=2026-11-27/author_metrics.parquet")),
+            "user_id",
+        )
+    };
+    assert_eq!(report(plain.out.path()), report(site.out.path()));
+}

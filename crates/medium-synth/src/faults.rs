@@ -30,6 +30,9 @@ pub struct Faults {
     pub json_closed: bool,
     /// The GraphQL endpoint answers 403 too.
     pub graphql_closed: bool,
+    /// Requests per second the server allows (a token bucket holding a tenth of a second's
+    /// worth, at least one): beyond it, 429 with `Retry-After: 1`, as a rate-limited host.
+    pub rate_limit: Option<f64>,
     /// Users (ids) whose profile and following requests always fail with 500.
     pub always_fail: HashSet<String>,
     /// Answers of a test's own, tried before the synthetic Medium's: a request Medium would

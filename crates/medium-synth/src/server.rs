@@ -124,6 +124,7 @@ pub async fn serve_with_faults(
     let shared = Arc::new(Shared {
         schema: crate::graphql::schema(medium.clone()),
         replies: Mutex::default(),
+        bucket: Mutex::new((f64::MAX, tokio::time::Instant::now())),
         medium,
         latency,
         faults,
@@ -148,6 +149,8 @@ struct Shared {
     medium: Arc<SyntheticMedium>,
     /// The GraphQL door over the same world.
     schema: crate::graphql::MediumSchema,
+    /// The token bucket of [`Faults::rate_limit`]: tokens, and when it was last filled.
+    bucket: Mutex<(f64, tokio::time::Instant)>,
     /// GraphQL replies by posted body, once computed (the world does not change), so that a
     /// repeated crawl measures the client rather than the resolvers.
     replies: Mutex<HashMap<Bytes, Bytes>>,
@@ -200,6 +203,11 @@ impl Shared {
             *n += 1;
             *n
         };
+        if !self.admit() {
+            stats.faults.fetch_add(1, Ordering::Relaxed);
+            stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return respond_with(Some(Bytes::new()), Some(Fault::TooManyRequests(1)));
+        }
         if let Some(response) = self.faults.answer.to(&key, attempt) {
             stats.in_flight.fetch_sub(1, Ordering::SeqCst);
             return response;
@@ -250,6 +258,21 @@ const MAX_POST: usize = 1 << 20;
 const MAX_REPLIES: usize = 100_000;
 
 impl Shared {
+    /// Whether the rate limit lets this request through (always, without one).
+    fn admit(&self) -> bool {
+        let Some(rate) = self.faults.rate_limit.filter(|r| *r > 0.0) else {
+            return true;
+        };
+        let burst = (rate / 10.0).max(1.0);
+        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
+        let (tokens, last) = *bucket;
+        let tokens = (tokens + now.duration_since(last).as_secs_f64() * rate).min(burst);
+        let admitted = tokens >= 1.0;
+        *bucket = (if admitted { tokens - 1.0 } else { tokens }, now);
+        admitted
+    }
+
     /// Runs a posted GraphQL request (one operation or a batch); `None` when it is not one.
     async fn execute(&self, posted: &Bytes) -> Option<Bytes> {
         let cached = self

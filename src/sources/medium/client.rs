@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use medium_api::endpoints::{Endpoint, StreamId};
@@ -29,7 +29,9 @@ use medium_api::BodyError;
 
 pub use crate::config::ClientSettings;
 use crate::error::{error_chain, FetchError, RunError};
-use crate::events::{BodyReceived, PageFetched, RequestFailed, RequestRetried, RequestSent};
+use crate::events::{
+    BodyReceived, PageFetched, RequestFailed, RequestRetried, RequestSent, Throttled,
+};
 use crate::run::FetchStats;
 
 /// A page received over HTTP: the exact body and what the raw store records beside it.
@@ -42,35 +44,129 @@ pub struct Fetched {
     pub attempts: u32,
 }
 
-/// Spaces request starts at least `1 / rps` apart (no bursts).
+/// Paces the requests to the host, for limits the client is not told (Scrapy's AutoThrottle,
+/// TCP's AIMD): request starts are spaced `1 / rate` apart (no bursts); a 429, or a 503 with
+/// `Retry-After`, pauses **every** request to the host for that long and sets the rate to
+/// 0.9 × the answers the host gave in the second before (over its limit, that is the limit);
+/// each success raises it again, by 1 request/s per second below 95 % of that rate and by
+/// 0.25 above it (by half per second while less than a second was measured), never beyond
+/// `--max-rps`. Without a cap and before any throttle, the rate is not limited.
 #[derive(Debug)]
-struct RateLimiter {
-    interval: Option<Duration>,
-    next: Mutex<Instant>,
+struct Pace {
+    cap: Option<f64>,
+    state: std::sync::Mutex<PaceState>,
 }
 
-impl RateLimiter {
+#[derive(Debug)]
+struct PaceState {
+    /// The earliest start of the next request.
+    next: Instant,
+    /// Requests per second now; `None`: unlimited.
+    rate: Option<f64>,
+    /// No request starts before this (the host asked to wait).
+    paused_until: Instant,
+    /// The rate that was being achieved when the host last throttled.
+    ceiling: Option<f64>,
+    /// When the latest answers came (at most [`ANSWERS_KEPT`], the last second's).
+    answers: std::collections::VecDeque<Instant>,
+    /// When the last pause ended.
+    resumed_at: Instant,
+}
+
+/// Answers remembered to measure the host's rate.
+const ANSWERS_KEPT: usize = 4096;
+
+/// The slowest the pace goes: one request every 10 s.
+const MIN_RPS: f64 = 0.1;
+
+impl Pace {
     fn new(max_rps: Option<f64>) -> Self {
-        let interval = max_rps
-            .filter(|r| *r > 0.0 && r.is_finite())
-            .map(|r| Duration::from_secs_f64(1.0 / r));
-        RateLimiter {
-            interval,
-            next: Mutex::new(Instant::now()),
+        let cap = max_rps.filter(|r| *r > 0.0 && r.is_finite());
+        let now = Instant::now();
+        Pace {
+            cap,
+            state: std::sync::Mutex::new(PaceState {
+                next: now,
+                rate: cap,
+                paused_until: now,
+                ceiling: None,
+                answers: std::collections::VecDeque::new(),
+                resumed_at: now,
+            }),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, PaceState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for this request's turn.
     async fn wait(&self) {
-        let Some(interval) = self.interval else {
-            return;
-        };
         let start = {
-            let mut next = self.next.lock().await;
-            let start = (*next).max(Instant::now());
-            *next = start + interval;
+            let mut s = self.lock();
+            let start = s.next.max(Instant::now()).max(s.paused_until);
+            s.next = match s.rate {
+                Some(r) => start + Duration::from_secs_f64(1.0 / r),
+                None => start,
+            };
             start
         };
         tokio::time::sleep_until(start).await;
+    }
+
+    /// The host asked to wait (`pause`): nothing starts before then, and the rate comes down
+    /// (once per pause, however many requests in flight hear it).
+    fn throttled(&self, pause: Duration) {
+        let mut s = self.lock();
+        let now = Instant::now();
+        let already_paused = s.paused_until > now;
+        s.paused_until = s.paused_until.max(now + pause);
+        if already_paused {
+            return;
+        }
+        // the answers of the last second since the previous pause ended: what the host lets
+        // through (a pause is no measure of it)
+        let second_ago = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        let from = second_ago.max(s.resumed_at);
+        while s.answers.front().is_some_and(|t| *t < from) {
+            s.answers.pop_front();
+        }
+        let span = now.duration_since(from).as_secs_f64();
+        let measured = (s.answers.len() as f64 / span.max(0.25)).max(MIN_RPS);
+        let current = s.rate.map_or(measured, |r| r.min(measured));
+        // a whole second of answers measures the host's limit; less (a first burst) does not,
+        // and the rate then grows fast again until it is throttled over a whole second
+        s.ceiling = (span >= 1.0).then_some(current);
+        s.rate = Some((current * 0.9).max(MIN_RPS));
+        s.resumed_at = now + pause;
+    }
+
+    /// A request was answered: the rate creeps back up. Returns the new rate once the host
+    /// has throttled (for the manifest), else `None`.
+    fn succeeded(&self) -> Option<f64> {
+        let mut s = self.lock();
+        if s.answers.len() >= ANSWERS_KEPT {
+            s.answers.pop_front();
+        }
+        s.answers.push_back(Instant::now());
+        let rate = s.rate?;
+        // per success: about +1 request/s per second below 95 % of the measured limit, +0.25
+        // above it, and half again per second while the limit is not measured yet
+        let raised = match s.ceiling {
+            Some(c) if rate >= 0.95 * c => rate + 0.25 / rate,
+            Some(_) => rate + 1.0 / rate,
+            None => rate + 0.5,
+        };
+        s.rate = Some(match self.cap {
+            Some(cap) => raised.min(cap),
+            None => raised,
+        });
+        s.ceiling.and(s.rate)
+    }
+
+    /// The rate the pace is at (`None`: unlimited).
+    fn rate(&self) -> Option<f64> {
+        self.lock().rate
     }
 }
 
@@ -91,7 +187,7 @@ pub struct MediumClient {
     http: reqwest::Client,
     settings: ClientSettings,
     permits: Semaphore,
-    limiter: RateLimiter,
+    pace: Pace,
     stats: Arc<FetchStats>,
 }
 
@@ -102,8 +198,17 @@ enum Attempt {
         error: FetchError,
         retry_after: Option<Duration>,
     },
+    /// The host asked to wait (429, or 503 with `Retry-After`): not a failed attempt.
+    Throttled {
+        error: FetchError,
+        retry_after: Option<Duration>,
+    },
     Fatal(FetchError),
 }
+
+/// Times one request may be asked to wait before that counts as a failure (a host that
+/// throttles for ever).
+const MAX_THROTTLES: u32 = 20;
 
 impl MediumClient {
     pub fn new(settings: ClientSettings, stats: Arc<FetchStats>) -> Result<Self, RunError> {
@@ -124,7 +229,7 @@ impl MediumClient {
         Ok(MediumClient {
             http,
             permits: Semaphore::new(settings.concurrency.max(1)),
-            limiter: RateLimiter::new(settings.max_rps),
+            pace: Pace::new(settings.max_rps),
             settings,
             stats,
         })
@@ -182,13 +287,39 @@ impl MediumClient {
         json: Option<&bytes::Bytes>,
         decode: impl Fn(&[u8]) -> Result<P, BodyError>,
     ) -> Result<(Fetched, P), FetchError> {
-        let mut attempt: u32 = 0;
+        let (mut attempt, mut throttles): (u32, u32) = (0, 0);
         loop {
             attempt += 1;
             let outcome = self.attempt(url, json, attempt, endpoint).await;
+            if let Attempt::Throttled { error, retry_after } = outcome {
+                throttles += 1;
+                // being asked to wait is not a failed attempt: it does not use up a retry
+                attempt -= 1;
+                if throttles > MAX_THROTTLES {
+                    RequestFailed { endpoint }.emit(&self.stats);
+                    return Err(error);
+                }
+                let pause = retry_after
+                    .unwrap_or_else(|| self.backoff(throttles, None))
+                    .min(self.settings.backoff_max);
+                self.pace.throttled(pause);
+                Throttled {
+                    endpoint,
+                    url: url.as_str(),
+                    pause,
+                    rate: self.pace.rate(),
+                }
+                .emit(&self.stats);
+                // the pace holds this request (and every other) until the pause is over
+                continue;
+            }
             let (error, retry_after) = match outcome {
+                Attempt::Throttled { .. } => unreachable!("handled above"),
                 Attempt::Done(fetched) => match decode(&fetched.body) {
                     Ok(payload) => {
+                        if let Some(rate) = self.pace.succeeded() {
+                            self.stats.set_pace(Some(rate));
+                        }
                         PageFetched { endpoint }.emit(&self.stats);
                         return Ok((fetched, payload));
                     }
@@ -261,7 +392,7 @@ impl MediumClient {
                 attempts: attempt,
             });
         };
-        self.limiter.wait().await;
+        self.pace.wait().await;
         RequestSent { endpoint }.emit(&self.stats);
         let request = match json {
             None => self.http.get(url.clone()),
@@ -286,7 +417,19 @@ impl MediumClient {
         };
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        let asked_to_wait = status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after.is_some());
+        if asked_to_wait {
+            return Attempt::Throttled {
+                error: FetchError::Status {
+                    url: url_text,
+                    status: status.as_u16(),
+                    attempts: attempt,
+                },
+                retry_after,
+            };
+        }
+        if status.is_server_error() {
             return Attempt::Retry {
                 error: FetchError::Status {
                     url: url_text,
