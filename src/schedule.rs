@@ -3,7 +3,8 @@
 //!
 //! Invariants: runs never overlap (one loop, one run at a time); each run is for the UTC date
 //! of its start, and a date whose reports are already published complete is skipped, so a
-//! restart or a short interval never redoes a finished day; a failed run is logged and the
+//! restart or a short interval never redoes a finished day; `--at` started after today's time
+//! runs at once (a missed run catches up, as with anacron); a failed run is logged and the
 //! schedule goes on; a stop signal lets in-flight requests finish and be stored, publishes
 //! nothing half-done, and ends the loop with exit code 0.
 
@@ -36,6 +37,11 @@ pub fn next_start(
         },
         Schedule::At(time) => {
             let today = now.date_naive().and_time(time).and_utc();
+            // started after today's time (a restart, a machine that was off): catch up now,
+            // as anacron does; the run skips the date if it is complete already
+            if last_start.is_none() && today < now {
+                return now;
+            }
             let after_last = |t: DateTime<Utc>| last_start.is_none_or(|l| t > l);
             if today >= now && after_last(today) {
                 today
@@ -156,8 +162,19 @@ mod tests {
             next_start(at, t("2026-11-27T01:00:00Z"), None),
             t("2026-11-27T02:00:00Z")
         );
+        // #14: started after today's time, it catches up at once (it used to wait for
+        // tomorrow, so today's date was never produced)
         assert_eq!(
             next_start(at, t("2026-11-27T03:00:00Z"), None),
+            t("2026-11-27T03:00:00Z")
+        );
+        // and after that run, tomorrow at the time
+        assert_eq!(
+            next_start(
+                at,
+                t("2026-11-27T03:05:00Z"),
+                Some(t("2026-11-27T03:00:00Z"))
+            ),
             t("2026-11-28T02:00:00Z")
         );
         assert_eq!(
