@@ -31,9 +31,14 @@ pub(super) fn resolve(root: &Path, rel: &str) -> Resolved {
     }
     let mut path = root.to_path_buf();
     path.extend(&segments);
+    // Contained to the kind's own directory, not the data root: a symlink inside `reports/`
+    // to `../raw` must not serve the raw store.
+    let Ok(kind_root) = fs::canonicalize(root.join(segments[0])) else {
+        return Resolved::Missing;
+    };
     match fs::canonicalize(&path) {
-        Ok(real) if real.starts_with(root) && real.is_file() => Resolved::File(real),
-        Ok(real) if !real.starts_with(root) => Resolved::Refused,
+        Ok(real) if real.starts_with(&kind_root) && real.is_file() => Resolved::File(real),
+        Ok(real) if !real.starts_with(&kind_root) => Resolved::Refused,
         _ => Resolved::Missing,
     }
 }
@@ -128,6 +133,12 @@ mod tests {
         std::os::unix::fs::symlink("/etc", root.join("reports/escape")).unwrap();
         assert!(matches!(
             resolve(&root, "reports/escape/passwd"),
+            Resolved::Refused
+        ));
+        // #14: inside the data root, but outside tables/ and reports/
+        std::os::unix::fs::symlink("../raw", root.join("reports/raw")).unwrap();
+        assert!(matches!(
+            resolve(&root, "reports/raw/secret.json"),
             Resolved::Refused
         ));
     }

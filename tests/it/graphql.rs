@@ -282,6 +282,8 @@ async fn a_second_run_sends_no_request() {
 #[tokio::test]
 async fn the_server_refuses_what_medium_refuses() {
     let site = SyntheticSite::start(spec(), Duration::ZERO).await;
+    // reqwest is built without a TLS provider of its own (see the client)
+    medium_etl::sources::medium::client::install_crypto_provider();
     let client = reqwest::Client::new();
     let url = format!("{}/_/graphql", site.server.base_url());
     let uid = site.medium.user_id(2);
