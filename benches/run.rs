@@ -20,8 +20,7 @@ use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
 use medium_etl::sources::medium::origin::Origin;
 use medium_etl::{pipeline, Settings};
 use medium_synth::{
-    serve, serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec,
-    SYNTHETIC_COLLECTION,
+    serve_with_faults, synthetic_slug, Faults, SyntheticMedium, SyntheticSpec, SYNTHETIC_COLLECTION,
 };
 
 fn settings(extra: &[&str], out: &std::path::Path) -> Settings {
@@ -124,19 +123,34 @@ fn harvest_only(rt: &tokio::runtime::Runtime, s: &Settings, concurrency: usize) 
     })
 }
 
+/// A synthetic Medium served on its own one-thread runtime (so its work does not share the
+/// client's threads); the server stops before its runtime when dropped.
+struct AloneServer {
+    server: medium_synth::SyntheticServer,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn serve_alone(medium: Arc<SyntheticMedium>, latency: Duration, faults: Faults) -> AloneServer {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = rt
+        .block_on(serve_with_faults(addr, medium, latency, faults))
+        .expect("serves");
+    AloneServer { server, _rt: rt }
+}
+
 /// The crawl alone (the harvest stage: every page fetched and stored, no publishing), against a
 /// server on its own runtime thread.
 fn crawl(c: &mut Criterion) {
     let latency = Duration::from_millis(20);
     let medium = crawled_publication();
     let requests = medium.expected_requests();
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let server = server_rt.block_on(serve(medium, latency)).expect("serves");
-    let base = server.base_url();
+    let server = serve_alone(medium, latency, Faults::default());
+    let base = server.server.base_url();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = c.benchmark_group("crawl 20ms");
     group.sample_size(10);
@@ -181,20 +195,12 @@ fn crawl_graphql(c: &mut Criterion) {
     let latency = Duration::from_millis(20);
     let medium = crawled_publication();
     let requests = 3 + medium.expected_graphql_requests();
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
     let faults = Faults {
         json_closed: true,
         ..Faults::default()
     };
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let server = server_rt
-        .block_on(serve_with_faults(addr, medium, latency, faults))
-        .expect("serves");
-    let base = server.base_url();
+    let server = serve_alone(medium, latency, faults);
+    let base = server.server.base_url();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = c.benchmark_group("crawl 20ms graphql");
     group.sample_size(10);
@@ -240,21 +246,13 @@ fn crawl_graphql(c: &mut Criterion) {
 fn crawl_json_closed(c: &mut Criterion) {
     let latency = Duration::from_millis(20);
     let medium = crawled_publication();
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
     let faults = Faults {
         json_closed: true,
         graphql_closed: true,
         ..Faults::default()
     };
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let server = server_rt
-        .block_on(serve_with_faults(addr, medium, latency, faults))
-        .expect("serves");
-    let base = server.base_url();
+    let server = serve_alone(medium, latency, faults);
+    let base = server.server.base_url();
     let slug = synthetic_slug();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = c.benchmark_group("crawl 20ms json closed");

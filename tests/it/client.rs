@@ -16,7 +16,8 @@ use crate::support::{closed_port, fixture, request_count};
 
 const PROFILE: &str = "/_/api/users/e2f299e30cb9/profile/stream";
 
-fn client(server: &MockServer, retries: u32) -> (MediumClient, Arc<FetchStats>) {
+/// The settings of a quick client of `server`: no rate cap, short backoff and timeouts.
+fn quick_settings(server: &MockServer, retries: u32) -> ClientSettings {
     let mut s = ClientSettings::new(Url::parse(&server.uri()).unwrap());
     s.max_rps = None;
     s.retries = retries;
@@ -24,8 +25,13 @@ fn client(server: &MockServer, retries: u32) -> (MediumClient, Arc<FetchStats>) 
     s.backoff_max = Duration::from_secs(5);
     s.timeout = Duration::from_millis(500);
     s.connect_timeout = Duration::from_millis(500);
+    s
+}
+
+fn client(server: &MockServer, retries: u32) -> (MediumClient, Arc<FetchStats>) {
     let stats = Arc::new(FetchStats::default());
-    (MediumClient::new(s, stats.clone()).unwrap(), stats)
+    let c = MediumClient::new(quick_settings(server, retries), stats.clone()).unwrap();
+    (c, stats)
 }
 
 /// The error of fetching the profile page through `c`.
@@ -456,10 +462,7 @@ async fn a_plain_403_is_final_and_cf_mitigated_marks_a_challenge() {
 }
 
 fn capped_client(server: &MockServer, max_body: u64) -> MediumClient {
-    let mut s = ClientSettings::new(Url::parse(&server.uri()).unwrap());
-    s.max_rps = None;
-    s.retries = 3;
-    s.backoff_base = Duration::from_millis(10);
+    let mut s = quick_settings(server, 3);
     s.max_body = max_body;
     MediumClient::new(s, Arc::default()).unwrap()
 }

@@ -33,7 +33,9 @@
 //! without the connection asked for, or about another user than the one asked for, is a shape
 //! error, never an empty page.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -80,7 +82,7 @@ const PAGING: &str = "pagingInfo { next { from to limit page source } }";
 pub struct Operation {
     pub operation_name: String,
     pub variables: Value,
-    pub query: String,
+    pub query: Cow<'static, str>,
 }
 
 /// What one HTTP request sends: one operation, or a batch (an array, answered in order).
@@ -167,58 +169,72 @@ pub fn bodies_query(ids: &[&str]) -> String {
     crate::paging::encode_query(&[(IDS_KEY.to_owned(), ids.join(","))])
 }
 
+/// The query texts, built once (a request is built for every page fetched and decoded).
+static PUBLICATION_POSTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "query PublicationPosts($slug: ID!, $paging: PagingOptions) {{ \
+         collectionByDomainOrSlug(domainOrSlug: $slug) {{ ...CollectionPosts }} }} \
+         {COLLECTION_POSTS} {POST_FIELDS} {USER_FIELDS}"
+    )
+});
+static COLLECTION_POSTS_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "query CollectionPosts($id: ID!, $paging: PagingOptions) {{ \
+         collection(id: $id) {{ ...CollectionPosts }} }} \
+         {COLLECTION_POSTS} {POST_FIELDS} {USER_FIELDS}"
+    )
+});
+static USER_POSTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "query UserPosts($id: ID, $paging: PagingOptions) {{ userResult(id: $id) {{ \
+         __typename ... on NotFound {{ message }} ... on User {{ ...UserFields \
+         socialStats {{ followerCount followingCount }} \
+         homepagePostsConnection(paging: $paging, includeDistributedResponses: true) {{ \
+         posts {{ ...PostFields }} {PAGING} }} }} }} }} {POST_FIELDS} {USER_FIELDS}"
+    )
+});
+static USER_FOLLOWING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "query UserFollowing($id: ID, $paging: PagingOptions) {{ userResult(id: $id) {{ \
+         __typename ... on NotFound {{ message }} ... on User {{ id \
+         followingUserConnection(paging: $paging) {{ users {{ ...UserFields }} {PAGING} \
+         }} }} }} }} {USER_FIELDS}"
+    )
+});
+
 /// The request that asks for page `query` of `stream`.
 pub fn request(stream: &StreamId, query: &str) -> Request {
     let paging = paging_variable(query);
-    let op = |name: &str, variables: Value, body: String| Operation {
+    let op = |name: &str, variables: Value, text: &'static str| Operation {
         operation_name: name.to_owned(),
         variables,
-        query: body,
+        query: Cow::Borrowed(text),
     };
     match stream {
         StreamId::Publication(PublicationRef::Slug(slug)) => Request::One(op(
             "PublicationPosts",
             json!({"slug": slug, "paging": paging}),
-            format!(
-                "query PublicationPosts($slug: ID!, $paging: PagingOptions) {{ \
-                 collectionByDomainOrSlug(domainOrSlug: $slug) {{ ...CollectionPosts }} }} \
-                 {COLLECTION_POSTS} {POST_FIELDS} {USER_FIELDS}"
-            ),
+            &PUBLICATION_POSTS,
         )),
         StreamId::Publication(PublicationRef::Id(id)) => Request::One(op(
             "CollectionPosts",
             json!({"id": id, "paging": paging}),
-            format!(
-                "query CollectionPosts($id: ID!, $paging: PagingOptions) {{ \
-                 collection(id: $id) {{ ...CollectionPosts }} }} \
-                 {COLLECTION_POSTS} {POST_FIELDS} {USER_FIELDS}"
-            ),
+            &COLLECTION_POSTS_BY_ID,
         )),
         StreamId::Profile(id) => Request::One(op(
             "UserPosts",
             json!({"id": id, "paging": paging}),
-            format!(
-                "query UserPosts($id: ID, $paging: PagingOptions) {{ userResult(id: $id) {{ \
-                 __typename ... on NotFound {{ message }} ... on User {{ ...UserFields \
-                 socialStats {{ followerCount followingCount }} \
-                 homepagePostsConnection(paging: $paging, includeDistributedResponses: true) {{ \
-                 posts {{ ...PostFields }} {PAGING} }} }} }} }} {POST_FIELDS} {USER_FIELDS}"
-            ),
+            &USER_POSTS,
         )),
         StreamId::Following(id) => Request::One(op(
             "UserFollowing",
             json!({"id": id, "paging": paging}),
-            format!(
-                "query UserFollowing($id: ID, $paging: PagingOptions) {{ userResult(id: $id) {{ \
-                 __typename ... on NotFound {{ message }} ... on User {{ id \
-                 followingUserConnection(paging: $paging) {{ users {{ ...UserFields }} {PAGING} \
-                 }} }} }} }} {USER_FIELDS}"
-            ),
+            &USER_FOLLOWING,
         )),
         StreamId::PostBodies(_) => Request::Batch(
             body_ids(query)
                 .into_iter()
-                .map(|id| op("PostLinks", json!({ "id": id }), POST_LINKS.to_owned()))
+                .map(|id| op("PostLinks", json!({ "id": id }), POST_LINKS))
                 .collect(),
         ),
     }
@@ -561,17 +577,8 @@ struct GUserConnection {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GCollectionPosts {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    slug: Option<String>,
-    #[serde(default)]
-    domain: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    creator: Option<Id>,
+    #[serde(flatten)]
+    collection: GCollection,
     #[serde(default)]
     homepage_posts_connection: Option<GPostConnection>,
 }
@@ -684,17 +691,8 @@ pub fn decode_stream(
             let c = data
                 .collection_by_domain_or_slug
                 .ok_or_else(|| not_found(op, None))?;
-            let collection = Collection {
-                id: c.id,
-                name: c.name,
-                slug: c.slug,
-                description: c.description,
-                creator_id: c.creator.map(|u| u.id),
-                domain: c.domain,
-            };
-            let connection = c.homepage_posts_connection;
-            let mut page = posts_page(connection, None, op)?;
-            page.collection = Some(collection);
+            let mut page = posts_page(c.homepage_posts_connection, None, op)?;
+            page.collection = Some(Collection::from(c.collection));
             Ok(page)
         }
         StreamId::Profile(_) => {
