@@ -26,7 +26,7 @@ fn write_tables(dir: &std::path::Path, authors: usize) -> usize {
     });
     let tables = normalize(&support::decode(&medium.pages())).expect("normalizes");
     for (name, batch) in tables.named() {
-        write_batch(&dir.join(format!("{name}.parquet")), batch).expect("writes a table");
+        write_batch(&dir.join(format!("{name}.parquet")), batch, None).expect("writes a table");
     }
     tables.posts.num_rows()
 }

@@ -7,6 +7,7 @@ Checks, for every date under OUT (or the dates given):
   - DuckDB's and polars' hive scans see a `date` column (a DATE) that matches the directory;
   - row counts equal the manifest's, and the CSV reports hold the same rows as the Parquet ones;
   - every file the manifest lists exists with the size it records;
+  - every Parquet file carries the manifest's run id (`medium_etl.run_id` metadata);
   - the columns the manifest says a source format leaves null are null in its rows.
 
 With --readme README.md, it also runs the DuckDB and polars snippets of the README's
@@ -93,6 +94,9 @@ def check_date(out, date):
         path = os.path.join(base, f"{name}.parquet")
         t = pq.read_table(path)
         check_schema(name, t.schema)
+        run_id = (pq.read_metadata(path).metadata or {}).get(b"medium_etl.run_id", b"").decode()
+        check(run_id == manifest["run_id"] != "",
+              f"{name}: written by run {run_id!r} == manifest run {manifest['run_id']!r}")
         check(t.num_rows == manifest["rows"][name],
               f"{name}: {t.num_rows} rows == manifest {manifest['rows'][name]}")
         if name in REPORTS:

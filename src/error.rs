@@ -32,6 +32,9 @@ pub mod exit {
     /// The server refuses this client: a block page, or a challenge that did not clear after
     /// the retries (Cloudflare). Try later, slower, or another door (`--via auto`).
     pub const REFUSED: u8 = 8;
+    /// Another run is writing the same date under the same output root (its pid and run id
+    /// are in the message). `etl schedule` waits for it instead.
+    pub const LOCKED: u8 = 9;
 }
 
 pub use medium_api::BodyError;
@@ -256,6 +259,37 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+/// Taking a date's lock failed: another run holds it, or the lock file cannot be opened.
+#[derive(Debug, Error)]
+pub enum LockError {
+    #[error(
+        "another run is writing date {date} under this output root ({holder}); it holds \
+         {path} until it ends: wait for it, or use another --out"
+    )]
+    Busy {
+        path: PathBuf,
+        date: String,
+        holder: String,
+    },
+    #[error("{path}: cannot take the date's lock: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LockError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LockError::Io {
+            path: path.into(),
+            source,
+        }
+    }
 }
 
 /// Building the tables from a harvest, or the reports from the tables, failed.
@@ -347,6 +381,19 @@ pub enum RunError {
     Transform(#[from] TransformError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// The date's raw store holds pages from elsewhere than this run reads from.
+    #[error(
+        "{store}: the date's raw store holds pages from {stored}, but this run reads from \
+         {requested}; pass --refresh to read every page from {requested} (stored pages are \
+         replaced as they are read), or use another --out"
+    )]
+    OtherOrigin {
+        store: PathBuf,
+        stored: String,
+        requested: String,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
@@ -375,6 +422,9 @@ pub fn exit_code(err: &RunError) -> u8 {
         | RunError::Sink(_)
         | RunError::Publish(_)
         | RunError::Runtime(_) => exit::IO,
+        RunError::Locked(LockError::Busy { .. }) => exit::LOCKED,
+        RunError::OtherOrigin { .. } => exit::USAGE,
+        RunError::Locked(LockError::Io { .. }) => exit::IO,
         RunError::Cancelled => exit::OK,
     }
 }

@@ -7,6 +7,7 @@
 //! <out>/reports/date=YYYY-MM-DD/<report>.{parquet,csv}  author_metrics, publication_summary
 //! <out>/reports/date=YYYY-MM-DD/_manifest.json          written last: the date is finished
 //! <out>/.staging/                                       dates being built (never read)
+//! <out>/.locks/date=YYYY-MM-DD.lock                     held by the run writing that date
 //! <out>/_status.json                                    the live status of the current run
 //! ```
 
@@ -68,6 +69,16 @@ pub fn partition_dir(out: &Path, kind: Kind, date: &str) -> PathBuf {
 /// Where dates are built before they are published.
 pub fn staging_dir(out: &Path) -> PathBuf {
     out.join(".staging")
+}
+
+/// Where the per-date locks are (see [`crate::lock`]).
+pub fn locks_dir(out: &Path) -> PathBuf {
+    out.join(".locks")
+}
+
+/// The lock file of `date` under the output root.
+pub fn lock_path(out: &Path, date: &str) -> PathBuf {
+    locks_dir(out).join(format!("{}.lock", date_dir_name(date)))
 }
 
 /// The live status file of the current run, under the output root.

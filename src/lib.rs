@@ -24,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod layout;
+pub mod lock;
 pub mod pipeline;
 pub mod progress;
 pub mod raw_store;

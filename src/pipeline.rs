@@ -17,8 +17,9 @@ use crate::atomic_file::remove_stale_temps;
 use crate::config::Settings;
 use crate::error::{RunError, TransformError};
 use crate::layout::{partition_dir, Kind};
+use crate::lock::{DateLock, RunId};
 use crate::progress::{Progress, Reporter, Stage};
-use crate::raw_store::RawStore;
+use crate::raw_store::{RawStore, StoreOrigin};
 use crate::run::{CancelFlag, EndpointCounts, Failure, FetchStats, Harvest};
 use crate::schema;
 use crate::sinks::manifest::Manifest;
@@ -59,20 +60,36 @@ pub async fn run(settings: &Settings) -> Result<RunOutcome, RunError> {
 
 /// Runs the job for `settings.date` unless `cancel` is set: then no new page is requested, the
 /// pages fetched so far stay in the raw store, nothing is published, and the result is
-/// [`RunError::Cancelled`].
+/// [`RunError::Cancelled`]. If another run holds the date's lock, ends at once with
+/// [`RunError::Locked`].
 pub async fn run_until(settings: &Settings, cancel: CancelFlag) -> Result<RunOutcome, RunError> {
+    let run_id = RunId::new(Utc::now());
+    let lock = DateLock::acquire(&settings.out, &settings.date.to_string(), &run_id)?;
+    run_locked(settings, cancel, lock, run_id).await
+}
+
+/// [`run_until`] for a caller that holds the date's lock already (`etl schedule` waits for it).
+pub async fn run_locked(
+    settings: &Settings,
+    cancel: CancelFlag,
+    lock: DateLock,
+    run_id: RunId,
+) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let started_at = Utc::now();
     let date = settings.date.to_string();
+    debug_assert_eq!(lock.date(), date);
     let raw_store = RawStore::for_date(&settings.out, &date);
     let swept = remove_stale_temps(raw_store.root());
     if swept > 0 {
         tracing::info!(swept, "TempFilesSwept");
     }
+    check_origin(settings, &raw_store)?;
     let stats = Arc::new(FetchStats::default());
     let harvester = Arc::new(harvester(settings, &raw_store, &cancel, &stats)?);
     tracing::info!(
         date = %date,
+        run_id = %run_id,
         publications = settings.publications.len(),
         source = settings.source.as_ref().map(|s| s.display().to_string()).unwrap_or_else(|| settings.client.base_url.to_string()),
         "RunStarted"
@@ -104,14 +121,23 @@ pub async fn run_until(settings: &Settings, cancel: CancelFlag) -> Result<RunOut
         .iter()
         .map(|e| (*e, stats.counts(*e)))
         .collect();
-    let mut manifest = Manifest::of_harvest(settings, started_at, &harvest, &stats);
+    let mut manifest = Manifest::of_harvest(settings, started_at, &harvest, &stats, &run_id);
     manifest.stages.insert("harvest".into(), harvest_secs);
 
     // Normalize → aggregate → publish. CPU-bound and synchronous: off the async workers.
     let out = settings.out.clone();
     let publish_progress = progress.clone();
     let (harvest, manifest) = tokio::task::spawn_blocking(move || {
-        let manifest = publish(&out, &harvest, manifest, started, &publish_progress);
+        let manifest = publish(
+            &out,
+            &lock,
+            &run_id,
+            &harvest,
+            manifest,
+            started,
+            &publish_progress,
+        );
+        drop(lock);
         (harvest, manifest)
     })
     .await
@@ -163,6 +189,31 @@ fn harvester(
     ))
 }
 
+/// Refuses to read a date's stored pages that came from elsewhere than this run reads from
+/// (unless `--refresh`, which reads every page anew), and records this run's origin.
+fn check_origin(settings: &Settings, store: &RawStore) -> Result<(), RunError> {
+    let requested = match &settings.source {
+        Some(dir) => StoreOrigin::Source {
+            dir: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()),
+        },
+        None => StoreOrigin::Network {
+            base_url: crate::config::redact(settings.client.base_url.as_str()),
+        },
+    };
+    let stored = store.origin()?;
+    match stored {
+        Some(stored) if !stored.same_as(&requested) && !settings.refresh => {
+            Err(RunError::OtherOrigin {
+                store: store.root().to_path_buf(),
+                stored: stored.to_string(),
+                requested: requested.to_string(),
+            })
+        }
+        Some(stored) if stored.same_as(&requested) => Ok(()),
+        _ => Ok(store.set_origin(&requested)?),
+    }
+}
+
 /// The harvest, unless every publication yielded nothing at all: then there is nothing to
 /// report, and the run ends with the first one's error.
 fn reportable(mut harvest: Harvest) -> Result<Harvest, RunError> {
@@ -187,6 +238,8 @@ fn reportable(mut harvest: Harvest) -> Result<Harvest, RunError> {
 /// Builds the date's tables and reports in a staging area and publishes them whole.
 fn publish(
     out: &Path,
+    lock: &DateLock,
+    run_id: &RunId,
     harvest: &Harvest,
     mut manifest: Manifest,
     started: Instant,
@@ -198,7 +251,7 @@ fn publish(
         tracing::warn!(count = tables.rejected.len(), "ValuesRejected");
     }
     manifest.rejected_values = tables.rejected.clone();
-    let mut date = Staging::create(out, &manifest.date)?;
+    let mut date = Staging::create(out, lock, run_id)?;
     for (name, batch) in tables.named() {
         let file = date.write_table(name, batch)?;
         manifest.rows.insert(name.to_owned(), batch.num_rows());

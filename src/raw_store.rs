@@ -35,6 +35,41 @@ use crate::atomic_file::write_atomic;
 use crate::error::StoreError;
 use crate::layout::{partition_dir, Kind};
 
+/// The file at the top of a run's raw store that says where its pages came from.
+pub const ORIGIN_FILE: &str = "_origin.json";
+
+/// Where a raw store's pages came from: the network (any base URL: Medium or a server standing
+/// in for it) or one `--source` directory. A run reads its date's stored pages only if they came
+/// from where the run reads (#14: `--source B` on a date holding A's pages published A's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StoreOrigin {
+    /// Fetched over HTTP; `base_url` is the first run's, for information (redacted).
+    Network { base_url: String },
+    /// Replayed from a raw store directory (its canonical path).
+    Source { dir: PathBuf },
+}
+
+impl StoreOrigin {
+    /// Whether pages from `self` may answer a run reading from `other`.
+    pub fn same_as(&self, other: &StoreOrigin) -> bool {
+        match (self, other) {
+            (StoreOrigin::Network { .. }, StoreOrigin::Network { .. }) => true,
+            (StoreOrigin::Source { dir: a }, StoreOrigin::Source { dir: b }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for StoreOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreOrigin::Network { base_url } => write!(f, "the network ({base_url})"),
+            StoreOrigin::Source { dir } => write!(f, "--source {}", dir.display()),
+        }
+    }
+}
+
 /// What is recorded beside each stored body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PageMeta {
@@ -96,6 +131,31 @@ impl RawStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where this store's pages came from, if it says (stores written before #14 do not).
+    pub fn origin(&self) -> Result<Option<StoreOrigin>, StoreError> {
+        let path = self.root.join(ORIGIN_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Meta {
+                    path,
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// Records where this store's pages come from.
+    pub fn set_origin(&self, origin: &StoreOrigin) -> Result<(), StoreError> {
+        let path = self.root.join(ORIGIN_FILE);
+        let json = serde_json::to_vec_pretty(origin).map_err(|e| StoreError::Meta {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, &json, true)
     }
 
     /// The directory of a stream's pages.

@@ -1,7 +1,9 @@
 //! `etl schedule`: the job on a timer, in one process (in place of the old pipeline's sleeping
 //! container and central scheduler).
 //!
-//! Invariants: runs never overlap (one loop, one run at a time); each run is for the UTC date
+//! Invariants: runs never overlap (one loop, one run at a time), and a run waits for its date's
+//! lock (a manual `etl run` of that date finishes first, and completeness is checked after);
+//! each run is for the UTC date
 //! of its start, and a date whose reports are already published complete is skipped, so a
 //! restart or a short interval never redoes a finished day; `--at` started after today's time
 //! runs at once (a missed run catches up, as with anacron); a failed run is logged and the
@@ -16,9 +18,13 @@ use tokio::sync::Notify;
 
 use crate::config::{RunDate, Schedule, Settings};
 use crate::error::{exit, exit_code, RunError};
+use crate::lock::{DateLock, RunId};
 use crate::pipeline;
 use crate::run::CancelFlag;
 use crate::sinks::manifest::read_published;
+
+/// How often a scheduled run that found its date locked checks the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(500);
 
 /// When the next run starts, given the previous start (if any).
 pub fn next_start(
@@ -96,6 +102,21 @@ pub async fn run_schedule(
         runs += 1;
         let date = RunDate(Utc::now().date_naive());
         let date_text = date.to_string();
+        // the date's lock first: a manual `etl run` of the same date finishes before this one
+        // starts (and may leave nothing to do)
+        let run_id = RunId::new(Utc::now());
+        let lock = match DateLock::wait(&settings.out, &date_text, &run_id, LOCK_POLL, &stop).await
+        {
+            Ok(Some(lock)) => lock,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!(date = %date_text, error = %e, "ScheduledRunFailed");
+                if max_runs.is_some_and(|m| runs >= m) {
+                    return exit_code(&RunError::Locked(e));
+                }
+                continue;
+            }
+        };
         let last_code = if date_is_complete(&settings, &date_text) {
             tracing::info!(date = %date_text, "ScheduledRunSkipped");
             exit::OK
@@ -104,7 +125,7 @@ pub async fn run_schedule(
                 date,
                 ..settings.clone()
             };
-            match pipeline::run_until(&run_settings, stop.clone()).await {
+            match pipeline::run_locked(&run_settings, stop.clone(), lock, run_id).await {
                 Ok(outcome) if outcome.is_complete() => {
                     tracing::info!(date = %date_text, secs = outcome.duration.as_secs_f64(), "ScheduledRunFinished");
                     exit::OK

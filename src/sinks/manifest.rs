@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::layout::manifest_path;
+use crate::lock::RunId;
 use crate::run::{EndpointCounts, Failure, FetchStats, Harvest, RejectedValue, SourceSwitch};
 use crate::schema;
 
@@ -29,6 +30,9 @@ pub struct Manifest {
     pub tool: String,
     pub version: String,
     pub date: String,
+    /// The run that wrote this date: also in every Parquet file's metadata
+    /// (`medium_etl.run_id`), so tables and reports can be matched to their run.
+    pub run_id: String,
     /// The command line, as given.
     pub arguments: Vec<String>,
     pub settings: ManifestSettings,
@@ -143,6 +147,7 @@ impl Manifest {
         started_at: DateTime<Utc>,
         harvest: &Harvest,
         stats: &FetchStats,
+        run_id: &RunId,
     ) -> Manifest {
         let totals = stats.totals();
         let failures = harvest.failures();
@@ -150,6 +155,7 @@ impl Manifest {
             tool: "medium-etl".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             date: settings.date.to_string(),
+            run_id: run_id.to_string(),
             arguments: settings.arguments.clone(),
             settings: ManifestSettings::of(settings),
             started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),

@@ -12,13 +12,22 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::SinkError;
+use crate::lock::{RunId, RUN_ID_KEY};
 
-/// Writes `df` as Parquet (zstd, statistics) to `path`; returns the size in bytes.
-pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<u64, SinkError> {
+/// Writes `df` as Parquet (zstd, statistics) to `path`, with the run id in its key-value
+/// metadata; returns the size in bytes.
+pub fn write_parquet(
+    df: &mut DataFrame,
+    path: &Path,
+    run_id: Option<&RunId>,
+) -> Result<u64, SinkError> {
     let file = File::create(path).map_err(|e| SinkError::io(path, e))?;
+    let metadata = run_id
+        .map(|id| KeyValueMetadata::from_static(vec![(RUN_ID_KEY.to_owned(), id.to_string())]));
     ParquetWriter::new(file)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::full())
+        .with_key_value_metadata(metadata)
         .finish(df)
         .map_err(|e| SinkError::polars(format!("{}: writing Parquet", path.display()), e))?;
     size_after_sync(path)
@@ -120,7 +129,7 @@ mod tests {
             assert!(text.contains(cell), "{cell} not in {text}");
         }
         let parquet = dir.path().join("r.parquet");
-        write_parquet(&mut df, &parquet).unwrap();
+        write_parquet(&mut df, &parquet, None).unwrap();
         assert!(is_formula("=1") && !is_formula("1="));
     }
 }

@@ -152,6 +152,66 @@ async fn run_against(server: &MockServer, extra: &[&str]) -> (Output, tempfile::
     (o, out)
 }
 
+/// #14: `--source B` on a date holding pages from elsewhere published the old pages while the
+/// manifest claimed B. Now the run refuses (exit 2, naming both), and `--refresh` reads B.
+#[test]
+fn a_date_holding_pages_from_elsewhere_is_not_replayed_as_another_source() {
+    let out = tempfile::tempdir().unwrap();
+    let o = etl_on_sample(out.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // B: the same pages at another path, one author's claps changed
+    let b = tempfile::tempdir().unwrap();
+    let copy = Command::new("cp")
+        .args(["-r", "data/sample/.", b.path().to_str().unwrap()])
+        .current_dir(repo())
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let manifest = out.path().join("reports/date=2026-11-27/_manifest.json");
+    let before = std::fs::read(&manifest).unwrap();
+
+    let o = etl_on_sample(out.path(), &["--source", b.path().to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("data/sample") && err.contains(b.path().to_str().unwrap()),
+        "{err}"
+    );
+    assert!(err.contains("--refresh"), "{err}");
+    assert_eq!(
+        std::fs::read(&manifest).unwrap(),
+        before,
+        "nothing published"
+    );
+    // nor the network over pages replayed from a directory
+    let o = etl(
+        &[
+            "run",
+            "--date",
+            "2026-11-27",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--base-url",
+            "http://127.0.0.1:9",
+        ],
+        &repo(),
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("the network"), "{err}");
+
+    let o = etl_on_sample(
+        out.path(),
+        &["--source", b.path().to_str().unwrap(), "--refresh"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(m["settings"]["source"], b.path().to_str().unwrap());
+    // and from then on the date is B's: replaying B needs no --refresh
+    let o = etl_on_sample(out.path(), &["--source", b.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_collection_exits_3_naming_the_url() {
     let server = MockServer::start().await;

@@ -406,7 +406,7 @@ proptest! {
         let tables = normalize::normalize(&harvest).unwrap();
         let dir = tempfile::tempdir().unwrap();
         for (name, batch) in tables.named() {
-            write_batch(&dir.path().join(format!("{name}.parquet")), batch).unwrap();
+            write_batch(&dir.path().join(format!("{name}.parquet")), batch, None).unwrap();
         }
         let df = aggregate::author_metrics(dir.path()).unwrap();
         prop_assert_eq!(df.height(), authors.len());

@@ -168,3 +168,54 @@ async fn sigterm_during_a_run_keeps_what_was_fetched_and_publishes_nothing_parti
         "{kept} pages kept of {requests} requests"
     );
 }
+
+/// #14: two writers of one date used to fail with "Directory not empty" or publish one run's
+/// tables with the other's reports; now the second `etl run` exits 9 naming the holder, and
+/// `etl schedule` waits for the lock, then runs.
+#[test]
+fn one_run_writes_a_date_at_a_time() {
+    use medium_etl::lock::{DateLock, RunId};
+    let out = tempfile::tempdir().unwrap();
+    let id = RunId::new(chrono::Utc::now());
+    let held = DateLock::acquire(out.path(), &today(), &id).unwrap();
+
+    let o = etl_on_sample(out.path(), &["--date", &today()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(9), "{err}");
+    assert!(err.contains("another run is writing date"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(err.contains(id.as_str()), "{err}");
+    assert!(!out.path().join("tables").exists());
+    assert!(
+        !out.path().join("raw").exists(),
+        "touched nothing of the date"
+    );
+
+    let child = schedule(&[
+        "--every",
+        "1h",
+        "--max-runs",
+        "1",
+        "--source",
+        "data/sample",
+        "--out",
+        out.path().to_str().unwrap(),
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let manifest = out
+        .path()
+        .join(format!("reports/date={}/_manifest.json", today()));
+    assert!(!manifest.exists(), "waits while the date is locked");
+    drop(held);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("WaitingForDateLock"), "{err}");
+    assert!(manifest.exists());
+}
