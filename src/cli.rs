@@ -77,6 +77,30 @@ pub struct ServeArgs {
     /// The output root to serve (as given to `etl run --out`).
     #[arg(long, value_name = "DIR", default_value = defaults::OUT)]
     pub data: PathBuf,
+    /// Connections open at once, at most (more wait; lowered to fit the open-file limit).
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+    /// Close a connection that moves no byte for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub idle_timeout: u64,
+    /// Close a connection whose request headers take longer than this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout: u64,
+}
+
+impl ServeArgs {
+    /// The server's limits from the flags.
+    pub fn limits(&self) -> crate::serve::Limits {
+        crate::serve::Limits {
+            max_connections: self.max_connections as usize,
+            header_read: std::time::Duration::from_secs(self.header_timeout),
+            idle: std::time::Duration::from_secs(self.idle_timeout),
+            ..crate::serve::Limits::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -102,7 +102,7 @@ pub fn serve(args: &ServeArgs) -> u8 {
         Err(e) => return fail(&e),
     };
     rt.block_on(async {
-        let server = match serve::start(args.addr, args.data.clone()).await {
+        let server = match serve::start(args.addr, args.data.clone(), args.limits()).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!(

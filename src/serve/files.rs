@@ -4,7 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use axum::http::{header, StatusCode};
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::pages::not_found;
@@ -53,19 +54,31 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
+/// A file's response, streamed from the open file in 64 KiB chunks (never read whole), with
+/// its length. The open file keeps the bytes of the version being sent even if the date is
+/// republished meanwhile.
 pub(super) fn download(path: &Path) -> Response {
-    match fs::read(path) {
-        Ok(bytes) => {
-            let mut r = response(StatusCode::OK, content_type(path), bytes);
-            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                if let Ok(v) = format!("inline; filename=\"{name}\"").parse() {
-                    r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-                }
-            }
-            r
+    let Ok(file) = fs::File::open(path) else {
+        return not_found();
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return not_found();
+    };
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 16);
+    let mut r = response(
+        StatusCode::OK,
+        content_type(path),
+        Body::from_stream(stream),
+    );
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+        if let Ok(v) = format!("inline; filename=\"{name}\"").parse() {
+            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
-        Err(_) => not_found(),
     }
+    r
 }
 
 /// The dates that have a partition of any kind, newest first.

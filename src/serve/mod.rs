@@ -11,11 +11,12 @@
 //! the HTML. Invariants: only files under the data root's `tables/` and `reports/` are ever
 //! read — requests with `..` (raw or percent-encoded), absolute paths, backslashes or NUL are
 //! refused, and the resolved path must stay inside the root after symlinks are followed. Every
-//! response names its content type. Data from the files is HTML-escaped.
+//! response names its content type. Data from the files is HTML-escaped. What a client can hold
+//! (connections, time to send headers, idle time, time to answer) is bounded: [`Limits`].
 
 mod files;
 mod pages;
 mod server;
 
 pub use pages::escape;
-pub use server::{start, Server};
+pub use server::{start, Limits, Server};
