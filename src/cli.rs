@@ -136,6 +136,11 @@ pub struct SynthArgs {
     /// the HTML pages and feeds).
     #[arg(long)]
     pub graphql_closed: bool,
+    /// Be the adversarial server: author 1's stories are a body of MB MiB streamed with no
+    /// length, author 2's followings a gzip bomb inflating to MB MiB, author 3's stories nested
+    /// 100,000 deep, author 4's values out of range (see `medium_synth::hostile`).
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub hostile: Option<u32>,
     /// Write the whole harvest as a raw store into DIR (for `etl run --source DIR`) and exit
     /// instead of serving.
     #[arg(long, value_name = "DIR")]

@@ -174,6 +174,9 @@ async fn serve_synthetic(args: &SynthArgs, medium: Arc<SyntheticMedium>) -> u8 {
         json_closed: args.json_closed,
         graphql_closed: args.graphql_closed,
         rate_limit: args.rate_limit,
+        hostile: args
+            .hostile
+            .map(|mb| Arc::new(medium_synth::Hostile::standard(mb as usize * (1 << 20)))),
         ..Faults::default()
     };
     let server = match serve_with_faults(args.addr, medium.clone(), latency, faults).await {

@@ -531,3 +531,96 @@ async fn a_rate_limited_host_slows_the_client_instead_of_failing_it() {
     };
     assert_eq!(report(plain.out.path()), report(site.out.path()));
 }
+
+/// #14's adversarial server, as one piece: a 50 requests/s host with 5 % faults, an uncapped
+/// client, and four attacked authors (a streamed body four times the cap, a gzip bomb, arrays
+/// nested 100,000 deep, values out of range). Each attack costs its stream or its values, named
+/// with the URL or the post; nothing oversized is stored; every other author is exact; the run
+/// publishes and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_server_costs_the_attacked_streams_never_the_run() {
+    let clean = clean_run(spec(20)).await;
+    let faults = Faults {
+        seed: 11,
+        rate: 0.05,
+        rate_limit: Some(50.0),
+        hostile: Some(std::sync::Arc::new(medium_synth::Hostile::standard(
+            16 << 20,
+        ))),
+        ..Faults::default()
+    };
+    let site = SyntheticSite::with_faults(spec(20), Duration::ZERO, faults).await;
+    let m = &site.medium;
+    let o = pipeline::run(&site.settings(&["--max-rps", "1000", "--max-body-mb", "4"]))
+        .await
+        .expect("publishes despite the attacks");
+
+    let failed: Vec<(String, String)> = o
+        .failures
+        .iter()
+        .map(|f| (f.user_id.clone().unwrap_or_default(), f.error.clone()))
+        .collect();
+    let failed_for = |a: usize| -> Vec<&String> {
+        failed
+            .iter()
+            .filter(|(u, _)| *u == m.user_id(a))
+            .map(|(_, e)| e)
+            .collect()
+    };
+    let too_large = |a: usize, stream: &str| {
+        let errors = failed_for(a);
+        assert!(
+            errors.iter().any(|e| e.contains("4 MiB")
+                && e.contains(&format!("/_/api/users/{}/{stream}", m.user_id(a)))),
+            "author {a}: {errors:?}"
+        );
+    };
+    too_large(1, "profile/stream");
+    too_large(2, "following");
+    assert_eq!(
+        failed.len(),
+        2 + failed_for(3).len(),
+        "only the attacked fail: {failed:?}"
+    );
+    assert!(
+        o.manifest
+            .rejected_values
+            .iter()
+            .filter(|r| r.column == "total_clap_count" || r.column == "word_count")
+            .count()
+            >= 3,
+        "{:?}",
+        o.manifest.rejected_values
+    );
+    // nothing oversized was stored
+    for a in [1, 2] {
+        let dir = site
+            .out
+            .path()
+            .join(format!("raw/date=2026-11-27/users/{}", m.user_id(a)));
+        let big = stored_bodies(&dir)
+            .into_iter()
+            .filter(|p| std::fs::metadata(p).map(|md| md.len()).unwrap_or(0) > 1 << 20)
+            .count();
+        assert_eq!(big, 0, "author {a}");
+    }
+    // every author not attacked is exact
+    let rows = |out: &Path| {
+        rows_by(
+            &read_parquet(&out.join("reports/date=2026-11-27/author_metrics.parquet")),
+            "user_id",
+        )
+    };
+    let (want, got) = (rows(clean.path()), rows(site.out.path()));
+    // the deep page is read without recursing on it (serde_json skips what it ignores with a
+    // stack of its own): no stories, or a failed stream, never a crash
+    let deep = &got[&m.user_id(3)];
+    assert!(
+        deep["story_count"] == "0" || !failed_for(3).is_empty(),
+        "{deep:?}"
+    );
+    for a in (0..20).filter(|a| !(1..=4).contains(a)) {
+        let id = m.user_id(a);
+        assert_eq!(got[&id], want[&id], "author {a}");
+    }
+}

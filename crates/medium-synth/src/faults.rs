@@ -38,6 +38,9 @@ pub struct Faults {
     /// Answers of a test's own, tried before the synthetic Medium's: a request Medium would
     /// answer differently (a `NotFound`, a GraphQL error, a block page for one door).
     pub answer: Answer,
+    /// The adversarial server's attacks on chosen authors (oversized bodies, a gzip bomb, deep
+    /// nesting, out-of-range values): [`crate::hostile`].
+    pub hostile: Option<std::sync::Arc<crate::hostile::Hostile>>,
 }
 
 /// A test's own answer to a request: given the request's key (`path?query`, or for GraphQL

@@ -25,10 +25,12 @@ use serde_json::{json, Value};
 
 mod faults;
 pub mod graphql;
+pub mod hostile;
 mod pages;
 mod server;
 
 pub use faults::{respond_with, Answer, AnswerFn, Fault, Faults};
+pub use hostile::{Attack, Hostile};
 pub use pages::synthetic_slug;
 pub use server::{
     serve, serve_listener, serve_on, serve_router, serve_with_faults, Server, ServerStats,

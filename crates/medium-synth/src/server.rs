@@ -212,6 +212,12 @@ impl Shared {
             stats.in_flight.fetch_sub(1, Ordering::SeqCst);
             return response;
         }
+        if let Some(hostile) = &self.faults.hostile {
+            if let Some(response) = hostile.respond(&self.medium, path, query) {
+                stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+                return response;
+            }
+        }
         let fault = self.faults.fault_for(&key, attempt);
         if fault.is_some() {
             stats.faults.fetch_add(1, Ordering::Relaxed);
