@@ -15,6 +15,7 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -64,19 +65,32 @@ pub struct DateLock {
 }
 
 impl DateLock {
-    /// Takes the lock for `date` under `out`, or says who holds it.
+    /// Takes the lock for `date` under `out`, or says who holds it. A holder that lets go
+    /// within about a second (another run's sweep of leftovers) is waited for.
     pub fn acquire(out: &Path, date: &str, run_id: &RunId) -> Result<DateLock, LockError> {
-        match DateLock::try_acquire(out, date)? {
-            Some(mut lock) => {
-                lock.record_holder(run_id)?;
-                Ok(lock)
+        for attempt in 0..=10 {
+            if let Some(mut lock) = DateLock::try_acquire(out, date)? {
+                lock.record_holder(&format!("run {run_id}"))?;
+                return Ok(lock);
             }
-            None => Err(LockError::Busy {
-                path: lock_path(out, date),
-                date: date.to_owned(),
-                holder: holder(&lock_path(out, date)),
-            }),
+            if attempt < 10 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
+        Err(LockError::Busy {
+            path: lock_path(out, date),
+            date: date.to_owned(),
+            holder: holder(&lock_path(out, date)),
+        })
+    }
+
+    /// [`DateLock::try_acquire`] for another date's leftovers, saying so in the lock file.
+    pub fn try_acquire_to_sweep(out: &Path, date: &str) -> Result<Option<DateLock>, LockError> {
+        let Some(mut lock) = DateLock::try_acquire(out, date)? else {
+            return Ok(None);
+        };
+        lock.record_holder("sweeping a dead run's leftovers")?;
+        Ok(Some(lock))
     }
 
     /// Takes the lock for `date` if nobody holds it (`None` if somebody does). Used by the
@@ -85,13 +99,23 @@ impl DateLock {
         let dir = locks_dir(out);
         fs::create_dir_all(&dir).map_err(|e| LockError::io(&dir, e))?;
         let path = lock_path(out, date);
+        // never through a symlink (a planted link would have the holder line written over its
+        // target), and only a regular file
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
             .map_err(|e| LockError::io(&path, e))?;
+        let is_file = file.metadata().map(|m| m.is_file());
+        if !is_file.map_err(|e| LockError::io(&path, e))? {
+            return Err(LockError::io(
+                &path,
+                std::io::Error::other("not a regular file"),
+            ));
+        }
         match file.try_lock() {
             Ok(()) => Ok(Some(DateLock {
                 file,
@@ -137,11 +161,11 @@ impl DateLock {
     }
 
     /// Writes who holds the lock into the lock file, for the message a second run prints.
-    fn record_holder(&mut self, run_id: &RunId) -> Result<(), LockError> {
+    fn record_holder(&mut self, what: &str) -> Result<(), LockError> {
         let line = format!(
-            "pid {} run {} since {}\n",
+            "pid {} {} since {}\n",
             std::process::id(),
-            run_id,
+            what,
             Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
         );
         let write = |file: &mut File| -> std::io::Result<()> {
@@ -189,6 +213,18 @@ mod tests {
         assert!(DateLock::try_acquire(out.path(), "2026-12-01")
             .unwrap()
             .is_some());
+    }
+
+    #[test]
+    fn a_symlinked_lock_file_is_refused_and_its_target_untouched() {
+        let out = tempfile::tempdir().unwrap();
+        let victim = out.path().join("victim.txt");
+        fs::write(&victim, b"keep me").unwrap();
+        fs::create_dir_all(locks_dir(out.path())).unwrap();
+        std::os::unix::fs::symlink(&victim, lock_path(out.path(), "2026-12-01")).unwrap();
+        let id = RunId::new(Utc::now());
+        assert!(DateLock::acquire(out.path(), "2026-12-01", &id).is_err());
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::error::{RunError, TransformError};
 use crate::layout::{partition_dir, Kind};
 use crate::lock::{DateLock, RunId};
 use crate::progress::{Progress, Reporter, Stage};
-use crate::raw_store::{RawStore, StoreOrigin};
+use crate::raw_store::{OriginRecord, RawStore, StoreOrigin};
 use crate::run::{CancelFlag, EndpointCounts, Failure, FetchStats, Harvest};
 use crate::schema;
 use crate::sinks::manifest::Manifest;
@@ -84,6 +84,8 @@ pub async fn run_locked(
     if swept > 0 {
         tracing::info!(swept, "TempFilesSwept");
     }
+    // a run of this date killed while publishing is finished now, not after this harvest
+    crate::sinks::partition::recover_date(&settings.out, &lock)?;
     check_origin(settings, &raw_store)?;
     let stats = Arc::new(FetchStats::default());
     let harvester = Arc::new(harvester(settings, &raw_store, &cancel, &stats)?);
@@ -109,6 +111,10 @@ pub async fn run_locked(
         return Err(RunError::Cancelled);
     }
     progress.set_stage(Stage::Publish);
+    if let Err(e) = origin_settled(&raw_store, &harvest) {
+        reporter.finish().await;
+        return Err(e);
+    }
     let harvest = match reportable(harvest) {
         Ok(harvest) => harvest,
         Err(error) => {
@@ -189,8 +195,9 @@ fn harvester(
     ))
 }
 
-/// Refuses to read a date's stored pages that came from elsewhere than this run reads from
-/// (unless `--refresh`, which reads every page anew), and records this run's origin.
+/// Refuses to read a date's stored pages that came from elsewhere than this run reads from, or
+/// whose origin is unknown or half-replaced (unless `--refresh`, which reads every page anew),
+/// and records this run's origin: as `refreshing` until a `--refresh` has read every stream.
 fn check_origin(settings: &Settings, store: &RawStore) -> Result<(), RunError> {
     let requested = match &settings.source {
         Some(dir) => StoreOrigin::Source {
@@ -200,18 +207,50 @@ fn check_origin(settings: &Settings, store: &RawStore) -> Result<(), RunError> {
             base_url: crate::config::redact(settings.client.base_url.as_str()),
         },
     };
-    let stored = store.origin()?;
-    match stored {
-        Some(stored) if !stored.same_as(&requested) && !settings.refresh => {
-            Err(RunError::OtherOrigin {
-                store: store.root().to_path_buf(),
-                stored: stored.to_string(),
-                requested: requested.to_string(),
-            })
+    let refuse = |stored: String| RunError::OtherOrigin {
+        store: store.root().to_path_buf(),
+        stored,
+        requested: requested.to_string(),
+    };
+    let record = |refreshing| OriginRecord {
+        origin: requested.clone(),
+        refreshing,
+    };
+    match store.origin()? {
+        None if !store.has_pages() => store.set_origin(&record(false))?,
+        None if !settings.refresh => {
+            return Err(refuse(
+                "an unknown origin (stored before medium-etl recorded origins)".into(),
+            ))
         }
-        Some(stored) if stored.same_as(&requested) => Ok(()),
-        _ => Ok(store.set_origin(&requested)?),
+        Some(r) if r.origin.same_as(&requested) && !r.refreshing => {}
+        Some(r) if r.origin.same_as(&requested) && !settings.refresh => {
+            return Err(refuse(format!(
+                "{} and from before it (a --refresh that did not finish)",
+                r.origin
+            )))
+        }
+        Some(r) if !r.origin.same_as(&requested) && !settings.refresh => {
+            return Err(refuse(r.origin.to_string()))
+        }
+        // --refresh over other, unknown or half-replaced pages
+        _ => store.set_origin(&record(true))?,
     }
+    Ok(())
+}
+
+/// After a harvest that read every stream, a `--refresh` has replaced whatever the store held
+/// before: its pages are all from the recorded origin now.
+fn origin_settled(store: &RawStore, harvest: &Harvest) -> Result<(), RunError> {
+    if let Some(r) = store.origin()? {
+        if r.refreshing && harvest.failures().is_empty() {
+            store.set_origin(&OriginRecord {
+                refreshing: false,
+                ..r
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The harvest, unless every publication yielded nothing at all: then there is nothing to

@@ -50,11 +50,29 @@ pub enum StoreOrigin {
     Source { dir: PathBuf },
 }
 
+/// What `_origin.json` holds: the origin, and whether a `--refresh` from it is still under way
+/// (then the store may still hold pages from before, and only another `--refresh` may use it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginRecord {
+    pub origin: StoreOrigin,
+    #[serde(default)]
+    pub refreshing: bool,
+}
+
 impl StoreOrigin {
-    /// Whether pages from `self` may answer a run reading from `other`.
+    /// Whether pages from `self` may answer a run reading from `other`: the same `--source`
+    /// directory, or the same scheme and host over the network (any port: a test server
+    /// restarted on another port is the same host).
     pub fn same_as(&self, other: &StoreOrigin) -> bool {
+        let host = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .map(|u| (u.scheme().to_owned(), u.host_str().map(str::to_owned)))
+        };
         match (self, other) {
-            (StoreOrigin::Network { .. }, StoreOrigin::Network { .. }) => true,
+            (StoreOrigin::Network { base_url: a }, StoreOrigin::Network { base_url: b }) => {
+                host(a) == host(b)
+            }
             (StoreOrigin::Source { dir: a }, StoreOrigin::Source { dir: b }) => a == b,
             _ => false,
         }
@@ -133,8 +151,14 @@ impl RawStore {
         &self.root
     }
 
+    /// Whether the store holds anything but its origin file.
+    pub fn has_pages(&self) -> bool {
+        fs::read_dir(&self.root)
+            .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name() != ORIGIN_FILE)))
+    }
+
     /// Where this store's pages came from, if it says (stores written before #14 do not).
-    pub fn origin(&self) -> Result<Option<StoreOrigin>, StoreError> {
+    pub fn origin(&self) -> Result<Option<OriginRecord>, StoreError> {
         let path = self.root.join(ORIGIN_FILE);
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -149,7 +173,7 @@ impl RawStore {
     }
 
     /// Records where this store's pages come from.
-    pub fn set_origin(&self, origin: &StoreOrigin) -> Result<(), StoreError> {
+    pub fn set_origin(&self, origin: &OriginRecord) -> Result<(), StoreError> {
         let path = self.root.join(ORIGIN_FILE);
         let json = serde_json::to_vec_pretty(origin).map_err(|e| StoreError::Meta {
             path: path.clone(),
@@ -338,6 +362,19 @@ fn link_atomic(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_match_by_directory_or_by_scheme_and_host() {
+        let net = |u: &str| StoreOrigin::Network {
+            base_url: u.to_owned(),
+        };
+        assert!(net("http://127.0.0.1:4000/").same_as(&net("http://127.0.0.1:5000/")));
+        assert!(!net("http://127.0.0.1:4000/").same_as(&net("https://medium.com/")));
+        let dir = |d: &str| StoreOrigin::Source { dir: d.into() };
+        assert!(dir("/a").same_as(&dir("/a")));
+        assert!(!dir("/a").same_as(&dir("/b")));
+        assert!(!dir("/a").same_as(&net("https://medium.com/")));
+    }
 
     fn meta(query: &str, bytes: u64) -> PageMeta {
         PageMeta {

@@ -117,6 +117,10 @@ pub async fn run_schedule(
                 continue;
             }
         };
+        // a run of this date killed while publishing is finished before completeness is judged
+        if let Err(e) = crate::sinks::partition::recover_date(&settings.out, &lock) {
+            tracing::error!(date = %date_text, error = %e, "ScheduledRunFailed");
+        }
         let last_code = if date_is_complete(&settings, &date_text) {
             tracing::info!(date = %date_text, "ScheduledRunSkipped");
             exit::OK

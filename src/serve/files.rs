@@ -58,8 +58,17 @@ fn content_type(path: &Path) -> &'static str {
 /// its length. The open file keeps the bytes of the version being sent even if the date is
 /// republished meanwhile.
 pub(super) fn download(path: &Path) -> Response {
-    let Ok(file) = fs::File::open(path) else {
-        return not_found();
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return not_found(),
+        // out of file descriptors, or the like: try again later, not "there is no such file"
+        Err(_) => {
+            return response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                "cannot open the file right now; try again\n",
+            )
+        }
     };
     let Ok(len) = file.metadata().map(|m| m.len()) else {
         return not_found();

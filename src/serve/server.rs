@@ -31,10 +31,10 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 use super::files::{download, resolve, Resolved};
 use super::pages::{date_page, forbidden, index, not_found, status};
@@ -64,13 +64,14 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// `max_connections`, lowered to leave 32 file descriptors (files being read, the listener,
-    /// logs) below the process's soft limit.
+    /// `max_connections`, lowered to what the process's soft open-file limit allows: two
+    /// descriptors a connection (its socket and the file it may be sending), 32 kept for the
+    /// listener, logs and the pages' reads.
     pub fn effective_max_connections(&self) -> usize {
         let fds = rustix::process::getrlimit(rustix::process::Resource::Nofile)
             .current
             .unwrap_or(u64::MAX);
-        let allowed = usize::try_from(fds.saturating_sub(32)).unwrap_or(usize::MAX);
+        let allowed = usize::try_from(fds.saturating_sub(32) / 2).unwrap_or(usize::MAX);
         self.max_connections.min(allowed).max(1)
     }
 }
@@ -153,13 +154,27 @@ async fn accept_loop(
         };
         backoff = Duration::from_millis(10);
         let app = app.clone();
-        let open = open.clone();
-        open.fetch_add(1, Ordering::Relaxed);
+        let open = Counted::new(open.clone());
         tokio::spawn(async move {
             serve_connection(stream, app, limits).await;
-            open.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
+            drop((open, permit));
         });
+    }
+}
+
+/// One open connection in the server's count, for as long as it lives (a panic included).
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(open: Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Counted(open)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -171,12 +186,23 @@ async fn serve_connection(stream: TcpStream, app: Router, limits: Limits) {
         inner: stream,
         activity: activity.clone(),
     });
+    // while a handler works, the connection is not idle (its own timeout bounds it)
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let (app, activity) = (app.clone(), activity.clone());
+            async move {
+                let _busy = activity.busy();
+                app.oneshot(req).await
+            }
+        })
+    };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read)
         .keep_alive(true);
-    let conn = builder.serve_connection(io, TowerToHyperService::new(app));
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let check = (limits.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     loop {
@@ -192,11 +218,22 @@ async fn serve_connection(stream: TcpStream, app: Router, limits: Limits) {
     }
 }
 
-/// When a connection last moved a byte.
+/// When a connection last moved a byte, and whether a handler is working for it.
 #[derive(Debug)]
 struct Activity {
     start: Instant,
     last_ms: AtomicU64,
+    handling: AtomicUsize,
+}
+
+/// A handler at work on a connection; the connection's clock restarts when it is done.
+struct Busy<'a>(&'a Activity);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.handling.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Activity {
@@ -204,7 +241,13 @@ impl Activity {
         Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
+            handling: AtomicUsize::new(0),
         }
+    }
+
+    fn busy(&self) -> Busy<'_> {
+        self.handling.fetch_add(1, Ordering::Relaxed);
+        Busy(self)
     }
 
     fn touch(&self) {
@@ -213,6 +256,9 @@ impl Activity {
     }
 
     fn idle_for(&self) -> Duration {
+        if self.handling.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
         let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
     }

@@ -53,6 +53,9 @@ pub struct Staging {
     run_id: RunId,
     root: PathBuf,
     published: bool,
+    /// The journal is written: from here on the area is the next lock holder's to finish, and
+    /// is not removed on drop (an error between two swaps must not lose the way forward).
+    journaled: bool,
 }
 
 impl Staging {
@@ -73,6 +76,7 @@ impl Staging {
             run_id: run_id.clone(),
             root,
             published: false,
+            journaled: false,
         })
     }
 
@@ -89,8 +93,19 @@ impl Staging {
     /// Publishes every kind's partition, replacing the date's previous one whole.
     pub fn publish(mut self) -> Result<(), SinkError> {
         self.begin_publish()?;
-        for kind in Kind::PUBLISHED {
-            install(&self.dir(kind), &self.final_dir(kind))?;
+        self.journaled = true;
+        for (i, kind) in Kind::PUBLISHED.into_iter().enumerate() {
+            let staged = self.dir(kind);
+            if let Err(e) = install(&staged, &self.final_dir(kind)) {
+                // failed before anything moved: nothing was published, nothing to finish
+                let untouched = staged_run_id(kind, &staged).as_deref()
+                    == Some(self.run_id.as_str())
+                    && !staged.with_extension("replaced").exists();
+                if i == 0 && untouched {
+                    self.journaled = false;
+                }
+                return Err(e);
+            }
         }
         self.published = true;
         let _ = fs::remove_dir_all(&self.root);
@@ -166,7 +181,7 @@ impl DateSink for Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.published {
+        if !self.published && !self.journaled {
             let _ = fs::remove_dir_all(&self.root);
         }
     }
@@ -210,25 +225,55 @@ fn exchange(_a: &Path, _b: &Path) -> std::io::Result<bool> {
     Ok(false)
 }
 
-/// Recovers or removes the staging areas of every date nobody is writing: the locked date's
-/// always, another date's only if its lock is free right now.
-fn sweep(out: &Path, lock: &DateLock) -> Result<(), SinkError> {
-    let Ok(entries) = fs::read_dir(staging_dir(out)) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(date) = date_of_dir_name(&name)
-            .and_then(|rest| rest.split('.').next())
-            .filter(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
-        else {
-            continue;
-        };
+/// Finishes or removes what dead runs left in the staging area of the locked date (a run killed
+/// between its swaps is rolled forward). A run calls this as soon as it holds the date's lock,
+/// before harvesting, so a date is never left half-published for longer than that.
+pub fn recover_date(out: &Path, lock: &DateLock) -> Result<(), SinkError> {
+    for (date, path) in staging_areas(out) {
         if date == lock.date() {
-            recover(out, date, &entry.path())?;
-        } else if let Some(_other) = DateLock::try_acquire(out, date)? {
-            recover(out, date, &entry.path())?;
+            recover(out, &date, &path)?;
         }
+    }
+    Ok(())
+}
+
+/// The staging areas under `out`, with their dates (canonical `YYYY-MM-DD` only).
+fn staging_areas(out: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = fs::read_dir(staging_dir(out)) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let date = date_of_dir_name(&name)?.split('.').next()?;
+            let parsed = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+            (parsed.format("%Y-%m-%d").to_string() == date).then(|| (date.to_owned(), entry.path()))
+        })
+        .collect()
+}
+
+/// Recovers or removes the staging areas of every date nobody is writing: the locked date's
+/// always, another date's only if its lock is free right now (an error there is logged and
+/// left for that date's next run).
+fn sweep(out: &Path, lock: &DateLock) -> Result<(), SinkError> {
+    for (date, path) in staging_areas(out) {
+        if date == lock.date() {
+            recover(out, &date, &path)?;
+            continue;
+        }
+        let other = match DateLock::try_acquire_to_sweep(out, &date) {
+            Ok(Some(other)) => other,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(date, error = %e, "StagingSweepSkipped");
+                continue;
+            }
+        };
+        if let Err(e) = recover(out, &date, &path) {
+            tracing::warn!(date, error = %e, "StagingSweepSkipped");
+        }
+        drop(other);
     }
     Ok(())
 }
@@ -434,6 +479,43 @@ mod tests {
             published_run_ids(out.path()),
             (Some(second.to_string()), Some(second.to_string()))
         );
+    }
+
+    /// An ordinary error between the swaps (here: `reports/` is not a directory) keeps the
+    /// staging area and its journal, and the next holder of the lock finishes the publication.
+    #[test]
+    fn an_error_between_the_swaps_is_finished_by_the_next_holder() {
+        let out = tempfile::tempdir().unwrap();
+        let (lock, first) = lock(out.path());
+        let s = staged(out.path(), &lock, &first, "first");
+        fs::write(out.path().join("reports"), b"in the way").unwrap();
+        assert!(s.commit(&manifest(&first)).is_err());
+        assert_eq!(
+            published_run_ids(out.path()),
+            (Some(first.to_string()), None),
+            "the tables went in, the reports could not"
+        );
+        fs::remove_file(out.path().join("reports")).unwrap();
+        recover_date(out.path(), &lock).unwrap();
+        assert_eq!(
+            published_run_ids(out.path()),
+            (Some(first.to_string()), Some(first.to_string()))
+        );
+        assert!(staging_areas(out.path()).is_empty());
+    }
+
+    #[test]
+    fn only_canonical_dates_name_staging_areas() {
+        let out = tempfile::tempdir().unwrap();
+        for name in ["date=2026-1-1.x", "date=2026-02-30.x", "date=../x", "notes"] {
+            fs::create_dir_all(staging_dir(out.path()).join(name)).unwrap();
+        }
+        fs::create_dir_all(staging_dir(out.path()).join("date=2026-11-27.r")).unwrap();
+        let dates: Vec<String> = staging_areas(out.path())
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        assert_eq!(dates, vec!["2026-11-27".to_owned()]);
     }
 
     /// The sweep leaves alone a date another run is writing.

@@ -210,6 +210,25 @@ fn a_date_holding_pages_from_elsewhere_is_not_replayed_as_another_source() {
     // and from then on the date is B's: replaying B needs no --refresh
     let o = etl_on_sample(out.path(), &["--source", b.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+
+    // a --refresh that did not finish (killed, or a stream failed) leaves older pages behind:
+    // only another --refresh may use the store
+    let origin = out.path().join("raw/date=2026-11-27/_origin.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&origin).unwrap()).unwrap();
+    assert_eq!(record["refreshing"], false);
+    record["refreshing"] = serde_json::json!(true);
+    std::fs::write(&origin, record.to_string()).unwrap();
+    let o = etl_on_sample(out.path(), &["--source", b.path().to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("did not finish"), "{err}");
+    // and a store from before origins were recorded is of unknown origin
+    std::fs::remove_file(&origin).unwrap();
+    let o = etl_on_sample(out.path(), &["--source", b.path().to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown origin"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
