@@ -196,7 +196,7 @@ fn harvester(
 }
 
 /// Refuses to read a date's stored pages that came from elsewhere than this run reads from, or
-/// whose origin is unknown or half-replaced (unless `--refresh`, which reads every page anew),
+/// (replaying) whose origin is unknown, or that a `--refresh` left half-replaced (unless `--refresh`, which reads every page anew),
 /// and records this run's origin: as `refreshing` until a `--refresh` has read every stream.
 fn check_origin(settings: &Settings, store: &RawStore) -> Result<(), RunError> {
     let requested = match &settings.source {
@@ -218,6 +218,12 @@ fn check_origin(settings: &Settings, store: &RawStore) -> Result<(), RunError> {
     };
     match store.origin()? {
         None if !store.has_pages() => store.set_origin(&record(false))?,
+        // a store from before origins were recorded, resumed from the network: what every
+        // such store was resumed from until then
+        None if settings.source.is_none() => {
+            tracing::warn!(store = %store.root().display(), "StoreOriginAssumed");
+            store.set_origin(&record(false))?
+        }
         None if !settings.refresh => {
             return Err(refuse(
                 "an unknown origin (stored before medium-etl recorded origins)".into(),
