@@ -116,6 +116,8 @@ fn harvest_only(rt: &tokio::runtime::Runtime, s: &Settings, concurrency: usize) 
                 tasks: concurrency * 4,
                 cancel: CancelFlag::default(),
                 via: s.via,
+                date: s.date.to_string(),
+                previous: None,
             },
             stats,
         ));

@@ -181,6 +181,28 @@ pub struct RunArgs {
     #[arg(long)]
     pub refresh: bool,
 
+    /// Ask only for what changed since the latest earlier date under --out: each stream is
+    /// read newest first until a page brings nothing new or recent, and the rest is carried
+    /// from that date (`etl schedule` runs this way unless --full).
+    #[arg(long, conflicts_with = "full")]
+    pub incremental: bool,
+
+    /// Read every stream in full (the default of `etl run`; for `etl schedule`, turns off its
+    /// incremental runs).
+    #[arg(long)]
+    pub full: bool,
+
+    #[arg(long, value_name = "DAYS", help = defaults::help("Incremental runs: stories younger than this many days are read again (their claps still change)", defaults::LAG_DAYS))]
+    pub lag: Option<u32>,
+
+    #[arg(long, value_name = "N", help = defaults::help("Incremental runs: a full run when the last one is this many days old", defaults::FULL_EVERY_DAYS))]
+    pub full_every: Option<u32>,
+
+    /// Incremental runs: read every following list in full when the last full read is this
+    /// many days old (otherwise only when its first page or Medium's count changed).
+    #[arg(long, value_name = "N")]
+    pub followings_every: Option<u32>,
+
     /// Answer every request from this raw store directory (such as data/raw/date=2026-11-20 or
     /// data/sample) instead of the network.
     #[arg(long, value_name = "DIR")]

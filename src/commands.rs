@@ -56,10 +56,12 @@ pub fn run(args: &RunArgs) -> u8 {
 
 /// `etl schedule`: runs on a timer until SIGINT or SIGTERM.
 pub fn schedule(args: &ScheduleArgs) -> u8 {
-    let settings = match settings_of(&args.run) {
+    let mut settings = match settings_of(&args.run) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // scheduled runs are incremental unless --full
+    settings.incremental = !args.run.full;
     let when = match Schedule::resolve(args.every.as_deref(), args.at.as_deref(), settings.schedule)
     {
         Ok(s) => s,

@@ -19,12 +19,13 @@ use crate::error::{RunError, TransformError};
 use crate::layout::{partition_dir, Kind};
 use crate::lock::{DateLock, RunId};
 use crate::progress::{Progress, Reporter, Stage};
-use crate::raw_store::{OriginRecord, RawStore, StoreOrigin};
-use crate::run::{CancelFlag, EndpointCounts, Failure, FetchStats, Harvest};
+use crate::raw_store::{HarvestRecord, OriginRecord, RawStore, StoreOrigin, StreamRecord};
+use crate::run::{CancelFlag, EndpointCounts, Failure, FetchStats, Harvest, StreamHarvest};
 use crate::schema;
-use crate::sinks::manifest::Manifest;
+use crate::sinks::manifest::{Incremental, Manifest};
 use crate::sinks::partition::Staging;
 use crate::sinks::DateSink;
+use crate::sources::medium::carry::Previous;
 use crate::sources::medium::client::MediumClient;
 use crate::sources::medium::crawl::{HarvestSettings, Harvester};
 use crate::sources::medium::origin::Origin;
@@ -88,7 +89,14 @@ pub async fn run_locked(
     crate::sinks::partition::recover_date(&settings.out, &lock)?;
     check_origin(settings, &raw_store)?;
     let stats = Arc::new(FetchStats::default());
-    let harvester = Arc::new(harvester(settings, &raw_store, &cancel, &stats)?);
+    let previous = match settings.incremental {
+        true => Previous::find(&settings.out, settings.date.0, settings.carry).map(Arc::new),
+        false => None,
+    };
+    if let Some(p) = &previous {
+        tracing::info!(date = %date, previous = %p.date, cutoff_ms = p.cutoff_ms, "IncrementalRun");
+    }
+    let harvester = Arc::new(harvester(settings, &raw_store, &cancel, &stats, &previous)?);
     tracing::info!(
         date = %date,
         run_id = %run_id,
@@ -111,6 +119,10 @@ pub async fn run_locked(
         return Err(RunError::Cancelled);
     }
     progress.set_stage(Stage::Publish);
+    if let Err(e) = raw_store.set_harvest_record(&harvest_record(&raw_store, &harvest, &previous)) {
+        reporter.finish().await;
+        return Err(e.into());
+    }
     if let Err(e) = origin_settled(&raw_store, &harvest) {
         reporter.finish().await;
         return Err(e);
@@ -128,6 +140,9 @@ pub async fn run_locked(
         .map(|e| (*e, stats.counts(*e)))
         .collect();
     let mut manifest = Manifest::of_harvest(settings, started_at, &harvest, &stats, &run_id);
+    manifest.incremental = previous
+        .as_ref()
+        .map(|p| carried_summary(p, settings, &harvest));
     manifest.stages.insert("harvest".into(), harvest_secs);
 
     // Normalize → aggregate → publish. CPU-bound and synchronous: off the async workers.
@@ -172,6 +187,7 @@ fn harvester(
     raw_store: &RawStore,
     cancel: &CancelFlag,
     stats: &Arc<FetchStats>,
+    previous: &Option<Arc<Previous>>,
 ) -> Result<Harvester, RunError> {
     let origin = match &settings.source {
         Some(dir) => Origin::Replay(RawStore::new(dir)),
@@ -190,6 +206,8 @@ fn harvester(
             tasks: settings.client.concurrency.max(4) * 4,
             cancel: cancel.clone(),
             via: settings.via,
+            date: settings.date.to_string(),
+            previous: previous.clone(),
         },
         stats.clone(),
     ))
@@ -245,6 +263,96 @@ fn check_origin(settings: &Settings, store: &RawStore) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The manifest's `incremental` section, before the rows are counted (publish does that).
+fn carried_summary(previous: &Previous, settings: &Settings, harvest: &Harvest) -> Incremental {
+    let streams = harvest
+        .publications
+        .iter()
+        .map(|p| p.stream.carried.len())
+        .chain(
+            harvest
+                .authors
+                .iter()
+                .flat_map(|a| [a.profile.carried.len(), a.following.carried.len()]),
+        );
+    let (mut carried, mut full, mut pages) = (0, 0, 0);
+    for n in streams {
+        match n {
+            0 => full += 1,
+            n => {
+                carried += 1;
+                pages += n;
+            }
+        }
+    }
+    let cutoff = chrono::DateTime::from_timestamp_millis(previous.cutoff_ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    Incremental {
+        previous_date: previous.date.clone(),
+        cutoff,
+        lag_days: settings.carry.lag_days,
+        streams_carried: carried,
+        pages_carried: pages,
+        streams_read_in_full: full,
+        ..Incremental::default()
+    }
+}
+
+/// Rows of a table observed on `date` and carried from earlier dates.
+fn fetched_and_carried(batch: &arrow::record_batch::RecordBatch, date: &str) -> (usize, usize) {
+    use arrow::array::{Array, Date32Array};
+    let today = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| i32::try_from((d - chrono::NaiveDate::default()).num_days()).ok());
+    let Some(col) = batch
+        .column_by_name("observed_on")
+        .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+    else {
+        return (batch.num_rows(), 0);
+    };
+    let fetched = (0..col.len())
+        .filter(|&i| col.is_valid(i) && Some(col.value(i)) == today)
+        .count();
+    (fetched, col.len() - fetched)
+}
+
+/// How the harvest read each stream, for later incremental runs and `etl rebuild`.
+fn harvest_record(
+    store: &RawStore,
+    harvest: &Harvest,
+    previous: &Option<Arc<Previous>>,
+) -> HarvestRecord {
+    fn record<P>(store: &RawStore, s: &StreamHarvest<P>) -> Option<(String, StreamRecord)> {
+        Some((
+            store.stream_key(&s.stream),
+            StreamRecord {
+                via: s.via?,
+                complete: s.is_complete(),
+                pages: s.pages.len(),
+                carried_from: s.carried_from().map(str::to_owned),
+            },
+        ))
+    }
+    let mut streams = std::collections::BTreeMap::new();
+    for p in &harvest.publications {
+        streams.extend(record(store, &p.stream));
+    }
+    for a in &harvest.authors {
+        streams.extend(record(store, &a.profile));
+        streams.extend(record(store, &a.following));
+    }
+    let followings_full = harvest
+        .authors
+        .iter()
+        .all(|a| a.following.carried.is_empty());
+    HarvestRecord {
+        incremental: previous.is_some(),
+        followings_full,
+        streams,
+    }
+}
+
 /// After a harvest that read every stream, a `--refresh` has replaced whatever the store held
 /// before: its pages are all from the recorded origin now.
 fn origin_settled(store: &RawStore, harvest: &Harvest) -> Result<(), RunError> {
@@ -296,6 +404,12 @@ fn publish(
         tracing::warn!(count = tables.rejected.len(), "ValuesRejected");
     }
     manifest.rejected_values = tables.rejected.clone();
+    let date_text = manifest.date.clone();
+    if let Some(inc) = manifest.incremental.as_mut() {
+        (inc.posts_fetched, inc.posts_carried) = fetched_and_carried(&tables.posts, &date_text);
+        (inc.followings_fetched, inc.followings_carried) =
+            fetched_and_carried(&tables.followings, &date_text);
+    }
     let mut date = Staging::create(out, lock, run_id)?;
     for (name, batch) in tables.named() {
         let file = date.write_table(name, batch)?;

@@ -88,6 +88,36 @@ impl std::fmt::Display for StoreOrigin {
     }
 }
 
+/// The file at the top of a date's raw store that records how each stream was harvested (what
+/// an incremental run of a later date, and `etl rebuild`, follow).
+pub const HARVEST_FILE: &str = "_harvest.json";
+
+/// `_harvest.json`: how a date's streams were read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HarvestRecord {
+    /// Whether the run was incremental (else: every stream read to its end).
+    pub incremental: bool,
+    /// Whether every following list was read in full (not carried).
+    pub followings_full: bool,
+    /// By stream key ([`RawStore::stream_key`]).
+    pub streams: std::collections::BTreeMap<String, StreamRecord>,
+}
+
+/// How one stream was read on a date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    /// The format its pages are stored in.
+    pub via: Via,
+    /// Read to its end (or to where its carried rest begins), without failure or cap.
+    pub complete: bool,
+    /// Pages read on this date (`page-0001` to this), in `via`.
+    pub pages: usize,
+    /// The date whose pages continue the stream, when the rest was carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<String>,
+}
+
 /// What is recorded beside each stored body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PageMeta {
@@ -155,6 +185,39 @@ impl RawStore {
     pub fn has_pages(&self) -> bool {
         fs::read_dir(&self.root)
             .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name() != ORIGIN_FILE)))
+    }
+
+    /// The key of a stream in [`HarvestRecord::streams`]: its directory under the store.
+    pub fn stream_key(&self, stream: &StreamId) -> String {
+        self.stream_dir(stream)
+            .strip_prefix(&self.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// How this date's streams were read, if it says.
+    pub fn harvest_record(&self) -> Result<Option<HarvestRecord>, StoreError> {
+        let path = self.root.join(HARVEST_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Meta {
+                    path,
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// Records how this date's streams were read.
+    pub fn set_harvest_record(&self, record: &HarvestRecord) -> Result<(), StoreError> {
+        let path = self.root.join(HARVEST_FILE);
+        let json = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Meta {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, &json, true)
     }
 
     /// Where this store's pages came from, if it says (stores written before #14 do not).
@@ -260,6 +323,30 @@ impl RawStore {
             meta,
             body_path,
         }))
+    }
+
+    /// Page `index` of `stream` in a format, whatever query requested it (an earlier date's
+    /// page, carried forward); `None` when it is not stored whole.
+    pub fn load_any(
+        &self,
+        stream: &StreamId,
+        via: Via,
+        index: usize,
+    ) -> Result<Option<StoredPage>, StoreError> {
+        let (_, meta_path) = self.page_paths(stream, via, index);
+        let meta_bytes = match fs::read(&meta_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(&meta_path, e)),
+        };
+        let meta: PageMeta = serde_json::from_slice(&meta_bytes).map_err(|e| StoreError::Meta {
+            path: meta_path.clone(),
+            message: e.to_string(),
+        })?;
+        match self.load(stream, via, index, &meta.query)? {
+            Lookup::Found(page) => Ok(Some(page)),
+            _ => Ok(None),
+        }
     }
 
     /// Stores a page found in another raw store (`--source`): hard links when both stores are on

@@ -66,9 +66,18 @@ pub struct StreamHarvest<P> {
     pub end: Result<StreamEnd, Unfinished>,
     /// The format its pages were read in; `None` when no format answered.
     pub via: Option<Via>,
+    /// Pages of earlier dates that continue the stream (an incremental run stopped where
+    /// they begin: `end` is [`StreamEnd::Carried`]), with the date each was read on, after
+    /// `pages` in stream order.
+    pub carried: Vec<(String, P)>,
 }
 
 impl<P> StreamHarvest<P> {
+    /// The date the carried pages were first taken from (the latest earlier date).
+    pub fn carried_from(&self) -> Option<&str> {
+        self.carried.first().map(|(d, _)| d.as_str())
+    }
+
     /// Whether the stream was read to its end: a stream cut by `--max-pages` is not (it may
     /// have more pages).
     pub fn is_complete(&self) -> bool {
@@ -183,6 +192,8 @@ pub struct Failure {
 /// Everything a harvest produced.
 #[derive(Debug)]
 pub struct Harvest {
+    /// The run's date (`YYYY-MM-DD`): when the pages it fetched were read.
+    pub date: String,
     pub publications: Vec<PublicationHarvest>,
     pub authors: Vec<AuthorHarvest>,
     /// Distinct authors found before the cap.

@@ -50,6 +50,7 @@ fn utf8(name: &str, nullable: bool) -> Field {
 /// | `profile_source`, `following_source` | the format each stream was read in (`json`, `graphql`, `html`, `rss`); null when it was not harvested |
 /// | `follower_count` | Medium's count of the author's followers (JSON `SocialStats.usersFollowedByCount`, GraphQL `socialStats.followerCount`); null where not carried |
 /// | `following_count_reported` | Medium's own count of whom the author follows (`usersFollowedCount`, `socialStats.followingCount`), which can exceed the list it returns; `author_metrics.following_count` counts the list |
+/// | `profile_carried_from`, `following_carried_from` | for an incremental run, the earlier date the rest of the stream was carried from (null: read to its end this date) |
 pub fn authors() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
@@ -71,6 +72,8 @@ pub fn authors() -> SchemaRef {
             utf8("following_source", true),
             Field::new("follower_count", DataType::Int64, true),
             Field::new("following_count_reported", DataType::Int64, true),
+            Field::new("profile_carried_from", DataType::Date32, true),
+            Field::new("following_carried_from", DataType::Date32, true),
         ]))
     })
     .clone()
@@ -97,6 +100,7 @@ pub fn authors() -> SchemaRef {
 /// | `headline_words` | maximal runs of non-White_Space characters in `title` (0 when empty) |
 /// | `headline_chars` | Unicode scalar values in `title` |
 /// | `source` | the format the row was read from: `json`, `graphql`, `html` or `rss` |
+/// | `observed_on` | the date whose harvest read these values: the run's date, or for a row an incremental run carried, the earlier date it was read on |
 pub fn posts() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
@@ -123,12 +127,14 @@ pub fn posts() -> SchemaRef {
             Field::new("headline_words", DataType::Int32, false),
             Field::new("headline_chars", DataType::Int32, false),
             utf8("source", false),
+            Field::new("observed_on", DataType::Date32, false),
         ]))
     })
     .clone()
 }
 
 /// `followings`: one row per (follower, followee) pair; followers are the authors.
+/// `observed_on` is the date whose harvest read the pair (as in `posts`).
 pub fn followings() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
@@ -137,6 +143,7 @@ pub fn followings() -> SchemaRef {
             utf8("followee_id", false),
             utf8("followee_username", true),
             utf8("followee_name", true),
+            Field::new("observed_on", DataType::Date32, false),
         ]))
     })
     .clone()

@@ -25,6 +25,7 @@ fn stream<P>(stream: StreamId, pages: Vec<P>) -> StreamHarvest<P> {
         pages,
         end: Ok(StreamEnd::NoPaging),
         via: Some(Via::Json),
+        carried: Vec::new(),
     }
 }
 
@@ -45,6 +46,7 @@ pub fn harvest(
         })
         .collect();
     Harvest {
+        date: "2026-11-27".into(),
         publications: vec![PublicationHarvest {
             publication: pub_ref.clone(),
             collection: None,

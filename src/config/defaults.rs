@@ -25,6 +25,10 @@ pub const MAX_BODY_MB: u64 = 32;
 pub const BACKOFF_SECS: f64 = 0.5;
 pub const MAX_BACKOFF_SECS: f64 = 60.0;
 pub const LOG_FORMAT: LogFormat = LogFormat::Text;
+/// Incremental runs: claps are taken to change on stories younger than this many days.
+pub const LAG_DAYS: u32 = 30;
+/// Incremental runs: a full run at least every this many days.
+pub const FULL_EVERY_DAYS: u32 = 7;
 /// HTTP/1.1 only: Cloudflare refuses HTTP/2 from clients that are not browsers.
 pub const HTTP2: bool = false;
 /// The config file read when it exists and none is named.

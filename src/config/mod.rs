@@ -249,6 +249,10 @@ pub struct FileConfig {
     pub max_pages: Option<usize>,
     pub log_format: Option<LogFormat>,
     pub via: Option<ViaMode>,
+    pub incremental: Option<bool>,
+    pub lag: Option<u32>,
+    pub full_every: Option<u32>,
+    pub followings_every: Option<u32>,
     pub schedule: Option<ScheduleConfig>,
 }
 
@@ -332,6 +336,17 @@ impl ClientSettings {
     }
 }
 
+/// How far an incremental run carries from earlier dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarryPolicy {
+    /// Days within which claps still change (`--lag`).
+    pub lag_days: u32,
+    /// A full run at least every this many days (`--full-every`).
+    pub full_every_days: u32,
+    /// Every following list read in full at least every this many days (`--followings-every`).
+    pub followings_every_days: Option<u32>,
+}
+
 /// Everything one run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -348,6 +363,10 @@ pub struct Settings {
     pub max_pages: usize,
     /// Which formats to read (`--via`).
     pub via: ViaMode,
+    /// Carry from earlier dates what did not change (`--incremental`).
+    pub incremental: bool,
+    /// How far carrying goes (`--lag`, `--full-every`, `--followings-every`).
+    pub carry: CarryPolicy,
     pub client: ClientSettings,
     pub schedule: Option<Schedule>,
     /// The command line as given (recorded in the manifest).
@@ -618,6 +637,22 @@ impl Settings {
         };
         let http2 = l.pick("http2", http2_flag, f.http2, defaults::HTTP2)?;
         let log_format = pick!(l, args, f, log_format, defaults::LOG_FORMAT)?;
+        let incremental_flag = match (args.incremental, args.full) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        };
+        let incremental = l.pick("incremental", incremental_flag, f.incremental, false)?;
+        let lag = pick!(l, args, f, lag, defaults::LAG_DAYS)?;
+        l.check("--lag", lag, lag <= 3_650, "expected 0 to 3650 days")?;
+        let full_every = pick!(l, args, f, full_every, defaults::FULL_EVERY_DAYS)?;
+        let ok = (1..=3_650).contains(&full_every);
+        l.check("--full-every", full_every, ok, "expected 1 to 3650 days")?;
+        let followings_every = pick_opt!(l, args, f, followings_every, None)?;
+        if let Some(n) = followings_every {
+            let ok = (1..=3_650).contains(&n);
+            l.check("--followings-every", n, ok, "expected 1 to 3650 days")?;
+        }
         let schedule = f.schedule.as_ref().map(Schedule::from_file).transpose()?;
         if let Some(s) = &schedule {
             let origin = Origin::File(l.file_path.clone().unwrap_or_default());
@@ -657,6 +692,12 @@ impl Settings {
             max_authors,
             max_pages,
             via,
+            incremental,
+            carry: CarryPolicy {
+                lag_days: lag,
+                full_every_days: full_every,
+                followings_every_days: followings_every,
+            },
             client,
             schedule,
             arguments: Vec::new(),

@@ -72,6 +72,40 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     /// Seconds per stage: `harvest` (fetching), `publish` (normalize, aggregate, write).
     pub stages: BTreeMap<String, f64>,
+    /// What an incremental run carried from earlier dates (absent: a full run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<Incremental>,
+}
+
+/// `incremental` in the manifest: where the run carried from and how much.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Incremental {
+    /// The latest earlier published date, carried from.
+    pub previous_date: String,
+    /// Stories first published before this (UTC) were taken as unchanged.
+    pub cutoff: String,
+    pub lag_days: u32,
+    /// Streams whose rest was carried, and the earlier pages that make it up.
+    pub streams_carried: usize,
+    pub pages_carried: usize,
+    /// Streams read in full this date.
+    pub streams_read_in_full: usize,
+    /// Rows read this date, and rows carried from earlier dates.
+    pub posts_fetched: usize,
+    pub posts_carried: usize,
+    pub followings_fetched: usize,
+    pub followings_carried: usize,
+}
+
+impl Manifest {
+    /// `full` or `incremental`.
+    pub fn run_mode(&self) -> &'static str {
+        match self.incremental {
+            Some(_) => "incremental",
+            None => "full",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -180,6 +214,7 @@ impl Manifest {
             rows: BTreeMap::new(),
             files: Vec::new(),
             stages: BTreeMap::new(),
+            incremental: None,
         }
     }
 }

@@ -17,8 +17,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMillisecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
+    ListBuilder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
 
@@ -134,6 +134,27 @@ fn timestamps() -> TimestampMillisecondBuilder {
     TimestampMillisecondBuilder::new().with_timezone("UTC")
 }
 
+/// A `YYYY-MM-DD` date as days since 1970-01-01 (Arrow's `Date32`).
+fn date32(date: &str) -> Option<i32> {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    i32::try_from(
+        d.signed_duration_since(chrono::NaiveDate::default())
+            .num_days(),
+    )
+    .ok()
+}
+
+/// A stream's pages with the date each was read on: the run's, then the carried ones'.
+fn dated<'a, P>(
+    date: &'a str,
+    s: &'a crate::run::StreamHarvest<P>,
+) -> impl Iterator<Item = (&'a P, &'a str)> + 'a {
+    s.pages
+        .iter()
+        .map(move |p| (p, date))
+        .chain(s.carried.iter().map(|(d, p)| (p, d.as_str())))
+}
+
 fn count_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -182,7 +203,11 @@ fn authors(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformE
     let mut following_source = StringBuilder::new();
     let mut follower_count = Int64Builder::with_capacity(n);
     let mut following_reported = Int64Builder::with_capacity(n);
+    let mut profile_carried = Date32Builder::with_capacity(n);
+    let mut following_carried = Date32Builder::with_capacity(n);
     for (i, a) in h.authors.iter().enumerate() {
+        profile_carried.append_option(a.profile.carried_from().and_then(date32));
+        following_carried.append_option(a.following.carried_from().and_then(date32));
         let u = &a.user;
         user_id.append_value(&u.user_id);
         username.append_option(non_empty(u.username.as_deref()));
@@ -230,6 +255,11 @@ fn authors(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformE
         ("following_complete", Arc::new(following_complete.finish())),
         ("profile_source", Arc::new(profile_source.finish())),
         ("following_source", Arc::new(following_source.finish())),
+        ("profile_carried_from", Arc::new(profile_carried.finish())),
+        (
+            "following_carried_from",
+            Arc::new(following_carried.finish()),
+        ),
         ("follower_count", Arc::new(follower_count.finish())),
         (
             "following_count_reported",
@@ -251,35 +281,36 @@ fn social_stats(a: &AuthorHarvest) -> Option<&SocialStats> {
 }
 
 /// The distinct posts of a harvest in first-seen order, each with whether the kept copy came
-/// from its creator's own profile stream.
-pub fn distinct_posts(h: &Harvest) -> Vec<(&Post, bool)> {
-    let mut rows: Vec<(&Post, bool)> = Vec::new();
+/// from its creator's own profile stream, and the date it was read on.
+pub fn distinct_posts(h: &Harvest) -> Vec<(&Post, bool, &str)> {
+    let mut rows: Vec<(&Post, bool, &str)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     let pub_posts = h
         .publications
         .iter()
-        .flat_map(|p| &p.stream.pages)
-        .filter_map(|page| page.references.posts.as_ref())
-        .flat_map(|posts| posts.0.iter())
-        .map(|post| (post, false));
+        .flat_map(|p| dated(&h.date, &p.stream))
+        .filter_map(|(page, d)| Some((page.references.posts.as_ref()?, d)))
+        .flat_map(|(posts, d)| posts.0.iter().map(move |post| (post, false, d)));
     let profile_posts = h.authors.iter().flat_map(|a| {
-        a.profile
-            .pages
-            .iter()
-            .filter_map(|page| page.references.posts.as_ref())
-            .flat_map(|posts| posts.0.iter())
-            .map(move |post| (post, post.creator_id == a.user.user_id))
+        dated(&h.date, &a.profile)
+            .filter_map(|(page, d)| Some((page.references.posts.as_ref()?, d)))
+            .flat_map(move |(posts, d)| {
+                posts
+                    .0
+                    .iter()
+                    .map(move |post| (post, post.creator_id == a.user.user_id, d))
+            })
     });
-    for (post, own_profile) in pub_posts.chain(profile_posts) {
+    for (post, own_profile, d) in pub_posts.chain(profile_posts) {
         match index.get(post.id.as_str()) {
             Some(&i) => {
                 if own_profile && !rows[i].1 {
-                    rows[i] = (post, true);
+                    rows[i] = (post, true, d);
                 }
             }
             None => {
                 index.insert(post.id.as_str(), rows.len());
-                rows.push((post, own_profile));
+                rows.push((post, own_profile, d));
             }
         }
     }
@@ -311,7 +342,9 @@ fn posts(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformErr
     let mut headline_words = Int32Builder::with_capacity(n);
     let mut headline_chars = Int32Builder::with_capacity(n);
     let mut source = StringBuilder::with_capacity(n, n * 4);
-    for (p, own_profile) in rows {
+    let mut observed = Date32Builder::with_capacity(n);
+    for (p, own_profile, observed_on) in rows {
+        observed.append_option(date32(observed_on));
         let v = &p.virtuals;
         let response = p.is_response();
         let t = p.title.as_deref().unwrap_or("");
@@ -379,6 +412,7 @@ fn posts(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformErr
         ("headline_words", Arc::new(headline_words.finish())),
         ("headline_chars", Arc::new(headline_chars.finish())),
         ("source", Arc::new(source.finish())),
+        ("observed_on", Arc::new(observed.finish())),
     ];
     schema::batch(schema::POSTS, schema::posts(), columns)
 }
@@ -389,12 +423,14 @@ fn followings(h: &Harvest) -> Result<RecordBatch, TransformError> {
     let mut username = StringBuilder::new();
     let mut name = StringBuilder::new();
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let mut observed = Date32Builder::new();
     for a in &h.authors {
-        for page in &a.following.pages {
+        for (page, d) in dated(&h.date, &a.following) {
             for u in &page.value {
                 if !seen.insert((a.user.user_id.as_str(), u.user_id.as_str())) {
                     continue;
                 }
+                observed.append_option(date32(d));
                 follower.append_value(&a.user.user_id);
                 followee.append_value(&u.user_id);
                 username.append_option(non_empty(u.username.as_deref()));
@@ -407,6 +443,7 @@ fn followings(h: &Harvest) -> Result<RecordBatch, TransformError> {
         ("followee_id", Arc::new(followee.finish())),
         ("followee_username", Arc::new(username.finish())),
         ("followee_name", Arc::new(name.finish())),
+        ("observed_on", Arc::new(observed.finish())),
     ];
     schema::batch(schema::FOLLOWINGS, schema::followings(), columns)
 }
@@ -422,13 +459,13 @@ fn publications(h: &Harvest) -> Result<RecordBatch, TransformError> {
     let referenced = h
         .publications
         .iter()
-        .flat_map(|p| &p.stream.pages)
-        .flat_map(|page| page.references.collections.0.iter())
+        .flat_map(|p| dated(&h.date, &p.stream))
+        .flat_map(|(page, _)| page.references.collections.0.iter())
         .chain(
             h.authors
                 .iter()
-                .flat_map(|a| &a.profile.pages)
-                .flat_map(|page| page.references.collections.0.iter()),
+                .flat_map(|a| dated(&h.date, &a.profile))
+                .flat_map(|(page, _)| page.references.collections.0.iter()),
         )
         .map(|c| (c, false));
     for (c, is_harvested) in harvested.chain(referenced) {

@@ -5,6 +5,7 @@ mod client;
 mod faults;
 mod graphql;
 mod harvest;
+mod incremental;
 mod metrics;
 mod properties;
 mod schedule;

@@ -145,6 +145,7 @@ fn harvest_of(authors: &[GenAuthor]) -> Harvest {
         pages: Vec::new(),
         end: Ok(StreamEnd::NoPaging),
         via: Some(Via::Json),
+        carried: Vec::new(),
     };
     let mut harvested = Vec::new();
     for (a, g) in authors.iter().enumerate() {
@@ -177,16 +178,19 @@ fn harvest_of(authors: &[GenAuthor]) -> Harvest {
                 pages: profile_pages,
                 end: Ok(StreamEnd::NoNewItems),
                 via: Some(Via::Json),
+                carried: Vec::new(),
             },
             following: StreamHarvest {
                 stream: StreamId::Following(format!("u{a}")),
                 pages: following_pages,
                 end: Ok(StreamEnd::NoPosition),
                 via: Some(Via::Json),
+                carried: Vec::new(),
             },
         });
     }
     Harvest {
+        date: "2026-11-27".into(),
         publications: vec![PublicationHarvest {
             publication: PublicationRef::Id("pub".into()),
             collection: None,

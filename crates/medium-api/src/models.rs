@@ -330,6 +330,11 @@ pub struct FollowingPayload {
 pub trait PageItems {
     fn item_ids(&self) -> Vec<&str>;
     fn paging(&self) -> Option<&Paging>;
+    /// When each item of [`PageItems::item_ids`] was first published, where pages say
+    /// (posts); empty for pages of users.
+    fn item_published(&self) -> Vec<Option<i64>> {
+        Vec::new()
+    }
 }
 
 impl PageItems for StreamPayload {
@@ -342,6 +347,13 @@ impl PageItems for StreamPayload {
     }
     fn paging(&self) -> Option<&Paging> {
         self.paging.as_ref()
+    }
+    fn item_published(&self) -> Vec<Option<i64>> {
+        self.references
+            .posts
+            .as_ref()
+            .map(|posts| posts.0.iter().map(|p| p.first_published_at).collect())
+            .unwrap_or_default()
     }
 }
 

@@ -151,6 +151,9 @@ pub enum StreamEnd {
     /// Every page of a stream whose pages are known beforehand (batches of post bodies) was
     /// read.
     AllListed,
+    /// An incremental run stopped here: the rest of the stream is what an earlier date read
+    /// (its pages are carried forward).
+    Carried,
 }
 
 impl fmt::Display for StreamEnd {
@@ -163,6 +166,7 @@ impl fmt::Display for StreamEnd {
             StreamEnd::RepeatedQuery => "the next query was already requested",
             StreamEnd::PageCap => "the page cap was reached",
             StreamEnd::AllListed => "every listed page was read",
+            StreamEnd::Carried => "the rest is carried from an earlier date",
         })
     }
 }

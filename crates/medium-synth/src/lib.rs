@@ -53,7 +53,39 @@ pub struct SyntheticSpec {
     /// Every k-th author's profile stream ends with a cursor pointing back to an earlier page
     /// (page 2, or page 1 for a one-page stream) instead of no cursor; 0 = never.
     pub loop_back_every: usize,
+    /// A world that changes from day to day (for incremental runs), listed newest first as
+    /// Medium lists it; `None`: the fixed world, each author's stories listed oldest first.
+    pub evolution: Option<Evolution>,
 }
+
+/// How the synthetic world changes from one day to the next. Day 0 is the base world; on each
+/// day `k` (1..=`day`), author `a` publishes a story when `(a + k) % new_story_every == 0` and
+/// follows one more user when `(a + k) % new_follow_every == 0`. A story's claps grow by 7 a
+/// day while it is younger than 30 days, then stay; stories of the base world never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evolution {
+    /// Which day the world is on.
+    pub day: u32,
+    /// When day 0 starts (epoch ms, 00:00 UTC).
+    pub day0_ms: i64,
+    pub new_story_every: usize,
+    pub new_follow_every: usize,
+}
+
+impl Evolution {
+    /// 2026-11-27 (the tests' first date) as day 0: an author in twenty publishes each day, one
+    /// in ten follows someone new.
+    pub fn from_2026_11_27(day: u32) -> Evolution {
+        Evolution {
+            day,
+            day0_ms: 1_795_737_600_000,
+            new_story_every: 20,
+            new_follow_every: 10,
+        }
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
 
 impl Default for SyntheticSpec {
     fn default() -> Self {
@@ -66,6 +98,7 @@ impl Default for SyntheticSpec {
             following_page_size: 8,
             seed: 42,
             loop_back_every: 0,
+            evolution: None,
         }
     }
 }
@@ -158,6 +191,41 @@ impl SyntheticMedium {
         })
     }
 
+    /// How many stories author `a` has on the world's day.
+    pub fn stories_of(&self, a: usize) -> usize {
+        self.spec.stories_per_author + self.new_story_days(a).len()
+    }
+
+    /// The days (ascending) on which author `a` published a story after the base world.
+    fn new_story_days(&self, a: usize) -> Vec<u32> {
+        match self.spec.evolution {
+            Some(e) if e.new_story_every > 0 => (1..=e.day)
+                .filter(|k| (a + *k as usize) % e.new_story_every == 0)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The days (ascending) on which author `a` followed someone new.
+    fn new_follow_days(&self, a: usize) -> Vec<u32> {
+        match self.spec.evolution {
+            Some(e) if e.new_follow_every > 0 => (1..=e.day)
+                .filter(|k| (a + *k as usize) % e.new_follow_every == 0)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Author `a`'s story numbers in the order the profile stream lists them: oldest first in
+    /// the fixed world, newest first in an evolving one.
+    fn listed_stories(&self, a: usize) -> Vec<usize> {
+        let n = self.stories_of(a);
+        match self.spec.evolution {
+            None => (0..n).collect(),
+            Some(_) => (0..n).rev().collect(),
+        }
+    }
+
     /// Story `s` of author `a` (every 7th post is a response, every 11th lacks counts).
     pub fn post(&self, a: usize, s: usize) -> Value {
         let mut rng = fastrand::Rng::with_seed(mix(self.spec.seed, (a as u64) << 24 | s as u64));
@@ -175,9 +243,10 @@ impl SyntheticMedium {
             .collect();
         let published = self.published_at(a, s);
         let response = Self::is_response(s);
+        let claps = rng.i64(0..5000) + self.claps_gained(a, s);
         let mut virtuals = json!({
             "wordCount": word_count,
-            "totalClapCount": rng.i64(0..5000),
+            "totalClapCount": claps,
             "readingTime": word_count as f64 / 265.0,
             "imageCount": rng.i64(0..20),
             "responsesCreatedCount": rng.i64(0..9),
@@ -212,8 +281,31 @@ impl SyntheticMedium {
     }
 
     /// When story `s` of author `a` was first published (epoch ms): later stories are newer.
+    /// A story published after the base world is published on its day.
     pub fn published_at(&self, a: usize, s: usize) -> i64 {
-        1_500_000_000_000i64 + (a as i64 * 1_000 + s as i64) * 3_600_000
+        match (
+            self.spec.evolution,
+            s.checked_sub(self.spec.stories_per_author),
+        ) {
+            (Some(e), Some(j)) => {
+                let day = self.new_story_days(a).get(j).copied().unwrap_or(0);
+                e.day0_ms + i64::from(day) * DAY_MS + 3_600_000 + a as i64 * 1_000
+            }
+            _ => 1_500_000_000_000i64 + (a as i64 * 1_000 + s as i64) * 3_600_000,
+        }
+    }
+
+    /// Claps a story gained since it was published: 7 a day for its first 30 days, on the
+    /// world's day (none in the fixed world, none for the base world's stories).
+    fn claps_gained(&self, a: usize, s: usize) -> i64 {
+        let Some(e) = self.spec.evolution else {
+            return 0;
+        };
+        let Some(j) = s.checked_sub(self.spec.stories_per_author) else {
+            return 0;
+        };
+        let published_day = self.new_story_days(a).get(j).copied().unwrap_or(0);
+        i64::from(e.day.saturating_sub(published_day).min(30)) * 7
     }
 
     /// Whether story number `s` of every author is a response.
@@ -351,10 +443,11 @@ impl SyntheticMedium {
 
     fn profile_page(&self, a: usize, page: usize) -> Vec<u8> {
         let size = self.spec.profile_page_size.max(1);
-        let last = Self::page_count(self.spec.stories_per_author, size);
+        let listed = self.listed_stories(a);
+        let last = Self::page_count(listed.len(), size);
         let mut posts = serde_json::Map::new();
         let mut cols = serde_json::Map::new();
-        for s in (page - 1) * size..(page * size).min(self.spec.stories_per_author) {
+        for &s in listed.iter().skip((page - 1) * size).take(size) {
             let p = self.post(a, s);
             if let Some(home) = p["homeCollectionId"].as_str().filter(|h| !h.is_empty()) {
                 cols.insert(home.to_owned(), self.collection(home));
@@ -388,11 +481,19 @@ impl SyntheticMedium {
     }
 
     /// Followed users of author `a`: other authors first, then users beyond the authors.
+    /// In an evolving world the users followed since day 0 come first, newest first (users
+    /// beyond the base world's).
     pub(crate) fn followed(&self, a: usize) -> Vec<usize> {
-        (1..=self.spec.followings_per_author)
-            .map(|k| (a + k * 7) % (self.spec.authors + self.spec.followings_per_author).max(1))
-            .filter(|u| *u != a)
-            .collect()
+        let beyond = self.spec.authors + self.spec.followings_per_author;
+        let new = self
+            .new_follow_days(a)
+            .into_iter()
+            .rev()
+            .map(|k| beyond + (k as usize) * 1_000 + a);
+        let base = (1..=self.spec.followings_per_author)
+            .map(|k| (a + k * 7) % beyond.max(1))
+            .filter(|u| *u != a);
+        new.chain(base).collect()
     }
 
     fn following_page_after(&self, a: usize, to: &str) -> Option<usize> {
@@ -501,7 +602,9 @@ impl SyntheticMedium {
             return self.pages().len();
         }
         let pubs = Self::page_count(s.authors, s.publication_page_size);
-        let profile = s.authors * Self::page_count(s.stories_per_author, s.profile_page_size);
+        let profile: usize = (0..s.authors)
+            .map(|a| Self::page_count(self.stories_of(a), s.profile_page_size))
+            .sum();
         let following: usize = (0..s.authors)
             .map(|a| Self::page_count(self.followed(a).len(), s.following_page_size))
             .sum();

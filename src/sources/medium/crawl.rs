@@ -27,6 +27,7 @@ use medium_api::paging::{StreamEnd, StreamPager};
 use medium_api::via::{Via, ViaMode};
 use medium_api::StreamPage;
 
+use super::carry::{Carry, Previous};
 use super::fallback::{Fallback, Turn};
 use super::origin::{Origin, PageRequest, ReadThrough};
 use crate::error::FetchError;
@@ -51,6 +52,10 @@ pub struct HarvestSettings {
     pub cancel: CancelFlag,
     /// Which formats to read (`--via`).
     pub via: ViaMode,
+    /// The run's date, for the rows it observes.
+    pub date: String,
+    /// What earlier dates read, for an incremental run (`None`: read every stream in full).
+    pub previous: Option<Arc<Previous>>,
 }
 
 /// Runs harvests; shared by the tasks of one run.
@@ -99,6 +104,12 @@ impl Harvester {
                     }
                 })
                 .await;
+            // authors listed on the pages carried from an earlier date, in their order
+            for (_, page) in &stream.carried {
+                for user in &page.references.users.0 {
+                    authors.found(user, publication);
+                }
+            }
             let unresolved = unresolved_creators(&stream.pages);
             if !unresolved.is_empty() && stream.end.is_ok() {
                 let via = stream.via.unwrap_or_default();
@@ -141,6 +152,7 @@ impl Harvester {
         let authors = authors.finish().await;
         let switches = self.doors.take_switches();
         Harvest {
+            date: self.settings.date.clone(),
             publications: pubs,
             authors,
             authors_found: found,
@@ -166,7 +178,21 @@ impl Harvester {
         username: Option<&str>,
         on_page: impl FnMut(&P),
     ) -> StreamHarvest<P> {
-        self.read_stream(stream, username, None, on_page).await
+        self.read_stream(stream, username, None, None, on_page)
+            .await
+    }
+
+    /// An author's following list; `reported` is Medium's following count now and on the
+    /// earlier date (a carried list needs them to agree).
+    async fn following(
+        &self,
+        user_id: &str,
+        username: Option<&str>,
+        reported: Option<(Option<u64>, Option<u64>)>,
+    ) -> StreamHarvest<FollowingPayload> {
+        let stream = StreamId::Following(user_id.to_owned());
+        self.read_stream(stream, username, None, reported, |_| {})
+            .await
     }
 
     /// Reads one stream as [`Harvester::stream`] does; with `listed`, its pages are those
@@ -176,6 +202,7 @@ impl Harvester {
         stream: StreamId,
         username: Option<&str>,
         listed: Option<&[String]>,
+        reported: Option<(Option<u64>, Option<u64>)>,
         mut on_page: impl FnMut(&P),
     ) -> StreamHarvest<P> {
         let chain = self.doors.chain();
@@ -205,9 +232,18 @@ impl Harvester {
                 continue;
             };
             let mut pages = Vec::new();
+            let carry: Option<Carry<P>> = match listed {
+                None => self
+                    .settings
+                    .previous
+                    .as_ref()
+                    .and_then(|p| p.carry(&stream, via, reported)),
+                Some(_) => None,
+            };
             let end = match listed {
                 None => {
-                    self.page_through(&stream, via, &path, &mut pages, &mut on_page, &mut turn)
+                    let at = (&stream, via, path.as_str());
+                    self.page_through(at, &mut pages, &mut on_page, &mut turn, carry.as_ref())
                         .await
                 }
                 Some(queries) => {
@@ -231,11 +267,16 @@ impl Harvester {
                 end => {
                     turn.done();
                     log_stream_end(&stream, pages.len(), &end);
+                    let carried = match (&end, carry) {
+                        (Ok(StreamEnd::Carried), Some(c)) => c.chain,
+                        _ => Vec::new(),
+                    };
                     return StreamHarvest {
                         stream,
                         pages,
                         end,
                         via: Some(via),
+                        carried,
                     };
                 }
             }
@@ -247,19 +288,20 @@ impl Harvester {
             pages: Vec::new(),
             end,
             via: None,
+            carried: Vec::new(),
         }
     }
 
     /// Pages through `stream` in one format, pushing each page to `pages` after showing it to
     /// `on_page`; the `turn` hears when the first page has answered.
+    /// (`at`: the stream, the format, and the path it is requested at.)
     async fn page_through<P: StreamPage>(
         &self,
-        stream: &StreamId,
-        via: Via,
-        path: &str,
+        (stream, via, path): (&StreamId, Via, &str),
         pages: &mut Vec<P>,
         on_page: &mut impl FnMut(&P),
         turn: &mut Turn<'_>,
+        carry: Option<&Carry<P>>,
     ) -> Result<StreamEnd, Unfinished> {
         let mut pager = StreamPager::new(stream.base_query_via(via), self.settings.max_pages)
             .with_rules(via.format().paging);
@@ -275,6 +317,10 @@ impl Harvester {
             let page: P = self.pages.page(request).await?;
             turn.answered();
             on_page(&page);
+            if carry.is_some_and(|c| c.stops_after(index, &page)) {
+                pages.push(page);
+                return Ok(StreamEnd::Carried);
+            }
             let next = pager.after_page(page.item_ids(), page.paging());
             pages.push(page);
             match next {
@@ -344,6 +390,7 @@ impl Harvester {
                 StreamId::PostBodies(profile.stream.key().to_owned()),
                 username,
                 Some(&queries),
+                None,
                 |_| {},
             )
             .await;
@@ -371,6 +418,18 @@ impl Harvester {
         }
         profile
     }
+}
+
+/// Medium's count of whom `user_id` follows, from a page of their stories.
+fn following_count(user_id: &str, page: Option<&StreamPayload>) -> Option<u64> {
+    page?
+        .references
+        .social_stats
+        .0
+        .iter()
+        .find(|s| s.user_id == user_id)?
+        .users_followed_count
+        .and_then(|n| u64::try_from(n).ok())
 }
 
 /// The display names an RSS publication feed gave instead of users, in first-seen order.
@@ -477,15 +536,30 @@ impl AuthorQueue {
         self.tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
             let username = username.as_deref();
-            let (profile, following) = tokio::join!(
-                async {
-                    let profile = this
-                        .stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username)
+            let profile = async {
+                let profile = this
+                    .stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username)
+                    .await;
+                this.with_link_counts(profile, username).await
+            };
+            let (profile, following) = match this.settings.previous.clone() {
+                // incremental: the following list is judged against Medium's following count,
+                // which comes with the stories' first page
+                Some(previous) => {
+                    let profile = profile.await;
+                    let now = following_count(&user_id, profile.pages.first());
+                    let before = profile.via.and_then(|via| {
+                        let first = previous
+                            .first_page::<StreamPayload>(&StreamId::Profile(user_id.clone()), via);
+                        following_count(&user_id, first.as_ref())
+                    });
+                    let following = this
+                        .following(&user_id, username, Some((now, before)))
                         .await;
-                    this.with_link_counts(profile, username).await
-                },
-                this.stream::<FollowingPayload>(StreamId::Following(user_id.clone()), username),
-            );
+                    (profile, following)
+                }
+                None => tokio::join!(profile, this.following(&user_id, username, None)),
+            };
             AuthorHarvested { user_id: &user_id }.emit(&this.stats);
             (index, profile, following)
         });

@@ -1,0 +1,170 @@
+//! Incremental runs (#15) against a synthetic Medium whose world changes from day to day:
+//! each incremental date equals a full run of that day, value for value, with far fewer
+//! requests; a failed day is made good the next day; `--full-every` forces a full run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use medium_etl::pipeline;
+use medium_synth::{Evolution, SyntheticSpec};
+
+use crate::metrics::read_parquet;
+use crate::support::*;
+
+fn world(day: u32) -> SyntheticSpec {
+    SyntheticSpec {
+        authors: 40,
+        stories_per_author: 40,
+        followings_per_author: 20,
+        evolution: Some(Evolution::from_2026_11_27(day)),
+        ..SyntheticSpec::default()
+    }
+}
+
+fn date(day: u32) -> String {
+    (chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap() + chrono::Days::new(u64::from(day)))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A run of `day`'s world into `out`; the requests the server answered.
+async fn run_day(out: &Path, day: u32, extra: &[&str]) -> (medium_etl::RunOutcome, u64) {
+    let site = SyntheticSite::start(world(day), Duration::ZERO).await;
+    let d = date(day);
+    let mut flags = vec!["--date", d.as_str()];
+    flags.extend_from_slice(extra);
+    let o = pipeline::run(&site.settings_into(out, &flags))
+        .await
+        .expect("the run finishes");
+    (o, site.requests())
+}
+
+/// A table's rows as text, keyed by `keys`, without the columns that describe the harvest
+/// rather than Medium.
+fn rows(batch: &RecordBatch, keys: &[&str]) -> BTreeMap<String, BTreeMap<String, String>> {
+    const HARVEST_ONLY: [&str; 5] = [
+        "observed_on",
+        "profile_pages",
+        "following_pages",
+        "profile_carried_from",
+        "following_carried_from",
+    ];
+    let options = FormatOptions::default().with_null("null");
+    // times as epoch ms (displaying a named zone needs chrono-tz)
+    let columns: Vec<_> = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            arrow::datatypes::DataType::Timestamp(..) => {
+                arrow::compute::cast(c, &arrow::datatypes::DataType::Int64).unwrap()
+            }
+            _ => c.clone(),
+        })
+        .collect();
+    let formatters: Vec<_> = columns
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+        .collect();
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let mut out = BTreeMap::new();
+    for row in 0..batch.num_rows() {
+        let cells: BTreeMap<String, String> = names
+            .iter()
+            .zip(&formatters)
+            .map(|(n, f)| (n.clone(), f.value(row).to_string()))
+            .collect();
+        let key = keys
+            .iter()
+            .map(|k| cells[*k].clone())
+            .collect::<Vec<_>>()
+            .join("|");
+        let kept = cells
+            .into_iter()
+            .filter(|(n, _)| !HARVEST_ONLY.contains(&n.as_str()))
+            .collect();
+        out.insert(key, kept);
+    }
+    out
+}
+
+/// Asserts that `day`'s tables and reports under `a` and `b` are equal (harvest columns
+/// aside).
+fn assert_same_date(a: &Path, b: &Path, day: u32) {
+    let d = date(day);
+    for (table, keys) in [
+        ("tables/authors", vec!["user_id"]),
+        ("tables/posts", vec!["post_id"]),
+        ("tables/followings", vec!["follower_id", "followee_id"]),
+        ("tables/publications", vec!["collection_id"]),
+        ("reports/author_metrics", vec!["user_id"]),
+    ] {
+        let (kind, name) = table.split_once('/').unwrap();
+        let file = |root: &Path| root.join(format!("{kind}/date={d}/{name}.parquet"));
+        let (x, y) = (
+            rows(&read_parquet(&file(a)), &keys),
+            rows(&read_parquet(&file(b)), &keys),
+        );
+        assert_eq!(x.len(), y.len(), "{table} on day {day}: row counts");
+        for (k, row) in &x {
+            assert_eq!(Some(row), y.get(k), "{table} on day {day}: row {k}");
+        }
+    }
+    for csv in ["author_metrics.csv", "publication_summary.csv"] {
+        let read =
+            |root: &Path| std::fs::read_to_string(root.join(format!("reports/date={d}/{csv}")));
+        assert_eq!(read(a).unwrap(), read(b).unwrap(), "{csv} on day {day}");
+    }
+}
+
+/// #15: day 0 full, days 1 to 3 incremental: each incremental date equals a full run of that
+/// day's world, and asks for a fraction of its requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_days_equal_full_runs_with_far_fewer_requests() {
+    let inc = tempfile::tempdir().unwrap();
+    let (first, _) = run_day(inc.path(), 0, &["--incremental"]).await;
+    assert!(first.is_complete());
+    assert_eq!(
+        first.manifest.run_mode(),
+        "full",
+        "nothing earlier to carry from"
+    );
+    for day in 1..=3 {
+        let full = tempfile::tempdir().unwrap();
+        let (f, full_requests) = run_day(full.path(), day, &[]).await;
+        let (o, requests) = run_day(inc.path(), day, &["--incremental"]).await;
+        assert!(f.is_complete() && o.is_complete(), "{:?}", o.failures);
+        assert_eq!(o.manifest.run_mode(), "incremental");
+        assert_same_date(full.path(), inc.path(), day);
+        assert!(
+            requests * 10 <= full_requests * 4,
+            "day {day}: {requests} requests incremental, {full_requests} full"
+        );
+        let carried = o.manifest.incremental.as_ref().unwrap();
+        assert!(
+            carried.posts_carried > 0 && carried.posts_fetched > 0,
+            "{carried:?}"
+        );
+    }
+    // carried rows say when they were observed: day 3's own, and earlier days'
+    let posts = read_parquet(
+        &inc.path()
+            .join(format!("tables/date={}/posts.parquet", date(3))),
+    );
+    let observed = posts.column_by_name("observed_on").unwrap();
+    let f = ArrayFormatter::try_new(observed.as_ref(), &FormatOptions::default()).unwrap();
+    let days: std::collections::BTreeSet<String> = (0..posts.num_rows())
+        .map(|i| f.value(i).to_string())
+        .collect();
+    assert!(
+        days.contains(&date(3)) && days.contains(&date(0)),
+        "{days:?}"
+    );
+}
