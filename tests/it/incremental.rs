@@ -168,3 +168,123 @@ async fn incremental_days_equal_full_runs_with_far_fewer_requests() {
         "{days:?}"
     );
 }
+
+/// A run of `day`'s world with `faults` into `out`.
+async fn run_day_with(
+    out: &Path,
+    day: u32,
+    faults: medium_synth::Faults,
+    extra: &[&str],
+) -> medium_etl::RunOutcome {
+    let site = SyntheticSite::with_faults(world(day), Duration::ZERO, faults).await;
+    let d = date(day);
+    let mut flags = vec!["--date", d.as_str()];
+    flags.extend_from_slice(extra);
+    pipeline::run(&site.settings_into(out, &flags))
+        .await
+        .expect("the run finishes")
+}
+
+/// The authors whose stories stream was carried on `day`.
+fn carried_authors(out: &Path, day: u32) -> std::collections::BTreeSet<String> {
+    let authors = read_parquet(&out.join(format!("tables/date={}/authors.parquet", date(day))));
+    let by_user = crate::metrics::rows_by(&authors, "user_id");
+    by_user
+        .into_iter()
+        .filter(|(_, r)| r["profile_carried_from"] != "null")
+        .map(|(u, _)| u)
+        .collect()
+}
+
+/// #15: a day on which some authors failed is made good the next day: their streams are read
+/// in full (an earlier date that did not read a stream completely is never carried from), and
+/// the date equals a full run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_day_is_read_again_in_full_the_next_day() {
+    let inc = tempfile::tempdir().unwrap();
+    run_day(inc.path(), 0, &["--incremental"]).await;
+    let medium = medium_synth::SyntheticMedium::new(world(1));
+    let failing: std::collections::HashSet<String> = [3, 7].map(|a| medium.user_id(a)).into();
+    let faults = medium_synth::Faults {
+        always_fail: failing.clone(),
+        ..medium_synth::Faults::default()
+    };
+    let day1 = run_day_with(inc.path(), 1, faults, &["--incremental", "--retries", "0"]).await;
+    assert!(!day1.is_complete(), "two authors failed on day 1");
+    let (day2, _) = run_day(inc.path(), 2, &["--incremental"]).await;
+    assert!(day2.is_complete(), "{:?}", day2.failures);
+    let carried = carried_authors(inc.path(), 2);
+    assert!(!carried.is_empty());
+    for id in &failing {
+        assert!(
+            !carried.contains(id),
+            "{id} failed on day 1: read in full on day 2"
+        );
+    }
+    let full = tempfile::tempdir().unwrap();
+    run_day(full.path(), 2, &[]).await;
+    assert_same_date(full.path(), inc.path(), 2);
+}
+
+/// #15: `--full-every 2` makes the second day after a full run a full run again; a plain
+/// `etl run` (no --incremental) is always full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_every_forces_a_full_run() {
+    let inc = tempfile::tempdir().unwrap();
+    let flags = ["--incremental", "--full-every", "2"];
+    run_day(inc.path(), 0, &flags).await;
+    let (d1, _) = run_day(inc.path(), 1, &flags).await;
+    assert_eq!(d1.manifest.run_mode(), "incremental");
+    let (d2, _) = run_day(inc.path(), 2, &flags).await;
+    assert_eq!(
+        d2.manifest.run_mode(),
+        "full",
+        "two days after the last full run"
+    );
+    assert!(carried_authors(inc.path(), 2).is_empty());
+    let (d3, _) = run_day(inc.path(), 3, &flags).await;
+    assert_eq!(d3.manifest.run_mode(), "incremental");
+    let (plain, _) = run_day(inc.path(), 4, &[]).await;
+    assert_eq!(plain.manifest.run_mode(), "full");
+}
+
+/// #15: an incremental run stopped part-way (SIGTERM, kill) keeps what it fetched; the re-run
+/// reads it from the raw store, asks only for the rest, and ends where a full run would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_incremental_run_resumes() {
+    let inc = tempfile::tempdir().unwrap();
+    run_day(inc.path(), 0, &["--incremental"]).await;
+    // day 1, stopped after about 40 pages
+    let site = SyntheticSite::start(world(1), Duration::from_millis(5)).await;
+    let d = date(1);
+    let settings = site.settings_into(
+        inc.path(),
+        &["--date", &d, "--incremental", "--concurrency", "2"],
+    );
+    let cancel = medium_etl::run::CancelFlag::default();
+    let stopper = {
+        let cancel = cancel.clone();
+        let stats = site.server.stats.clone();
+        tokio::spawn(async move {
+            while stats.requests.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            cancel.cancel();
+        })
+    };
+    let stopped = pipeline::run_until(&settings, cancel).await;
+    stopper.await.unwrap();
+    assert!(matches!(stopped, Err(medium_etl::RunError::Cancelled)));
+    let before = site.requests();
+    let o = pipeline::run(&settings).await.unwrap();
+    assert!(o.is_complete(), "{:?}", o.failures);
+    assert_eq!(o.manifest.run_mode(), "incremental");
+    let resumed = site.requests() - before;
+    let full = tempfile::tempdir().unwrap();
+    let (_, full_requests) = run_day(full.path(), 1, &[]).await;
+    assert!(
+        resumed + before <= full_requests,
+        "{before} + {resumed} vs {full_requests}"
+    );
+    assert_same_date(full.path(), inc.path(), 1);
+}
