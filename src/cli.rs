@@ -52,6 +52,28 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve a deterministic synthetic Medium on 127.0.0.1 (for trying and measuring `etl run`).
     Synth(SynthArgs),
+    /// Derive dates' tables and reports again from the raw store alone (no network), following
+    /// what each date's run fetched and carried (after an upgrade changes a definition).
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RebuildArgs {
+    /// The date to rebuild.
+    #[arg(long, value_name = "YYYY-MM-DD", required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+    pub date: Option<String>,
+    /// Rebuild every date with a raw store from this one...
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "to")]
+    pub from: Option<String>,
+    /// ...to this one (inclusive), oldest first.
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+    pub to: Option<String>,
+    /// The output root (as given to `etl run --out`).
+    #[arg(long, value_name = "DIR", default_value = defaults::OUT)]
+    pub out: PathBuf,
+    /// Print only warnings and errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Args)]

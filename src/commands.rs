@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medium_etl::cli::{RunArgs, ScheduleArgs, ServeArgs, SynthArgs};
+use medium_etl::cli::{RebuildArgs, RunArgs, ScheduleArgs, ServeArgs, SynthArgs};
 use medium_etl::config::{LogFormat, Schedule};
 use medium_etl::error::{error_chain, exit, exit_code, RunError};
 use medium_etl::raw_store::{Captured, RawStore};
@@ -52,6 +52,57 @@ pub fn run(args: &RunArgs) -> u8 {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// `etl rebuild`: dates derived again from the raw store, oldest first; stops at the first
+/// date that cannot be rebuilt (it is left as it was).
+pub fn rebuild(args: &RebuildArgs) -> u8 {
+    let day = |s: &str| medium_etl::config::RunDate::parse_iso(s).map(|d| d.0);
+    let parsed = (|| -> Result<_, medium_etl::error::ConfigError> {
+        let date = args.date.as_deref().map(day).transpose()?;
+        let range = match (&args.from, &args.to) {
+            (Some(f), Some(t)) => Some((day(f)?, day(t)?)),
+            _ => None,
+        };
+        Ok((date, range))
+    })();
+    let (date, range) = match parsed {
+        Ok(p) => p,
+        Err(e) => return fail(&e.into()),
+    };
+    let dates = match medium_etl::rebuild::dates(&args.out, date, range) {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    let mut tracing_ready = false;
+    for d in dates {
+        let settings = match medium_etl::rebuild::settings(&args.out, &d, args.quiet) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+        if !tracing_ready {
+            init_tracing(&settings);
+            tracing_ready = true;
+        }
+        match rt.block_on(pipeline::run(&settings)) {
+            Ok(outcome) => {
+                if !args.quiet {
+                    println!(
+                        "rebuilt {d} from {}: {} and {}",
+                        outcome.raw_store.root().display(),
+                        outcome.tables_dir.display(),
+                        outcome.reports_dir.display()
+                    );
+                }
+            }
+            Err(e) => return fail(&e),
+        }
+    }
+    exit::OK
 }
 
 /// `etl schedule`: runs on a timer until SIGINT or SIGTERM.

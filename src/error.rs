@@ -394,6 +394,9 @@ pub enum RunError {
         stored: String,
         requested: String,
     },
+    /// `etl rebuild` could not re-derive a date from its raw store alone.
+    #[error("cannot rebuild {date} from the raw store: {}", missing.join("; "))]
+    Rebuild { date: String, missing: Vec<String> },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
@@ -424,6 +427,7 @@ pub fn exit_code(err: &RunError) -> u8 {
         | RunError::Runtime(_) => exit::IO,
         RunError::Locked(LockError::Busy { .. }) => exit::LOCKED,
         RunError::OtherOrigin { .. } => exit::USAGE,
+        RunError::Rebuild { .. } => exit::IO,
         RunError::Locked(LockError::Io { .. }) => exit::IO,
         RunError::Cancelled => exit::OK,
     }

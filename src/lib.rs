@@ -28,6 +28,7 @@ pub mod lock;
 pub mod pipeline;
 pub mod progress;
 pub mod raw_store;
+pub mod rebuild;
 pub mod run;
 pub mod schedule;
 pub mod schema;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Schedule(args) => commands::schedule(&args),
         Command::Serve(args) => commands::serve(&args),
         Command::Synth(args) => commands::synth(&args),
+        Command::Rebuild(args) => commands::rebuild(&args),
     };
     ExitCode::from(code)
 }

@@ -87,11 +87,27 @@ pub async fn run_locked(
     }
     // a run of this date killed while publishing is finished now, not after this harvest
     crate::sinks::partition::recover_date(&settings.out, &lock)?;
-    check_origin(settings, &raw_store)?;
+    if !settings.rebuild {
+        check_origin(settings, &raw_store)?;
+    }
     let stats = Arc::new(FetchStats::default());
-    let previous = match settings.incremental {
-        true => Previous::find(&settings.out, settings.date.0, settings.carry).map(Arc::new),
-        false => None,
+    let previous = if settings.rebuild {
+        // follow the date's own decisions: stop where it stopped, carry what it carried
+        let record = raw_store
+            .harvest_record()?
+            .ok_or_else(|| RunError::Rebuild {
+                date: date.clone(),
+                missing: vec![raw_store
+                    .root()
+                    .join(crate::raw_store::HARVEST_FILE)
+                    .display()
+                    .to_string()],
+            })?;
+        Previous::follow(&settings.out, settings.date.0, record).map(Arc::new)
+    } else if settings.incremental {
+        Previous::find(&settings.out, settings.date.0, settings.carry).map(Arc::new)
+    } else {
+        None
     };
     if let Some(p) = &previous {
         tracing::info!(date = %date, previous = %p.date, cutoff_ms = p.cutoff_ms, "IncrementalRun");
@@ -119,13 +135,26 @@ pub async fn run_locked(
         return Err(RunError::Cancelled);
     }
     progress.set_stage(Stage::Publish);
-    if let Err(e) = raw_store.set_harvest_record(&harvest_record(&raw_store, &harvest, &previous)) {
+    if settings.rebuild && !harvest.failures().is_empty() {
+        // a rebuild publishes what the date's run published, or nothing
+        reporter.finish().await;
+        return Err(RunError::Rebuild {
+            date: date.clone(),
+            missing: harvest.failures().into_iter().map(|f| f.error).collect(),
+        });
+    }
+    if let Err(e) =
+        raw_store.set_harvest_record(&harvest_record(settings, &raw_store, &harvest, &previous))
+    {
         reporter.finish().await;
         return Err(e.into());
     }
-    if let Err(e) = origin_settled(&raw_store, &harvest) {
-        reporter.finish().await;
-        return Err(e);
+    // (a rebuild reads the date's own store and leaves its origin as it was)
+    if !settings.rebuild {
+        if let Err(e) = origin_settled(&raw_store, &harvest) {
+            reporter.finish().await;
+            return Err(e);
+        }
     }
     let harvest = match reportable(harvest) {
         Ok(harvest) => harvest,
@@ -319,10 +348,25 @@ fn fetched_and_carried(batch: &arrow::record_batch::RecordBatch, date: &str) -> 
 
 /// How the harvest read each stream, for later incremental runs and `etl rebuild`.
 fn harvest_record(
+    settings: &Settings,
     store: &RawStore,
     harvest: &Harvest,
     previous: &Option<Arc<Previous>>,
 ) -> HarvestRecord {
+    use medium_api::endpoints::PublicationRef;
+    let mut flags = Vec::new();
+    for p in &settings.publications {
+        let (flag, key) = match p {
+            PublicationRef::Id(id) => ("--collection-id", id),
+            PublicationRef::Slug(slug) => ("--publication", slug),
+        };
+        flags.extend([flag.to_owned(), key.clone()]);
+    }
+    if let Some(n) = settings.max_authors {
+        flags.extend(["--max-authors".to_owned(), n.to_string()]);
+    }
+    flags.extend(["--max-pages".to_owned(), settings.max_pages.to_string()]);
+    flags.extend(["--via".to_owned(), settings.via.to_string()]);
     fn record<P>(store: &RawStore, s: &StreamHarvest<P>) -> Option<(String, StreamRecord)> {
         Some((
             store.stream_key(&s.stream),
@@ -349,6 +393,9 @@ fn harvest_record(
     HarvestRecord {
         incremental: previous.is_some(),
         followings_full,
+        previous_date: previous.as_ref().map(|p| p.date.clone()),
+        cutoff_ms: previous.as_ref().map(|p| p.cutoff_ms),
+        flags,
         streams,
     }
 }

@@ -100,6 +100,15 @@ pub struct HarvestRecord {
     pub incremental: bool,
     /// Whether every following list was read in full (not carried).
     pub followings_full: bool,
+    /// For an incremental run: the date it carried from, and its cutoff (epoch ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cutoff_ms: Option<i64>,
+    /// What the run was asked for, so that `etl rebuild` asks the same of the raw store:
+    /// publications as `--collection-id` / `--publication` flags, `--max-authors`,
+    /// `--max-pages` and `--via`.
+    pub flags: Vec<String>,
     /// By stream key ([`RawStore::stream_key`]).
     pub streams: std::collections::BTreeMap<String, StreamRecord>,
 }

@@ -367,6 +367,9 @@ pub struct Settings {
     pub incremental: bool,
     /// How far carrying goes (`--lag`, `--full-every`, `--followings-every`).
     pub carry: CarryPolicy,
+    /// `etl rebuild`: re-derive the date from its own raw store, following its recorded
+    /// decisions (no network, no origin check).
+    pub rebuild: bool,
     pub client: ClientSettings,
     pub schedule: Option<Schedule>,
     /// The command line as given (recorded in the manifest).
@@ -698,6 +701,7 @@ impl Settings {
                 full_every_days: full_every,
                 followings_every_days: followings_every,
             },
+            rebuild: false,
             client,
             schedule,
             arguments: Vec::new(),

@@ -461,3 +461,27 @@ async fn progress_shows_as_log_lines_without_a_terminal_and_as_bars_on_one() {
         "--quiet hides the bars"
     );
 }
+
+/// #15: `etl rebuild` on the quick start's output: the same reports, no network; a date with
+/// no raw store is exit 6 naming the record it needs.
+#[test]
+fn etl_rebuild_derives_a_date_again_and_names_what_is_missing() {
+    let out = tempfile::tempdir().unwrap();
+    let o = etl_on_sample(out.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let csv = out
+        .path()
+        .join("reports/date=2026-11-27/author_metrics.csv");
+    let before = std::fs::read(&csv).unwrap();
+    let dir = out.path().to_str().unwrap();
+    let o = etl(&["rebuild", "--date", "2026-11-27", "--out", dir], &repo());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("rebuilt 2026-11-27"));
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+    let o = etl(&["rebuild", "--date", "2026-11-28", "--out", dir], &repo());
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(6), "{err}");
+    assert!(err.contains("raw/date=2026-11-28/_harvest.json"), "{err}");
+    let o = etl(&["rebuild", "--out", dir], &repo());
+    assert_eq!(o.status.code(), Some(2), "needs --date or --from/--to");
+}

@@ -44,6 +44,9 @@ pub struct Previous {
     pub followings: bool,
     out: PathBuf,
     records: HashMap<String, HarvestRecord>,
+    /// `etl rebuild`: the rebuilt date and its own record, whose decisions are followed
+    /// instead of made again.
+    follow: Option<(String, HarvestRecord)>,
 }
 
 /// What a stream may carry: its earlier pages, the items they hold, and when to stop.
@@ -60,6 +63,8 @@ enum Rule {
     Stories { cutoff_ms: i64 },
     /// Stop after page 1 when it lists these users, in this order.
     SameFirstPage(Vec<String>),
+    /// Stop after this page, as the date being rebuilt did.
+    At(usize),
 }
 
 impl<P: StreamPage> Carry<P> {
@@ -77,6 +82,7 @@ impl<P: StreamPage> Carry<P> {
             Rule::SameFirstPage(first) => {
                 index == 1 && ids.len() == first.len() && ids.iter().zip(first).all(|(a, b)| a == b)
             }
+            Rule::At(n) => index == *n,
         }
     }
 }
@@ -85,26 +91,7 @@ impl Previous {
     /// The earlier dates `date` may carry from under `out`, or `None` for a full run: no
     /// earlier published date with a harvest record, or a full run is due.
     pub fn find(out: &Path, date: NaiveDate, policy: CarryPolicy) -> Option<Previous> {
-        let mut records = HashMap::new();
-        let mut dates: Vec<NaiveDate> = std::fs::read_dir(out.join(Kind::Raw.dir_name()))
-            .ok()?
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let d = NaiveDate::parse_from_str(date_of_dir_name(&name)?, "%Y-%m-%d").ok()?;
-                (d < date).then_some(d)
-            })
-            .collect();
-        dates.sort_unstable_by(|a, b| b.cmp(a));
-        for d in &dates {
-            let text = d.format("%Y-%m-%d").to_string();
-            if !manifest_path(out, &text).exists() {
-                continue;
-            }
-            if let Ok(Some(r)) = RawStore::for_date(out, &text).harvest_record() {
-                records.insert(text, r);
-            }
-        }
+        let records = earlier_records(out, date);
         let (latest, _) = records.iter().max_by(|a, b| a.0.cmp(b.0))?;
         let latest = latest.clone();
         let days_since = |pick: &dyn Fn(&HarvestRecord) -> bool| {
@@ -134,6 +121,22 @@ impl Previous {
             followings,
             out: out.to_path_buf(),
             records,
+            follow: None,
+        })
+    }
+
+    /// For `etl rebuild` of `date`, whose own record is `record`: every stream stops where the
+    /// date's run stopped it and carries what it carried, from the dates it carried from.
+    /// `None` when the date carried nothing (a full run: no chain to follow).
+    pub fn follow(out: &Path, date: NaiveDate, record: HarvestRecord) -> Option<Previous> {
+        let previous = record.previous_date.clone()?;
+        Some(Previous {
+            date: previous,
+            cutoff_ms: record.cutoff_ms.unwrap_or_default(),
+            followings: true,
+            out: out.to_path_buf(),
+            records: earlier_records(out, date),
+            follow: Some((date.format("%Y-%m-%d").to_string(), record)),
         })
     }
 
@@ -146,10 +149,41 @@ impl Previous {
             .filter(|r| r.complete && r.via == via && r.pages > 0)
     }
 
-    /// What `stream`, read in `via`, may carry; `None`: read it in full. For a following
-    /// list, `reported` is Medium's following count now and `reported_before` on the earlier
-    /// date: they must agree.
+    /// What `stream`, read in `via`, may carry; `Ok(None)`: read it in full. For a following
+    /// list, `reported` is Medium's following count now and on the earlier date: they must
+    /// agree. `Err` (only when rebuilding, which must carry what the date carried) names the
+    /// earlier page or record that is missing.
     pub fn carry<P: StreamPage>(
+        &self,
+        stream: &StreamId,
+        via: Via,
+        reported: Option<(Option<u64>, Option<u64>)>,
+    ) -> Result<Option<Carry<P>>, PathBuf> {
+        if let Some((date, record)) = &self.follow {
+            let key = RawStore::for_date(&self.out, date).stream_key(stream);
+            let Some(from) = record
+                .streams
+                .get(&key)
+                .and_then(|r| r.carried_from.as_ref().map(|f| (f, r.pages)))
+            else {
+                return Ok(None);
+            };
+            let chain = self.chain_from::<P>(from.0, stream, via)?;
+            let chain = match stream {
+                StreamId::Following(_) => chain.into_iter().skip(1).collect(),
+                _ => chain,
+            };
+            return Ok(Some(Carry {
+                chain,
+                known: HashSet::new(),
+                rule: Rule::At(from.1),
+            }));
+        }
+        Ok(self.decide(stream, via, reported))
+    }
+
+    /// [`Previous::carry`] for an incremental run: the rules (module docs).
+    fn decide<P: StreamPage>(
         &self,
         stream: &StreamId,
         via: Via,
@@ -199,22 +233,64 @@ impl Previous {
     /// A stream's pages as the latest earlier date had them (see the module docs); `None`
     /// when any link is missing, incomplete, in another format, or unreadable.
     pub fn chain<P: StreamPage>(&self, stream: &StreamId, via: Via) -> Option<Vec<(String, P)>> {
+        self.chain_from(&self.date, stream, via).ok()
+    }
+
+    /// [`Previous::chain`] from `date` on: `Err` names what is missing or unreadable.
+    fn chain_from<P: StreamPage>(
+        &self,
+        date: &str,
+        stream: &StreamId,
+        via: Via,
+    ) -> Result<Vec<(String, P)>, PathBuf> {
         let mut out = Vec::new();
-        let mut date = self.date.clone();
+        let mut date = date.to_owned();
         loop {
             let store = RawStore::for_date(&self.out, &date);
             let key = store.stream_key(stream);
-            let record = self.record(&date, &key, via)?;
+            let Some(record) = self.record(&date, &key, via) else {
+                return Err(store.root().join(crate::raw_store::HARVEST_FILE));
+            };
             for index in 1..=record.pages {
-                let stored = store.load_any(stream, via, index).ok()??;
-                let page = P::decode(via, stream, &stored.meta.query, &stored.body).ok()?;
+                let body_path = store.page_paths(stream, via, index).0;
+                let stored = match store.load_any(stream, via, index) {
+                    Ok(Some(stored)) => stored,
+                    _ => return Err(body_path),
+                };
+                let page = P::decode(via, stream, &stored.meta.query, &stored.body)
+                    .map_err(|_| body_path.clone())?;
                 out.push((date.clone(), page));
             }
             match &record.carried_from {
                 Some(earlier) if *earlier < date => date = earlier.clone(),
-                Some(_) => return None,
-                None => return Some(out),
+                Some(_) => return Err(store.root().join(crate::raw_store::HARVEST_FILE)),
+                None => return Ok(out),
             }
         }
     }
+}
+
+/// The harvest records of the published dates before `date` under `out`.
+fn earlier_records(out: &Path, date: NaiveDate) -> HashMap<String, HarvestRecord> {
+    let mut records = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(out.join(Kind::Raw.dir_name())) else {
+        return records;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(d) = date_of_dir_name(&name)
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .filter(|d| *d < date)
+        else {
+            continue;
+        };
+        let text = d.format("%Y-%m-%d").to_string();
+        if !manifest_path(out, &text).exists() {
+            continue;
+        }
+        if let Ok(Some(r)) = RawStore::for_date(out, &text).harvest_record() {
+            records.insert(text, r);
+        }
+    }
+    records
 }

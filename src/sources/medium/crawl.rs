@@ -232,13 +232,29 @@ impl Harvester {
                 continue;
             };
             let mut pages = Vec::new();
-            let carry: Option<Carry<P>> = match listed {
-                None => self
-                    .settings
-                    .previous
-                    .as_ref()
-                    .and_then(|p| p.carry(&stream, via, reported)),
-                Some(_) => None,
+            let carry: Option<Carry<P>> = match (listed, &self.settings.previous) {
+                (None, Some(previous)) => match previous.carry(&stream, via, reported) {
+                    Ok(carry) => carry,
+                    Err(file) => {
+                        // rebuilding: what the date carried must be there
+                        let error = FetchError::NotInSource {
+                            url: self.pages.url(&path, ""),
+                            dir: file.parent().map(Into::into).unwrap_or_default(),
+                            file,
+                        };
+                        turn.done();
+                        let end = Err(Unfinished::Failed(error));
+                        log_stream_end(&stream, 0, &end);
+                        return StreamHarvest {
+                            stream,
+                            pages: Vec::new(),
+                            end,
+                            via: Some(via),
+                            carried: Vec::new(),
+                        };
+                    }
+                },
+                _ => None,
             };
             let end = match listed {
                 None => {
