@@ -435,6 +435,29 @@ fn reportable(mut harvest: Harvest) -> Result<Harvest, RunError> {
     }
 }
 
+/// The latest published date before `date` under `out` (its manifest exists).
+fn previous_published(out: &Path, date: &str) -> Option<String> {
+    let entries = std::fs::read_dir(out.join(Kind::Reports.dir_name())).ok()?;
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            crate::layout::date_of_dir_name(&name).map(str::to_owned)
+        })
+        .filter(|d| d.as_str() < date && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+        .filter(|d| crate::layout::manifest_path(out, d).exists())
+        .max()
+}
+
+/// 00:00 UTC of a `YYYY-MM-DD` date, in epoch ms.
+fn day_start_ms(date: &str) -> i64 {
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+        .unwrap_or_default()
+}
+
 /// Builds the date's tables and reports in a staging area and publishes them whole.
 fn publish(
     out: &Path,
@@ -470,9 +493,19 @@ fn publish(
         aggregate::author_metrics(&tables_dir).map_err(polars(schema::AUTHOR_METRICS))?;
     let mut summary = aggregate::publication_summary(&tables_dir, &metrics)
         .map_err(polars(schema::PUBLICATION_SUMMARY))?;
+    let previous = previous_published(out, &manifest.date);
+    let before = previous.map(|d| aggregate::Before {
+        tables_dir: partition_dir(out, Kind::Tables, &d),
+        reports_dir: partition_dir(out, Kind::Reports, &d),
+        date: d,
+    });
+    let mut changes =
+        aggregate::author_changes(&tables_dir, &metrics, day_start_ms(&manifest.date), before)
+            .map_err(polars(schema::AUTHOR_CHANGES))?;
     for (name, df) in [
         (schema::AUTHOR_METRICS, &mut metrics),
         (schema::PUBLICATION_SUMMARY, &mut summary),
+        (schema::AUTHOR_CHANGES, &mut changes),
     ] {
         manifest.rows.insert(name.to_owned(), df.height());
         manifest.files.extend(date.write_report(name, df)?);

@@ -22,6 +22,7 @@ pub use medium_api::via::tables::{AUTHORS, FOLLOWINGS, POSTS, PUBLICATIONS};
 /// Report names, as file stems under `reports/date=YYYY-MM-DD/`.
 pub const AUTHOR_METRICS: &str = "author_metrics";
 pub const PUBLICATION_SUMMARY: &str = "publication_summary";
+pub const AUTHOR_CHANGES: &str = "author_changes";
 
 pub fn timestamp_ms_utc() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
@@ -211,6 +212,19 @@ pub const AUTHOR_METRICS_COLUMNS: &[&str] = &[
     "harvest_complete",
 ];
 
+/// The columns of `author_changes`, in order: per author, against the previous published date.
+pub const AUTHOR_CHANGES_COLUMNS: &[&str] = &[
+    "user_id",
+    "username",
+    "previous_date",
+    "in_previous",
+    "stories_added",
+    "claps_gained",
+    "claps_gained_recent",
+    "follower_change",
+    "following_change",
+];
+
 /// The columns of `publication_summary`, in order.
 pub const PUBLICATION_SUMMARY_COLUMNS: &[&str] = &[
     "collection_id",
@@ -344,7 +358,8 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .chain(AUTHOR_METRICS_COLUMNS.iter().map(|s| s.to_string()))
-            .chain(PUBLICATION_SUMMARY_COLUMNS.iter().map(|s| s.to_string()));
+            .chain(PUBLICATION_SUMMARY_COLUMNS.iter().map(|s| s.to_string()))
+            .chain(AUTHOR_CHANGES_COLUMNS.iter().map(|s| s.to_string()));
         for name in names {
             assert!(
                 doc.contains(&format!("`{name}`")),

@@ -26,7 +26,9 @@ use medium_api::via::Via;
 use polars::prelude::*;
 
 use crate::layout::parquet_file;
-use crate::schema::{self, AUTHOR_METRICS_COLUMNS, PUBLICATION_SUMMARY_COLUMNS};
+use crate::schema::{
+    self, AUTHOR_CHANGES_COLUMNS, AUTHOR_METRICS_COLUMNS, PUBLICATION_SUMMARY_COLUMNS,
+};
 
 /// How many authors the publication summary's top lists hold.
 pub const TOP_N: usize = 10;
@@ -241,4 +243,150 @@ pub fn publication_summary(tables_dir: &Path, metrics: &DataFrame) -> PolarsResu
         .sort(["collection_id"], SortMultipleOptions::default())
         .select(columns)
         .collect()
+}
+
+/// The published date an `author_changes` report compares against.
+#[derive(Debug, Clone)]
+pub struct Before {
+    pub date: String,
+    pub tables_dir: std::path::PathBuf,
+    pub reports_dir: std::path::PathBuf,
+}
+
+/// `author_changes`: per author of `metrics` (this date's `author_metrics`), against the
+/// previous published date `before` (all change columns null when there is none, or the author
+/// was not in it):
+/// - `stories_added`: stories (`is_story`) whose post id the previous date did not have;
+/// - `claps_gained`: `total_claps` now minus then;
+/// - `claps_gained_recent`: the same over stories first published in the 30 days before this
+///   date (a story new since then counts from 0);
+/// - `follower_change`, `following_change`: `follower_count` and `following_count` now minus then.
+pub fn author_changes(
+    tables_dir: &Path,
+    metrics: &DataFrame,
+    date_start_ms: i64,
+    before: Option<Before>,
+) -> PolarsResult<DataFrame> {
+    let now = metrics.clone().lazy().select([
+        col("user_id"),
+        col("username"),
+        col("total_claps"),
+        col("follower_count"),
+        col("following_count"),
+    ]);
+    let Some(before) = before else {
+        let null_i64 = || lit(NULL).cast(DataType::Int64);
+        return now
+            .select([
+                col("user_id"),
+                col("username"),
+                lit(NULL).cast(DataType::Date).alias("previous_date"),
+                lit(false).alias("in_previous"),
+                null_i64().alias("stories_added"),
+                null_i64().alias("claps_gained"),
+                null_i64().alias("claps_gained_recent"),
+                null_i64().alias("follower_change"),
+                null_i64().alias("following_change"),
+            ])
+            .collect();
+    };
+    let then = LazyFrame::scan_parquet(
+        PlRefPath::new(
+            before
+                .reports_dir
+                .join(parquet_file(schema::AUTHOR_METRICS))
+                .to_string_lossy()
+                .as_ref(),
+        ),
+        ScanArgsParquet::default(),
+    )?
+    .select([
+        col("user_id"),
+        lit(true).alias("in_previous"),
+        col("total_claps").alias("_claps_then"),
+        col("follower_count").alias("_followers_then"),
+        col("following_count").alias("_following_then"),
+    ]);
+    let stories_now = scan(tables_dir, schema::POSTS)?
+        .filter(col("is_story"))
+        .select([
+            col("creator_id"),
+            col("post_id"),
+            col("total_clap_count"),
+            col("first_published_at")
+                .cast(DataType::Int64)
+                .alias("_published_ms"),
+        ]);
+    let posts_then = scan(&before.tables_dir, schema::POSTS)?.select([
+        col("post_id"),
+        lit(true).alias("_known"),
+        col("total_clap_count").alias("_post_claps_then"),
+    ]);
+    let recent_from = date_start_ms - 30 * 86_400_000;
+    let per_author = stories_now
+        .join(
+            posts_then,
+            [col("post_id")],
+            [col("post_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .group_by([col("creator_id")])
+        .agg([
+            col("_known")
+                .is_null()
+                .cast(DataType::Int64)
+                .sum()
+                .alias("_added"),
+            (col("total_clap_count").fill_null(lit(0i64))
+                - col("_post_claps_then").fill_null(lit(0i64)))
+            .filter(col("_published_ms").gt_eq(lit(recent_from)))
+            .sum()
+            .alias("_recent"),
+        ]);
+    let previous_date = lit(before.date.clone())
+        .str()
+        .to_date(StrptimeOptions {
+            format: Some("%Y-%m-%d".into()),
+            ..StrptimeOptions::default()
+        })
+        .alias("previous_date");
+    let known = || col("in_previous").eq(lit(true));
+    let when_known = |e: Expr, name: &str| {
+        when(known())
+            .then(e)
+            .otherwise(lit(NULL).cast(DataType::Int64))
+            .alias(name)
+    };
+    now.join(
+        then,
+        [col("user_id")],
+        [col("user_id")],
+        JoinArgs::new(JoinType::Left),
+    )
+    .join(
+        per_author,
+        [col("user_id")],
+        [col("creator_id")],
+        JoinArgs::new(JoinType::Left),
+    )
+    .select([
+        col("user_id"),
+        col("username"),
+        previous_date,
+        col("in_previous").fill_null(lit(false)),
+        when_known(col("_added").fill_null(lit(0i64)), "stories_added"),
+        when_known(col("total_claps") - col("_claps_then"), "claps_gained"),
+        when_known(col("_recent").fill_null(lit(0i64)), "claps_gained_recent"),
+        when_known(
+            col("follower_count") - col("_followers_then"),
+            "follower_change",
+        ),
+        when_known(
+            col("following_count").cast(DataType::Int64)
+                - col("_following_then").cast(DataType::Int64),
+            "following_change",
+        ),
+    ])
+    .collect()
+    .and_then(|df| df.select(AUTHOR_CHANGES_COLUMNS.iter().copied()))
 }

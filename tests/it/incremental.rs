@@ -393,3 +393,59 @@ async fn rebuild_derives_each_date_again_from_the_raw_store_alone() {
     assert!(err.to_string().contains(&*page.to_string_lossy()), "{err}");
     assert_eq!(published(inc.path(), 2), before[2]);
 }
+
+/// #15: `author_changes` against the previous published date, checked against the synthetic
+/// world's own changes: stories added (responses are not stories), claps gained (all on young
+/// stories: the base world's never change), follows added; the first date has nulls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn author_changes_tell_what_changed_since_the_previous_date() {
+    let out = tempfile::tempdir().unwrap();
+    for day in 0..=2 {
+        run_day(out.path(), day, &["--incremental"]).await;
+    }
+    let changes = |day: u32| {
+        crate::metrics::rows_by(
+            &read_parquet(
+                &out.path()
+                    .join(format!("reports/date={}/author_changes.parquet", date(day))),
+            ),
+            "user_id",
+        )
+    };
+    let first = changes(0);
+    assert!(first
+        .values()
+        .all(|r| r["previous_date"] == "null" && r["stories_added"] == "null"));
+    for day in 1..=2 {
+        let (now, then) = (
+            medium_synth::SyntheticMedium::new(world(day)),
+            medium_synth::SyntheticMedium::new(world(day - 1)),
+        );
+        let rows = changes(day);
+        assert_eq!(rows.len(), 40);
+        for a in 0..40 {
+            let r = &rows[&now.user_id(a)];
+            assert_eq!(r["previous_date"], date(day - 1));
+            let added = (then.stories_of(a)..now.stories_of(a))
+                .filter(|s| !medium_synth::SyntheticMedium::is_response(*s))
+                .count();
+            assert_eq!(
+                r["stories_added"],
+                added.to_string(),
+                "author {a} day {day}"
+            );
+            assert_eq!(
+                r["claps_gained"], r["claps_gained_recent"],
+                "author {a} day {day}"
+            );
+            let follows = usize::from((a + day as usize).is_multiple_of(10));
+            assert_eq!(
+                r["following_change"],
+                follows.to_string(),
+                "author {a} day {day}"
+            );
+            assert_eq!(r["follower_change"], "0");
+        }
+        assert!(rows.values().any(|r| r["claps_gained"] != "0"));
+    }
+}

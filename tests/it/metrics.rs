@@ -438,7 +438,7 @@ async fn the_manifest_records_requests_rows_and_every_file() {
     assert_eq!(manifest["rows"]["authors"], 3);
     assert_eq!(manifest["rows"]["author_metrics"], 3);
     let files = manifest["files"].as_array().unwrap();
-    assert_eq!(files.len(), 4 + 4);
+    assert_eq!(files.len(), 4 + 6, "4 tables, 3 reports as Parquet and CSV");
     for f in files {
         let path = out.path().join(f["path"].as_str().unwrap());
         assert_eq!(
