@@ -225,6 +225,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub followings_every: Option<u32>,
 
+    /// Exit 10 when a quality check fails (the date is published either way; the manifest
+    /// lists the checks).
+    #[arg(long)]
+    pub strict: bool,
+
+    #[arg(long, value_name = "PCT", help = defaults::help("Quality check: a table's row count may move this many percent from the previous date's", defaults::MAX_DRIFT_PCT))]
+    pub max_drift: Option<f64>,
+
     /// Answer every request from this raw store directory (such as data/raw/date=2026-11-20 or
     /// data/sample) instead of the network.
     #[arg(long, value_name = "DIR")]

@@ -38,8 +38,16 @@ pub fn run(args: &RunArgs) -> u8 {
     let outcome = runtime().and_then(|rt| rt.block_on(pipeline::run(&settings)));
     match outcome {
         Ok(outcome) => {
-            if !settings.quiet || !outcome.is_complete() {
+            let failed_checks = outcome.manifest.failed_checks().count();
+            let strict_failure = settings.strict && failed_checks > 0;
+            if !settings.quiet || !outcome.is_complete() || strict_failure {
                 print!("{}", summary::summary(&outcome));
+            }
+            if strict_failure {
+                eprintln!(
+                    "etl: {failed_checks} quality check(s) failed (--strict); see the summary above"
+                );
+                return exit::CHECKS_FAILED;
             }
             if outcome.is_complete() {
                 return exit::OK;

@@ -35,6 +35,9 @@ pub mod exit {
     /// Another run is writing the same date under the same output root (its pid and run id
     /// are in the message). `etl schedule` waits for it instead.
     pub const LOCKED: u8 = 9;
+    /// `--strict`: the date was published, but a quality check failed (the manifest's
+    /// `checks` say which and why).
+    pub const CHECKS_FAILED: u8 = 10;
 }
 
 pub use medium_api::BodyError;

@@ -176,10 +176,12 @@ pub async fn run_locked(
 
     // Normalize → aggregate → publish. CPU-bound and synchronous: off the async workers.
     let out = settings.out.clone();
+    let max_drift_pct = settings.max_drift_pct;
     let publish_progress = progress.clone();
     let (harvest, manifest) = tokio::task::spawn_blocking(move || {
         let manifest = publish(
             &out,
+            max_drift_pct,
             &lock,
             &run_id,
             &harvest,
@@ -459,8 +461,10 @@ fn day_start_ms(date: &str) -> i64 {
 }
 
 /// Builds the date's tables and reports in a staging area and publishes them whole.
+#[allow(clippy::too_many_arguments)]
 fn publish(
     out: &Path,
+    max_drift_pct: f64,
     lock: &DateLock,
     run_id: &RunId,
     harvest: &Harvest,
@@ -494,6 +498,17 @@ fn publish(
     let mut summary = aggregate::publication_summary(&tables_dir, &metrics)
         .map_err(polars(schema::PUBLICATION_SUMMARY))?;
     let previous = previous_published(out, &manifest.date);
+    let before_tables = previous
+        .as_ref()
+        .map(|d| (d.as_str(), partition_dir(out, Kind::Tables, d)));
+    manifest.checks = crate::transforms::checks::run(
+        &tables,
+        before_tables.as_ref().map(|(d, p)| (*d, p.as_path())),
+        max_drift_pct,
+    );
+    for c in manifest.failed_checks() {
+        tracing::warn!(check = %c.name, detail = %c.detail, items = c.items.len(), "QualityCheckFailed");
+    }
     let before = previous.map(|d| aggregate::Before {
         tables_dir: partition_dir(out, Kind::Tables, &d),
         reports_dir: partition_dir(out, Kind::Reports, &d),

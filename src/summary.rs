@@ -24,8 +24,58 @@ pub fn summary(outcome: &RunOutcome) -> String {
     sources(&mut s, outcome);
     written(&mut s, outcome);
     rejected(&mut s, outcome);
+    checks(&mut s, outcome);
+    incremental(&mut s, outcome);
     failures(&mut s, outcome);
     s
+}
+
+/// The quality checks: how many passed, and each failure with its first items.
+fn checks(s: &mut String, outcome: &RunOutcome) {
+    let checks = &outcome.manifest.checks;
+    let failed: Vec<_> = outcome.manifest.failed_checks().collect();
+    let _ = writeln!(
+        s,
+        "  checks: {} of {} passed",
+        checks.len() - failed.len(),
+        checks.len()
+    );
+    for c in failed {
+        let shown: Vec<&str> = c.items.iter().take(3).map(String::as_str).collect();
+        let more = c.items.len().saturating_sub(3);
+        let more = match more {
+            0 => String::new(),
+            n => format!("; and {n} more in the manifest"),
+        };
+        let _ = writeln!(
+            s,
+            "    {} failed: {}: {}{more}",
+            c.name,
+            c.detail,
+            shown.join("; ")
+        );
+    }
+}
+
+/// What an incremental run fetched and carried.
+fn incremental(s: &mut String, outcome: &RunOutcome) {
+    if let Some(i) = &outcome.manifest.incremental {
+        let _ = writeln!(
+            s,
+            "  incremental from {} (stories before {} taken as unchanged): {} streams carried \
+             ({} pages), {} read in full; posts {} fetched, {} carried; followings {} fetched, \
+             {} carried",
+            i.previous_date,
+            i.cutoff,
+            i.streams_carried,
+            i.pages_carried,
+            i.streams_read_in_full,
+            i.posts_fetched,
+            i.posts_carried,
+            i.followings_fetched,
+            i.followings_carried
+        );
+    }
 }
 
 /// Values left null because they did not fit their column: the first few, and how many.
@@ -128,10 +178,11 @@ fn written(s: &mut String, outcome: &RunOutcome) {
     );
     let _ = writeln!(
         s,
-        "  reports: {} ({}, {}, {})",
+        "  reports: {} ({}, {}, {}, {})",
         outcome.reports_dir.display(),
         schema::AUTHOR_METRICS,
         schema::PUBLICATION_SUMMARY,
+        schema::AUTHOR_CHANGES,
         MANIFEST_FILE
     );
 }

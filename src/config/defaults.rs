@@ -29,6 +29,8 @@ pub const LOG_FORMAT: LogFormat = LogFormat::Text;
 pub const LAG_DAYS: u32 = 30;
 /// Incremental runs: a full run at least every this many days.
 pub const FULL_EVERY_DAYS: u32 = 7;
+/// Quality check `row_drift`: the largest move of a table's row count from the previous date.
+pub const MAX_DRIFT_PCT: f64 = 50.0;
 /// HTTP/1.1 only: Cloudflare refuses HTTP/2 from clients that are not browsers.
 pub const HTTP2: bool = false;
 /// The config file read when it exists and none is named.

@@ -253,6 +253,8 @@ pub struct FileConfig {
     pub lag: Option<u32>,
     pub full_every: Option<u32>,
     pub followings_every: Option<u32>,
+    pub strict: Option<bool>,
+    pub max_drift: Option<f64>,
     pub schedule: Option<ScheduleConfig>,
 }
 
@@ -367,6 +369,10 @@ pub struct Settings {
     pub incremental: bool,
     /// How far carrying goes (`--lag`, `--full-every`, `--followings-every`).
     pub carry: CarryPolicy,
+    /// Exit [`crate::error::exit::CHECKS_FAILED`] when a quality check fails (`--strict`).
+    pub strict: bool,
+    /// Quality check `row_drift`'s threshold, in percent (`--max-drift`).
+    pub max_drift_pct: f64,
     /// `etl rebuild`: re-derive the date from its own raw store, following its recorded
     /// decisions (no network, no origin check).
     pub rebuild: bool,
@@ -651,6 +657,10 @@ impl Settings {
         let full_every = pick!(l, args, f, full_every, defaults::FULL_EVERY_DAYS)?;
         let ok = (1..=3_650).contains(&full_every);
         l.check("--full-every", full_every, ok, "expected 1 to 3650 days")?;
+        let strict = l.pick("strict", args.strict.then_some(true), f.strict, false)?;
+        let max_drift = pick!(l, args, f, max_drift, defaults::MAX_DRIFT_PCT)?;
+        let ok = max_drift.is_finite() && (0.0..=1e6).contains(&max_drift);
+        l.check("--max-drift", max_drift, ok, "expected a percentage from 0")?;
         let followings_every = pick_opt!(l, args, f, followings_every, None)?;
         if let Some(n) = followings_every {
             let ok = (1..=3_650).contains(&n);
@@ -702,6 +712,8 @@ impl Settings {
                 followings_every_days: followings_every,
             },
             rebuild: false,
+            strict,
+            max_drift_pct: max_drift,
             client,
             schedule,
             arguments: Vec::new(),

@@ -336,6 +336,27 @@ fn last_run(body: &mut String, m: &Manifest) {
             ),
         ],
     );
+    let failed = m.failed_checks().count();
+    let _ = write!(
+        body,
+        "<h3>checks: {} of {} passed</h3><ul>",
+        m.checks.len() - failed,
+        m.checks.len()
+    );
+    for c in &m.checks {
+        let _ = write!(
+            body,
+            "<li>{} <b>{}</b>: {}{}</li>",
+            if c.passed { "✓" } else { "✗" },
+            escape(&c.name),
+            escape(&c.detail),
+            match c.items.is_empty() {
+                true => String::new(),
+                false => format!(" — <code>{}</code>", escape(&c.items.join("; "))),
+            }
+        );
+    }
+    body.push_str("</ul>");
     let _ = write!(body, "<h3>{} failure(s)</h3><ul>", m.failures.len());
     for f in &m.failures {
         let _ = write!(

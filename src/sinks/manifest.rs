@@ -72,6 +72,9 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     /// Seconds per stage: `harvest` (fetching), `publish` (normalize, aggregate, write).
     pub stages: BTreeMap<String, f64>,
+    /// The quality checks of the published tables ([`crate::transforms::checks`]).
+    #[serde(default)]
+    pub checks: Vec<crate::transforms::checks::Check>,
     /// What an incremental run carried from earlier dates (absent: a full run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<Incremental>,
@@ -99,6 +102,11 @@ pub struct Incremental {
 }
 
 impl Manifest {
+    /// The checks that failed.
+    pub fn failed_checks(&self) -> impl Iterator<Item = &crate::transforms::checks::Check> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+
     /// `full` or `incremental`.
     pub fn run_mode(&self) -> &'static str {
         match self.incremental {
@@ -215,6 +223,7 @@ impl Manifest {
             files: Vec::new(),
             stages: BTreeMap::new(),
             incremental: None,
+            checks: Vec::new(),
         }
     }
 }

@@ -449,3 +449,75 @@ async fn author_changes_tell_what_changed_since_the_previous_date() {
         assert!(rows.values().any(|r| r["claps_gained"] != "0"));
     }
 }
+
+/// #15: the quality checks at publish: on a day when every author has fewer stories than the
+/// day before, `story_counts_not_lower` lists the stories gone and `row_drift` the tables that
+/// moved too far; the date is published either way, and `--strict` makes the run exit 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_checks_fail_on_lost_stories_and_strict_exits_10() {
+    let out = tempfile::tempdir().unwrap();
+    let (first, _) = run_day(out.path(), 0, &[]).await;
+    assert!(
+        first.manifest.checks.iter().all(|c| c.passed),
+        "{:?}",
+        first.manifest.checks
+    );
+    assert_eq!(
+        first.manifest.checks.len(),
+        2,
+        "nothing earlier to compare with"
+    );
+    let shrunk = SyntheticSpec {
+        stories_per_author: 30,
+        ..world(0)
+    };
+    let site = SyntheticSite::start(shrunk, Duration::ZERO).await;
+    let mut args: Vec<String> = vec!["run".into(), "--date".into(), date(1)];
+    args.extend(site.flags());
+    args.extend(
+        [
+            "--out",
+            out.path().to_str().unwrap(),
+            "--strict",
+            "--max-drift",
+            "10",
+            "-q",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = etl(&args, &repo());
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(10), "{stdout}{stderr}");
+    assert!(stdout.contains("story_counts_not_lower failed"), "{stdout}");
+    let manifest: medium_etl::sinks::manifest::Manifest = serde_json::from_slice(
+        &std::fs::read(
+            out.path()
+                .join(format!("reports/date={}/_manifest.json", date(1))),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let check = |name: &str| {
+        manifest
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .clone()
+    };
+    let stories = check("story_counts_not_lower");
+    assert!(!stories.passed);
+    assert_eq!(stories.items.len(), 40, "every author lost stories");
+    assert!(
+        stories.items[0].contains("stories on 2026-11-27") && stories.items[0].contains("gone: "),
+        "{:?}",
+        stories.items[0]
+    );
+    let drift = check("row_drift");
+    assert!(
+        !drift.passed && drift.items.iter().any(|i| i.starts_with("posts:")),
+        "{drift:?}"
+    );
+    assert!(check("unique_ids").passed && check("non_negative_counts").passed);
+}
