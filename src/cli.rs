@@ -163,6 +163,11 @@ pub struct SynthArgs {
     /// 100,000 deep, author 4's values out of range (see `medium_synth::hostile`).
     #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub hostile: Option<u32>,
+    /// Serve the world as it is DAY days after 2026-11-27, listed newest first: each day one
+    /// author in twenty publishes a story, one in ten follows someone new, and young stories
+    /// gain claps (for trying `etl run --incremental` day after day).
+    #[arg(long, value_name = "DAY", value_parser = clap::value_parser!(u32).range(0..=3_650))]
+    pub day: Option<u32>,
     /// Write the whole harvest as a raw store into DIR (for `etl run --source DIR`) and exit
     /// instead of serving.
     #[arg(long, value_name = "DIR")]

@@ -190,6 +190,7 @@ pub fn synth(args: &SynthArgs) -> u8 {
         stories_per_author: args.stories,
         followings_per_author: args.followings,
         seed: args.seed,
+        evolution: args.day.map(medium_synth::Evolution::from_2026_11_27),
         ..SyntheticSpec::default()
     };
     let medium = Arc::new(SyntheticMedium::new(spec));

@@ -147,6 +147,144 @@ fn read_columns(path: &Path, wanted: &[&str]) -> Option<Vec<Vec<String>>> {
     Some(columns)
 }
 
+/// `/author/<user id>`: the author's trend across every published date: total claps, stories
+/// and followers, each as a line chart, and the numbers in a table.
+pub(super) fn author_page(root: &Path, user_id: &str) -> Response {
+    if !medium_api::endpoints::is_safe_segment(user_id) {
+        return not_found();
+    }
+    const COLUMNS: [&str; 5] = [
+        "user_id",
+        "username",
+        "total_claps",
+        "story_count",
+        "follower_count",
+    ];
+    let mut dates_asc = dates(root);
+    dates_asc.reverse();
+    let mut points: Vec<(String, [String; 3])> = Vec::new();
+    let mut username = String::new();
+    for date in dates_asc {
+        let path =
+            partition_dir(root, Kind::Reports, &date).join(parquet_file(schema::AUTHOR_METRICS));
+        let Some(cols) = read_columns(&path, &COLUMNS) else {
+            continue;
+        };
+        if let Some(row) = cols[0].iter().position(|id| id == user_id) {
+            username = cols[1][row].clone();
+            points.push((
+                date,
+                [
+                    cols[2][row].clone(),
+                    cols[3][row].clone(),
+                    cols[4][row].clone(),
+                ],
+            ));
+        }
+    }
+    if points.is_empty() {
+        return not_found();
+    }
+    let mut body = format!(
+        "<p>user id <code>{}</code>, on {} date(s)</p>",
+        escape(user_id),
+        points.len()
+    );
+    for (k, title) in ["total claps", "stories", "followers"].iter().enumerate() {
+        let series: Vec<(&str, Option<f64>)> = points
+            .iter()
+            .map(|(d, v)| (d.as_str(), v[k].parse::<f64>().ok()))
+            .collect();
+        line_chart(&mut body, title, &series);
+    }
+    body.push_str("<table id=\"trend\"><tr><th>date</th><th>total claps</th><th>stories</th><th>followers</th></tr>");
+    for (d, v) in &points {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/date/{d}\">{d}</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(&v[0]),
+            escape(&v[1]),
+            escape(&v[2]),
+            d = escape(d)
+        );
+    }
+    body.push_str("</table>");
+    let title = match username.as_str() {
+        "" | "null" => user_id.to_owned(),
+        name => name.to_owned(),
+    };
+    html_page(StatusCode::OK, &title, &body)
+}
+
+/// A small SVG line chart of one value over the dates (a missing value is a gap).
+fn line_chart(body: &mut String, title: &str, series: &[(&str, Option<f64>)]) {
+    let (w, h, pad) = (480.0, 140.0, 30.0);
+    let values: Vec<f64> = series.iter().filter_map(|(_, v)| *v).collect();
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let step = if series.len() > 1 {
+        (w - 2.0 * pad) / (series.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let _ = write!(
+        body,
+        "<h2>{t}</h2><svg class=\"trend\" role=\"img\" aria-label=\"{t} by date\" width=\"{w}\" \
+         height=\"{h}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">",
+        t = escape(title)
+    );
+    let point = |i: usize, v: f64| {
+        let x = pad + step * i as f64;
+        let y = h - pad - (v - lo) / span * (h - 2.0 * pad);
+        (x, y)
+    };
+    let mut path = String::new();
+    let mut pen_down = false;
+    for (i, (_, v)) in series.iter().enumerate() {
+        let Some(v) = v else {
+            pen_down = false; // a gap
+            continue;
+        };
+        let (x, y) = point(i, *v);
+        let _ = write!(path, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
+        pen_down = true;
+        let _ = write!(
+            body,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"#4a7fb5\"><title>{}: {v}</title></circle>",
+            escape(series[i].0)
+        );
+    }
+    if !path.is_empty() {
+        let _ = write!(
+            body,
+            "<path d=\"{}\" fill=\"none\" stroke=\"#4a7fb5\" stroke-width=\"2\"/>",
+            path.trim_end()
+        );
+    }
+    if let (Some(first), Some(last)) = (series.first(), series.last()) {
+        let _ = write!(
+            body,
+            "<text x=\"{pad}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            h - 8.0,
+            escape(first.0),
+            w - pad,
+            h - 8.0,
+            escape(last.0)
+        );
+    }
+    if !values.is_empty() {
+        let _ = write!(
+            body,
+            "<text x=\"2\" y=\"{}\">{hi}</text><text x=\"2\" y=\"{}\">{lo}</text>",
+            pad - 4.0,
+            h - pad + 12.0
+        );
+    }
+    body.push_str("</svg>");
+}
+
 /// The `author_metrics` columns the date page shows, in order, and whether each is a number
 /// (right-aligned). The chart and the order use `total_claps` ([`CLAPS`]), labelled by
 /// `username` ([`LABEL`]).
@@ -173,6 +311,9 @@ pub(super) fn date_page(root: &Path, date: &str) -> Response {
         return not_found();
     };
     let (labels, claps_text) = (&cols[LABEL], &cols[CLAPS]);
+    let user_ids = read_columns(&path, &["user_id"])
+        .and_then(|mut c| c.pop())
+        .unwrap_or_default();
     let n = labels.len();
     let claps: Vec<i64> = claps_text.iter().map(|c| c.parse().unwrap_or(-1)).collect();
     let mut order: Vec<usize> = (0..n).collect();
@@ -212,9 +353,22 @@ pub(super) fn date_page(root: &Path, date: &str) -> Response {
     body.push_str("</tr>");
     for i in order {
         body.push_str("<tr>");
-        for (col, (_, numeric)) in cols.iter().zip(SHOWN) {
+        for (c, (col, (_, numeric))) in cols.iter().zip(SHOWN).enumerate() {
             let class = if numeric { " class=\"n\"" } else { "" };
-            let _ = write!(body, "<td{class}>{}</td>", escape(&col[i]));
+            let cell = escape(&col[i]);
+            match user_ids.get(i).filter(|_| c == LABEL) {
+                // each author links to their trend across every date
+                Some(id) => {
+                    let _ = write!(
+                        body,
+                        "<td{class}><a href=\"/author/{}\">{cell}</a></td>",
+                        escape(id)
+                    );
+                }
+                None => {
+                    let _ = write!(body, "<td{class}>{cell}</td>");
+                }
+            }
         }
         body.push_str("</tr>");
     }

@@ -37,7 +37,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use super::files::{download, resolve, Resolved};
-use super::pages::{date_page, forbidden, index, not_found, status};
+use super::pages::{author_page, date_page, forbidden, index, not_found, status};
 
 /// What one client may hold of the server.
 #[derive(Debug, Clone, Copy)]
@@ -382,6 +382,9 @@ fn route(path: &str, root: &Path) -> Response {
             Ok(_) => date_page(root, date),
             Err(_) => not_found(),
         };
+    }
+    if let Some(user_id) = path.strip_prefix("/author/") {
+        return author_page(root, user_id);
     }
     if let Some(rel) = path.strip_prefix("/files/") {
         return match resolve(root, rel) {

@@ -377,3 +377,42 @@ fn cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = after.split_whitespace().collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
+
+/// #15: the date page links each author to their trend across every date: charts of claps,
+/// stories and followers, and the numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_author_has_a_trend_page_across_dates() {
+    let (_server, out, client, base) = served().await;
+    // a second date of the same sample
+    let sample = repo().join("data/sample");
+    let s = settings(
+        "http://127.0.0.1:9",
+        out.path(),
+        &["--source", sample.to_str().unwrap(), "--date", "2026-11-28"],
+    );
+    pipeline::run(&s).await.unwrap();
+    let (_, _, page) = get(&client, &format!("{base}/date/2026-11-28")).await;
+    let page = String::from_utf8(page).unwrap();
+    let link = page
+        .split("href=\"/author/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an author link")
+        .to_owned();
+    let (status, ct, body) = get(&client, &format!("{base}/author/{link}")).await;
+    assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
+    let body = String::from_utf8(body).unwrap();
+    assert_eq!(body.matches("<svg class=\"trend\"").count(), 3, "{body}");
+    assert!(
+        body.contains("on 2 date(s)") && body.contains("/date/2026-11-27"),
+        "{body}"
+    );
+    assert!(body.contains("<path d=\"M"), "a line through both dates");
+    for bad in ["nobody", "..%2f..", "%3Cscript%3E"] {
+        assert_eq!(
+            get(&client, &format!("{base}/author/{bad}")).await.0,
+            404,
+            "{bad}"
+        );
+    }
+}

@@ -291,6 +291,9 @@ impl SyntheticMedium {
                 let day = self.new_story_days(a).get(j).copied().unwrap_or(0);
                 e.day0_ms + i64::from(day) * DAY_MS + 3_600_000 + a as i64 * 1_000
             }
+            // the base world of an evolving one: ten minutes an author, a second a story, so
+            // that even 100,000 authors' stories lie in the past (before 2020)
+            (Some(_), None) => 1_500_000_000_000i64 + a as i64 * 600_000 + s as i64 * 1_000,
             _ => 1_500_000_000_000i64 + (a as i64 * 1_000 + s as i64) * 3_600_000,
         }
     }
