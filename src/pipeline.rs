@@ -135,17 +135,33 @@ pub async fn run_locked(
         return Err(RunError::Cancelled);
     }
     progress.set_stage(Stage::Publish);
-    if settings.rebuild && !harvest.failures().is_empty() {
-        // a rebuild publishes what the date's run published, or nothing
-        reporter.finish().await;
-        return Err(RunError::Rebuild {
-            date: date.clone(),
-            missing: harvest.failures().into_iter().map(|f| f.error).collect(),
-        });
+    let recorded = match settings.rebuild {
+        true => raw_store.harvest_record().ok().flatten(),
+        false => None,
+    };
+    if let Some(record) = &recorded {
+        // a rebuild publishes what the date's run published, or nothing: the streams that
+        // failed then may fail again, no other
+        let unexpected: Vec<String> = harvest
+            .failures()
+            .into_iter()
+            .filter(|f| !failed_then(record, &raw_store, f))
+            .map(|f| f.error)
+            .collect();
+        if !unexpected.is_empty() {
+            reporter.finish().await;
+            return Err(RunError::Rebuild {
+                date: date.clone(),
+                missing: unexpected,
+            });
+        }
     }
-    if let Err(e) =
-        raw_store.set_harvest_record(&harvest_record(settings, &raw_store, &harvest, &previous))
-    {
+    let mut record = harvest_record(settings, &raw_store, &harvest, &previous);
+    if let Some(then) = &recorded {
+        record.compared_with = then.compared_with.clone();
+    }
+    let compared_with = record.compared_with.clone();
+    if let Err(e) = raw_store.set_harvest_record(&record) {
         reporter.finish().await;
         return Err(e.into());
     }
@@ -181,6 +197,7 @@ pub async fn run_locked(
     let (harvest, manifest) = tokio::task::spawn_blocking(move || {
         let manifest = publish(
             &out,
+            compared_with.as_deref(),
             max_drift_pct,
             &lock,
             &run_id,
@@ -348,6 +365,23 @@ fn fetched_and_carried(batch: &arrow::record_batch::RecordBatch, date: &str) -> 
     (fetched, col.len() - fetched)
 }
 
+/// Whether the date's run recorded the stream of `failure` as not complete (it failed then).
+fn failed_then(record: &HarvestRecord, store: &RawStore, failure: &Failure) -> bool {
+    use medium_api::endpoints::{Endpoint, StreamId};
+    let Some(user) = failure.user_id.clone() else {
+        return false;
+    };
+    let stream = match failure.endpoint {
+        Endpoint::ProfileStream | Endpoint::PostBodies => StreamId::Profile(user),
+        Endpoint::Following => StreamId::Following(user),
+        Endpoint::PublicationStream => return false,
+    };
+    record
+        .streams
+        .get(&store.stream_key(&stream))
+        .is_none_or(|s| !s.complete)
+}
+
 /// How the harvest read each stream, for later incremental runs and `etl rebuild`.
 fn harvest_record(
     settings: &Settings,
@@ -398,6 +432,7 @@ fn harvest_record(
         previous_date: previous.as_ref().map(|p| p.date.clone()),
         cutoff_ms: previous.as_ref().map(|p| p.cutoff_ms),
         flags,
+        compared_with: previous_published(&settings.out, &settings.date.to_string()),
         streams,
     }
 }
@@ -464,6 +499,7 @@ fn day_start_ms(date: &str) -> i64 {
 #[allow(clippy::too_many_arguments)]
 fn publish(
     out: &Path,
+    compared_with: Option<&str>,
     max_drift_pct: f64,
     lock: &DateLock,
     run_id: &RunId,
@@ -497,7 +533,7 @@ fn publish(
         aggregate::author_metrics(&tables_dir).map_err(polars(schema::AUTHOR_METRICS))?;
     let mut summary = aggregate::publication_summary(&tables_dir, &metrics)
         .map_err(polars(schema::PUBLICATION_SUMMARY))?;
-    let previous = previous_published(out, &manifest.date);
+    let previous = compared_with.map(str::to_owned);
     let before_tables = previous
         .as_ref()
         .map(|d| (d.as_str(), partition_dir(out, Kind::Tables, d)));

@@ -109,6 +109,10 @@ pub struct HarvestRecord {
     /// publications as `--collection-id` / `--publication` flags, `--max-authors`,
     /// `--max-pages` and `--via`.
     pub flags: Vec<String>,
+    /// The published date the reports compared with (`author_changes`, the checks), so that a
+    /// rebuild compares with the same one even if a date in between was published since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared_with: Option<String>,
     /// By stream key ([`RawStore::stream_key`]).
     pub streams: std::collections::BTreeMap<String, StreamRecord>,
 }

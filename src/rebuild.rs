@@ -3,9 +3,11 @@
 //!
 //! A date is rebuilt with what its run recorded in `raw/date=D/_harvest.json`: the same
 //! publications, caps and formats, every stream stopped where the run stopped it, and what the
-//! run carried from earlier dates taken from those dates' raw stores (the carry chain). A page
-//! that is not in the raw stores is an error naming it, and nothing is published. Dates are
-//! rebuilt oldest first, each under its own lock.
+//! run carried from earlier dates taken from those dates' raw stores (the carry chain), its
+//! reports compared with the date they were compared with. Neither `ETL_*` variables nor the
+//! config file apply. A page that is not in the raw stores is an error naming it, and nothing is
+//! published, unless the run failed that stream too. Dates are rebuilt oldest first, each under
+//! its own lock.
 
 use std::path::{Path, PathBuf};
 
@@ -86,6 +88,8 @@ pub fn settings(out: &Path, date: &str, quiet: bool) -> Result<Settings, RunErro
     .map(|s| s.to_string())
     .collect();
     args.extend(record.flags.iter().cloned());
+    // what the run recorded, nothing from today's environment or config file
+    args.extend(["--config".to_owned(), "/dev/null".to_owned()]);
     if quiet {
         args.push("--quiet".into());
     }
@@ -103,7 +107,7 @@ pub fn settings(out: &Path, date: &str, quiet: bool) -> Result<Settings, RunErro
             })
         }
     };
-    let mut settings = Settings::from_args(&run)?;
+    let mut settings = Settings::resolve(&run, &|_| None)?;
     settings.rebuild = true;
     settings.arguments = std::env::args().collect();
     Ok(settings)

@@ -254,8 +254,8 @@ pub struct Before {
 }
 
 /// `author_changes`: per author of `metrics` (this date's `author_metrics`), against the
-/// previous published date `before` (all change columns null when there is none, or the author
-/// was not in it):
+/// previous published date `before` (all change columns null when there is none, or when the
+/// author's harvest was not complete on both dates: `in_previous` says whether it was then):
 /// - `stories_added`: stories (`is_story`) whose post id the previous date did not have;
 /// - `claps_gained`: `total_claps` now minus then;
 /// - `claps_gained_recent`: the same over stories first published in the 30 days before this
@@ -270,6 +270,7 @@ pub fn author_changes(
     let now = metrics.clone().lazy().select([
         col("user_id"),
         col("username"),
+        col("harvest_complete"),
         col("total_claps"),
         col("follower_count"),
         col("following_count"),
@@ -300,6 +301,8 @@ pub fn author_changes(
         ),
         ScanArgsParquet::default(),
     )?
+    // an author whose harvest was incomplete then is no base to count gains from
+    .filter(col("harvest_complete"))
     .select([
         col("user_id"),
         lit(true).alias("in_previous"),
@@ -350,7 +353,11 @@ pub fn author_changes(
             ..StrptimeOptions::default()
         })
         .alias("previous_date");
-    let known = || col("in_previous").eq(lit(true));
+    let known = || {
+        col("in_previous")
+            .eq(lit(true))
+            .and(col("harvest_complete"))
+    };
     let when_known = |e: Expr, name: &str| {
         when(known())
             .then(e)

@@ -6,9 +6,10 @@
 //!   id, followings' pair) is non-null and appears once;
 //! - `non_negative_counts`: no count below 0 (claps, words, images, responses, reading time,
 //!   followers, followings);
-//! - `story_counts_not_lower`: no author has fewer stories than on the previous date; the
-//!   stories that are gone are listed (Medium authors do delete stories: a failure here is a
-//!   question to look at, not necessarily an error);
+//! - `story_counts_not_lower`: no author has lost a story since the previous date (by post id,
+//!   over the authors whose stories were read to their end on both dates); the stories gone
+//!   are listed (Medium authors do delete stories: a failure here is a question to look at,
+//!   not necessarily an error);
 //! - `row_drift`: each table's row count is within `--max-drift` percent of the previous
 //!   date's (a sudden drop is more often a broken harvest than a real change).
 
@@ -66,9 +67,31 @@ pub fn run(tables: &Tables, before: Option<(&str, &Path)>, max_drift_pct: f64) -
 
 fn strings<'a>(batch: &'a RecordBatch, column: &str) -> Vec<Option<&'a str>> {
     match batch.column_by_name(column) {
-        Some(c) => c.as_string::<i32>().iter().collect(),
+        Some(c) => match (c.as_string_opt::<i32>(), c.as_string_opt::<i64>()) {
+            (Some(s), _) => s.iter().collect(),
+            (None, Some(s)) => s.iter().collect(),
+            _ => c
+                .as_string_view_opt()
+                .map(|s| s.iter().collect())
+                .unwrap_or_default(),
+        },
         None => Vec::new(),
     }
+}
+
+/// The authors whose stories stream was read to its end (`authors.profile_complete`).
+fn complete_authors(authors: &RecordBatch) -> HashSet<String> {
+    let ids = strings(authors, "user_id");
+    let Some(done) = authors
+        .column_by_name("profile_complete")
+        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+    else {
+        return HashSet::new();
+    };
+    (0..authors.num_rows())
+        .filter(|&i| done.is_valid(i) && done.value(i))
+        .filter_map(|i| ids.get(i).copied().flatten().map(str::to_owned))
+        .collect()
 }
 
 fn duplicates(keys: impl Iterator<Item = Option<String>>, table: &str) -> Vec<String> {
@@ -168,6 +191,8 @@ fn non_negative(t: &Tables) -> Check {
 struct Previous {
     rows: HashMap<&'static str, usize>,
     stories: HashMap<String, HashSet<String>>,
+    /// Authors whose stories were read completely then.
+    complete: HashSet<String>,
 }
 
 impl Previous {
@@ -192,9 +217,13 @@ impl Previous {
             rows.insert(table, read(table).map_or(0, |b| b.num_rows()));
         }
         let posts = read(schema::POSTS)?;
+        let complete = read(schema::AUTHORS)
+            .map(|a| complete_authors(&a))
+            .unwrap_or_default();
         Some(Previous {
             rows,
             stories: stories_by_author(&posts),
+            complete,
         })
     }
 }
@@ -222,16 +251,23 @@ fn stories_by_author(posts: &RecordBatch) -> HashMap<String, HashSet<String>> {
 
 fn story_counts(t: &Tables, date: &str, prev: &Previous) -> Check {
     let now = stories_by_author(&t.posts);
+    let complete_now = complete_authors(&t.authors);
+    let empty = HashSet::new();
     let mut failing = Vec::new();
-    let mut authors: Vec<&String> = prev.stories.keys().collect();
+    // authors whose stories were read to their end on both dates (a failed or capped stream
+    // is no evidence of a deletion)
+    let mut authors: Vec<&String> = prev
+        .stories
+        .keys()
+        .filter(|a| complete_now.contains(*a) && prev.complete.contains(*a))
+        .collect();
     authors.sort();
     for author in authors {
         let then = &prev.stories[author];
-        let Some(current) = now.get(author) else {
-            continue; // not harvested now (capped, failed): nothing to compare
-        };
-        if current.len() < then.len() {
-            let mut gone: Vec<&String> = then.difference(current).collect();
+        let current = now.get(author).unwrap_or(&empty);
+        // by id: one story deleted and one published is still a story gone
+        let mut gone: Vec<&String> = then.difference(current).collect();
+        if !gone.is_empty() {
             gone.sort();
             failing.push(format!(
                 "{author}: {} stories on {date}, {} now; gone: {}",

@@ -224,6 +224,11 @@ async fn a_failed_day_is_read_again_in_full_the_next_day() {
     let full = tempfile::tempdir().unwrap();
     run_day(full.path(), 2, &[]).await;
     assert_same_date(full.path(), inc.path(), 2);
+
+    // the day with failures can be rebuilt: the streams that failed then fail again, no other
+    let settings = medium_etl::rebuild::settings(inc.path(), &date(1), true).unwrap();
+    let rebuilt = pipeline::run(&settings).await.unwrap();
+    assert_eq!(rebuilt.failures.len(), day1.failures.len());
 }
 
 /// #15: `--full-every 2` makes the second day after a full run a full run again; a plain

@@ -14,8 +14,12 @@
 //! Rules (the issue's):
 //! - stories and publication streams: a page whose posts are all in the chain and were all
 //!   first published before the cutoff ends the read ([`StreamEnd::Carried`]); the cutoff is
-//!   00:00 UTC of (min(run date, earlier date + 1 day) − lag), since claps change on younger
-//!   stories and may have changed on every day since the earlier date;
+//!   00:00 UTC of (min(run date, earlier date) − lag), since claps change on younger stories
+//!   and may have changed on every day since the earlier date's run (the issue says earlier
+//!   date + 1 day, which carries a story that was still younger than the lag when that run read
+//!   it at some hour of its day);
+//! - a stream is never carried through GraphQL's stories (their link counts come from post
+//!   bodies fetched with the pages, which a carried page lacks), nor beyond `--max-pages`;
 //! - followings: page 1 is read every time; the rest is carried when page 1 lists the same
 //!   users as the earlier date's page 1 and Medium's own following count is unchanged.
 //!
@@ -25,6 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{Days, NaiveDate};
+
 use medium_api::endpoints::StreamId;
 use medium_api::via::Via;
 use medium_api::StreamPage;
@@ -112,7 +117,9 @@ impl Previous {
             days_since(&|r| r.followings_full).is_some_and(|days| days < i64::from(every))
         });
         let latest_date = NaiveDate::parse_from_str(&latest, "%Y-%m-%d").ok()?;
-        let upto = date.min(latest_date.checked_add_days(Days::new(1))?);
+        // the earlier date's run read young stories at some time of its day, and their claps
+        // changed after: count the lag from that day's start, not the next (#15 review)
+        let upto = date.min(latest_date);
         let cutoff = upto.checked_sub_days(Days::new(u64::from(policy.lag_days)))?;
         let cutoff_ms = cutoff.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
         Some(Previous {
@@ -169,10 +176,6 @@ impl Previous {
                 return Ok(None);
             };
             let chain = self.chain_from::<P>(from.0, stream, via)?;
-            let chain = match stream {
-                StreamId::Following(_) => chain.into_iter().skip(1).collect(),
-                _ => chain,
-            };
             return Ok(Some(Carry {
                 chain,
                 known: HashSet::new(),
@@ -189,6 +192,16 @@ impl Previous {
         via: Via,
         reported: Option<(Option<u64>, Option<u64>)>,
     ) -> Option<Carry<P>> {
+        if via == Via::Graphql && matches!(stream, StreamId::Profile(_)) {
+            return None;
+        }
+        if let StreamId::Following(_) = stream {
+            // the cheap test first: Medium's count must agree before the chain is read
+            let (now, before) = reported?;
+            if !self.followings || now.is_none() || now != before {
+                return None;
+            }
+        }
         let chain = self.chain::<P>(stream, via)?;
         let known: HashSet<String> = chain
             .iter()
@@ -197,10 +210,6 @@ impl Previous {
             .collect();
         let rule = match stream {
             StreamId::Following(_) => {
-                let (now, before) = reported?;
-                if !self.followings || now.is_none() || now != before {
-                    return None;
-                }
                 let first: Vec<String> = chain
                     .first()?
                     .1
@@ -215,11 +224,7 @@ impl Previous {
                 cutoff_ms: self.cutoff_ms,
             },
         };
-        let chain = match stream {
-            // page 1 is read again; the rest continues from the earlier page 2
-            StreamId::Following(_) => chain.into_iter().skip(1).collect(),
-            _ => chain,
-        };
+        // (a following list's earlier page 1 is kept: it equals today's, whose rows win)
         Some(Carry { chain, known, rule })
     }
 

@@ -107,6 +107,9 @@ impl Harvester {
             // authors listed on the pages carried from an earlier date, in their order
             for (_, page) in &stream.carried {
                 for user in &page.references.users.0 {
+                    if !authors.found_in.contains_key(&user.user_id) {
+                        authors.listed_earlier.insert(user.user_id.clone());
+                    }
                     authors.found(user, publication);
                 }
             }
@@ -333,7 +336,9 @@ impl Harvester {
             let page: P = self.pages.page(request).await?;
             turn.answered();
             on_page(&page);
-            if carry.is_some_and(|c| c.stops_after(index, &page)) {
+            // carried, the stream must still fit today's --max-pages
+            let fits = |c: &Carry<P>| index + c.chain.len() <= self.settings.max_pages;
+            if carry.is_some_and(|c| fits(c) && c.stops_after(index, &page)) {
                 pages.push(page);
                 return Ok(StreamEnd::Carried);
             }
@@ -436,6 +441,31 @@ impl Harvester {
     }
 }
 
+/// The author as a page of their stories describes them today (its `user`, else the user
+/// among its references), with what `listed` (an earlier date's publication page) said kept
+/// where today's page says nothing.
+fn fresh_user(page: &StreamPayload, listed: &User) -> Option<User> {
+    let id = listed.user_id.as_str();
+    let fresh = page
+        .user
+        .as_ref()
+        .filter(|u| u.user_id == id)
+        .or_else(|| page.references.users.0.iter().find(|u| u.user_id == id))?;
+    let pick = |a: &Option<String>, b: &Option<String>| {
+        a.clone().filter(|s| !s.is_empty()).or_else(|| b.clone())
+    };
+    Some(User {
+        user_id: listed.user_id.clone(),
+        username: pick(&fresh.username, &listed.username),
+        name: pick(&fresh.name, &listed.name),
+        bio: pick(&fresh.bio, &listed.bio),
+        created_at: fresh.created_at.or(listed.created_at),
+        medium_member_at: fresh.medium_member_at.or(listed.medium_member_at),
+        twitter_screen_name: pick(&fresh.twitter_screen_name, &listed.twitter_screen_name),
+        image_id: pick(&fresh.image_id, &listed.image_id),
+    })
+}
+
 /// Medium's count of whom `user_id` follows, from a page of their stories.
 fn following_count(user_id: &str, page: Option<&StreamPayload>) -> Option<u64> {
     page?
@@ -492,6 +522,9 @@ struct AuthorQueue {
     found_in: HashMap<String, Vec<PublicationRef>>,
     capped: bool,
     skipped_ids: Vec<String>,
+    /// Authors first found on publication pages carried from an earlier date: their profile
+    /// fields are refreshed from today's first page of their stories.
+    listed_earlier: std::collections::HashSet<String>,
     /// Bounds the authors being worked on at once, so memory stays flat for large
     /// publications (HTTP concurrency itself is the client's).
     slots: Arc<tokio::sync::Semaphore>,
@@ -507,6 +540,7 @@ impl AuthorQueue {
             found_in: HashMap::new(),
             capped: false,
             skipped_ids: Vec::new(),
+            listed_earlier: std::collections::HashSet::new(),
             slots,
             tasks: tokio::task::JoinSet::new(),
         }
@@ -594,7 +628,17 @@ impl AuthorQueue {
                 tracing::error!("AuthorTaskPanicked");
                 continue;
             };
-            let user = self.users[index].clone();
+            // the author as their own stories' first page shows them today (an incremental
+            // run may have found them only on pages carried from an earlier date)
+            let listed = self.users[index].clone();
+            let user = match self.listed_earlier.contains(&listed.user_id) {
+                true => profile
+                    .pages
+                    .first()
+                    .and_then(|page| fresh_user(page, &listed))
+                    .unwrap_or(listed),
+                false => listed,
+            };
             let found_in = self.found_in.remove(&user.user_id).unwrap_or_default();
             results[index] = Some(AuthorHarvest {
                 user,
