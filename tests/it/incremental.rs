@@ -526,3 +526,34 @@ async fn quality_checks_fail_on_lost_stories_and_strict_exits_10() {
     );
     assert!(check("unique_ids").passed && check("non_negative_counts").passed);
 }
+
+/// #15: `--followings-every 1` reads every following list in full on each incremental day,
+/// while stories are still carried; without it, unchanged lists are carried and marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followings_every_forces_full_following_reads() {
+    let carried_followings = |out: &Path, day: u32| {
+        let authors = read_parquet(&out.join(format!("tables/date={}/authors.parquet", date(day))));
+        crate::metrics::rows_by(&authors, "user_id")
+            .into_values()
+            .filter(|r| r["following_carried_from"] != "null")
+            .count()
+    };
+    let forced = tempfile::tempdir().unwrap();
+    run_day(forced.path(), 0, &["--incremental"]).await;
+    run_day(
+        forced.path(),
+        1,
+        &["--incremental", "--followings-every", "1"],
+    )
+    .await;
+    assert_eq!(carried_followings(forced.path(), 1), 0);
+    assert!(
+        !carried_authors(forced.path(), 1).is_empty(),
+        "stories still carried"
+    );
+    let plain = tempfile::tempdir().unwrap();
+    run_day(plain.path(), 0, &["--incremental"]).await;
+    run_day(plain.path(), 1, &["--incremental"]).await;
+    // 4 of the 40 authors followed someone new on day 1: their lists are read in full
+    assert_eq!(carried_followings(plain.path(), 1), 36);
+}
