@@ -55,6 +55,19 @@ pub enum Command {
     /// Derive dates' tables and reports again from the raw store alone (no network), following
     /// what each date's run fetched and carried (after an upgrade changes a definition).
     Rebuild(RebuildArgs),
+    /// GET a URL and exit 0 when it answers 2xx, else 1 (a container health check, where there
+    /// is no shell or curl: `etl probe http://127.0.0.1:8080/status`).
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// The URL to GET.
+    pub url: String,
+    /// Give up after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Args)]

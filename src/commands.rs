@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medium_etl::cli::{RebuildArgs, RunArgs, ScheduleArgs, ServeArgs, SynthArgs};
+use medium_etl::cli::{ProbeArgs, RebuildArgs, RunArgs, ScheduleArgs, ServeArgs, SynthArgs};
 use medium_etl::config::{LogFormat, Schedule};
 use medium_etl::error::{error_chain, exit, exit_code, RunError};
 use medium_etl::raw_store::{Captured, RawStore};
@@ -113,6 +113,32 @@ pub fn rebuild(args: &RebuildArgs) -> u8 {
     exit::OK
 }
 
+/// `etl probe`: exit 0 when the URL answers 2xx (a health check for `etl serve`).
+pub fn probe(args: &ProbeArgs) -> u8 {
+    medium_etl::sources::medium::client::install_crypto_provider();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    let answer = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(args.timeout))
+            .build()?;
+        client.get(&args.url).send().await.map(|r| r.status())
+    });
+    match answer {
+        Ok(status) if status.is_success() => exit::OK,
+        Ok(status) => {
+            eprintln!("etl: {}: HTTP {}", args.url, status.as_u16());
+            exit::PARTIAL
+        }
+        Err(e) => {
+            eprintln!("etl: {}: {}", args.url, error_chain(&e));
+            exit::PARTIAL
+        }
+    }
+}
+
 /// `etl schedule`: runs on a timer until SIGINT or SIGTERM.
 pub fn schedule(args: &ScheduleArgs) -> u8 {
     let mut settings = match settings_of(&args.run) {
@@ -175,9 +201,15 @@ pub fn serve(args: &ServeArgs) -> u8 {
             }
         };
         println!("serving {} on http://{}/", args.data.display(), server.addr);
+        // SIGINT or SIGTERM (what `docker stop` sends; as PID 1 in a container nothing else
+        // would end it) stop it with exit 0
+        let stop = CancelFlag::default();
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        let notified = stopped.notified();
+        tokio::spawn(stop_on_signal(stop, stopped.clone()));
         tokio::select! {
             _ = server.wait() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = notified => {}
         }
         exit::OK
     })

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve(&args),
         Command::Synth(args) => commands::synth(&args),
         Command::Rebuild(args) => commands::rebuild(&args),
+        Command::Probe(args) => commands::probe(&args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,42 @@
+# medium-etl as a container: one static `etl` binary, CA roots for TLS and the bundled sample,
+# in an image with nothing else (no shell, no package manager), run as a non-root user, data in
+# the /data volume.
+#
+#   docker build -t medium-etl .                      # builds etl in the official Rust image
+#   docker run --rm -v etl-data:/data medium-etl run --source /sample
+#
+# Two stages produce the same runtime image from the same layout (scripts/container_rootfs.sh:
+# `rootfs/` with /etl, /sample, /etc/ssl/certs/ca-certificates.crt, /etc/passwd; `owned/` with
+# /data and /tmp, owned by the user):
+# - `prebuilt` copies a tree prepared on the host (scripts/check_container.sh builds the static
+#   binary with cargo and lays it out): what CI builds, since no base image can be pulled there;
+# - `runtime` (the default, last) builds the binary in rust:1.95 and lays out the same tree.
+# `prebuilt` comes first so that building it never needs the Rust image.
+
+FROM scratch AS prebuilt
+COPY rootfs/ /
+# the output root and /tmp belong to the user the image runs as
+COPY --chown=10001:10001 owned/ /
+USER 10001:10001
+VOLUME ["/data"]
+WORKDIR /data
+ENV ETL_LOG_FORMAT=json ETL_OUT=/data
+ENTRYPOINT ["/etl"]
+CMD ["--help"]
+
+FROM docker.io/library/rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --release --locked --target x86_64-unknown-linux-gnu --bin etl \
+ && scripts/container_rootfs.sh target/x86_64-unknown-linux-gnu/release/etl /image
+
+FROM scratch AS runtime
+COPY --from=build /image/rootfs/ /
+COPY --from=build --chown=10001:10001 /image/owned/ /
+USER 10001:10001
+VOLUME ["/data"]
+WORKDIR /data
+ENV ETL_LOG_FORMAT=json ETL_OUT=/data
+ENTRYPOINT ["/etl"]
+CMD ["--help"]
