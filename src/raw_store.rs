@@ -210,32 +210,30 @@ impl RawStore {
 
     /// How this date's streams were read, if it says.
     pub fn harvest_record(&self) -> Result<Option<HarvestRecord>, StoreError> {
-        let path = self.root.join(HARVEST_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Meta {
-                    path,
-                    message: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::io(&path, e)),
-        }
+        self.read_json(HARVEST_FILE)
     }
 
     /// Records how this date's streams were read.
     pub fn set_harvest_record(&self, record: &HarvestRecord) -> Result<(), StoreError> {
-        let path = self.root.join(HARVEST_FILE);
-        let json = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Meta {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        write_atomic(&path, &json, true)
+        self.write_json(HARVEST_FILE, record)
     }
 
     /// Where this store's pages came from, if it says (stores written before #14 do not).
     pub fn origin(&self) -> Result<Option<OriginRecord>, StoreError> {
-        let path = self.root.join(ORIGIN_FILE);
+        self.read_json(ORIGIN_FILE)
+    }
+
+    /// Records where this store's pages come from.
+    pub fn set_origin(&self, origin: &OriginRecord) -> Result<(), StoreError> {
+        self.write_json(ORIGIN_FILE, origin)
+    }
+
+    /// A JSON file at the top of the store, if it is there.
+    fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let path = self.root.join(name);
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -248,10 +246,10 @@ impl RawStore {
         }
     }
 
-    /// Records where this store's pages come from.
-    pub fn set_origin(&self, origin: &OriginRecord) -> Result<(), StoreError> {
-        let path = self.root.join(ORIGIN_FILE);
-        let json = serde_json::to_vec_pretty(origin).map_err(|e| StoreError::Meta {
+    /// Writes a JSON file at the top of the store, durably.
+    fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let path = self.root.join(name);
+        let json = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Meta {
             path: path.clone(),
             message: e.to_string(),
         })?;

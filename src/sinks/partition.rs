@@ -368,6 +368,27 @@ mod tests {
         }
     }
 
+    /// The first run's date published, and a second run's staged whole (manifest included)
+    /// with its journal written: the moment before its first swap.
+    fn first_published_second_journaled(
+        out: &Path,
+        lock: &DateLock,
+        first: &RunId,
+    ) -> (Staging, RunId) {
+        staged(out, lock, first, "first")
+            .commit(&manifest(first))
+            .unwrap();
+        let second = RunId::new(chrono::Utc::now());
+        let s = staged(out, lock, &second, "second");
+        fs::write(
+            s.dir(Kind::Reports).join(MANIFEST_FILE),
+            serde_json::to_vec(&manifest(&second)).unwrap(),
+        )
+        .unwrap();
+        s.begin_publish().unwrap();
+        (s, second)
+    }
+
     fn published_run_ids(out: &Path) -> (Option<String>, Option<String>) {
         (
             staged_run_id(Kind::Tables, &partition_dir(out, Kind::Tables, DATE)),
@@ -421,18 +442,7 @@ mod tests {
     fn a_publication_killed_between_its_swaps_is_rolled_forward() {
         let out = tempfile::tempdir().unwrap();
         let (lock, first) = lock(out.path());
-        staged(out.path(), &lock, &first, "first")
-            .commit(&manifest(&first))
-            .unwrap();
-
-        let second = RunId::new(chrono::Utc::now());
-        let s = staged(out.path(), &lock, &second, "second");
-        fs::write(
-            s.dir(Kind::Reports).join(MANIFEST_FILE),
-            serde_json::to_vec(&manifest(&second)).unwrap(),
-        )
-        .unwrap();
-        s.begin_publish().unwrap();
+        let (s, second) = first_published_second_journaled(out.path(), &lock, &first);
         install(&s.dir(Kind::Tables), &s.final_dir(Kind::Tables)).unwrap();
         std::mem::forget(s); // killed here: tables are the second run's, reports the first's
         assert_eq!(
@@ -457,17 +467,7 @@ mod tests {
     fn a_publication_killed_after_moving_the_old_partition_aside_is_rolled_forward() {
         let out = tempfile::tempdir().unwrap();
         let (lock, first) = lock(out.path());
-        staged(out.path(), &lock, &first, "first")
-            .commit(&manifest(&first))
-            .unwrap();
-        let second = RunId::new(chrono::Utc::now());
-        let s = staged(out.path(), &lock, &second, "second");
-        fs::write(
-            s.dir(Kind::Reports).join(MANIFEST_FILE),
-            serde_json::to_vec(&manifest(&second)).unwrap(),
-        )
-        .unwrap();
-        s.begin_publish().unwrap();
+        let (s, second) = first_published_second_journaled(out.path(), &lock, &first);
         let tables = s.final_dir(Kind::Tables);
         fs::rename(&tables, s.dir(Kind::Tables).with_extension("replaced")).unwrap();
         std::mem::forget(s);

@@ -52,22 +52,6 @@ fn rows(batch: &RecordBatch, keys: &[&str]) -> BTreeMap<String, BTreeMap<String,
         "profile_carried_from",
         "following_carried_from",
     ];
-    let options = FormatOptions::default().with_null("null");
-    // times as epoch ms (displaying a named zone needs chrono-tz)
-    let columns: Vec<_> = batch
-        .columns()
-        .iter()
-        .map(|c| match c.data_type() {
-            arrow::datatypes::DataType::Timestamp(..) => {
-                arrow::compute::cast(c, &arrow::datatypes::DataType::Int64).unwrap()
-            }
-            _ => c.clone(),
-        })
-        .collect();
-    let formatters: Vec<_> = columns
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-        .collect();
     let names: Vec<String> = batch
         .schema()
         .fields()
@@ -75,12 +59,8 @@ fn rows(batch: &RecordBatch, keys: &[&str]) -> BTreeMap<String, BTreeMap<String,
         .map(|f| f.name().clone())
         .collect();
     let mut out = BTreeMap::new();
-    for row in 0..batch.num_rows() {
-        let cells: BTreeMap<String, String> = names
-            .iter()
-            .zip(&formatters)
-            .map(|(n, f)| (n.clone(), f.value(row).to_string()))
-            .collect();
+    for row in cell_text(batch) {
+        let cells: BTreeMap<String, String> = names.iter().cloned().zip(row).collect();
         let key = keys
             .iter()
             .map(|k| cells[*k].clone())
@@ -330,7 +310,14 @@ fn published(out: &Path, day: u32) -> BTreeMap<String, String> {
 
 /// Every cell of every row, in order (nothing left out).
 fn all_rows(batch: &RecordBatch) -> Vec<String> {
+    cell_text(batch).into_iter().map(|r| r.join("|")).collect()
+}
+
+/// Each row's cells as text, "null" for nulls, times as epoch ms (displaying a named zone
+/// needs chrono-tz).
+fn cell_text(batch: &RecordBatch) -> Vec<Vec<String>> {
     let options = FormatOptions::default().with_null("null");
+    // times as epoch ms (displaying a named zone needs chrono-tz)
     let columns: Vec<_> = batch
         .columns()
         .iter()
@@ -350,8 +337,7 @@ fn all_rows(batch: &RecordBatch) -> Vec<String> {
             formatters
                 .iter()
                 .map(|f| f.value(row).to_string())
-                .collect::<Vec<_>>()
-                .join("|")
+                .collect()
         })
         .collect()
 }
