@@ -14,11 +14,15 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
 static_target="${STATIC_TARGET_DIR:-$HOME/.cache/medium-etl-static}"
 
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v curl >/dev/null; then
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v curl >/dev/null \
+    || ! command -v openssl >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq podman runc curl >/dev/null
+    apt-get install -y -qq podman runc curl openssl >/dev/null
 fi
+# compose: podman-compose (PyPI) runs compose.yaml with podman; there is no Docker engine here
+command -v podman-compose >/dev/null || python3 -m pip install -q --disable-pip-version-check \
+    --root-user-action=ignore podman-compose==1.6.0
 work="$(mktemp -d)"
 conf="$work/containers.conf"
 printf '[containers]\ndefault_ulimits = []\n' > "$conf"
@@ -26,10 +30,16 @@ export CONTAINERS_CONF="$conf"
 podman_run() { podman --runtime runc --cgroup-manager cgroupfs run --network host "$@"; }
 image=medium-etl:ci
 volume="medium-etl-ci-$$"
-synth=""
+project="etlci$$"
+pids=()
+compose() {
+    podman-compose --podman-args "--runtime runc --cgroup-manager cgroupfs" -p "$project" \
+        -f "$work/compose/compose.yaml" -f "$work/compose/compose.ci.yaml" "$@"
+}
 cleanup() {
-    [ -n "$synth" ] && kill "$synth" 2>/dev/null || true
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     podman rm -f etl-serve-$$ etl-sched-$$ >/dev/null 2>&1 || true
+    [ -f "$work/compose/compose.ci.yaml" ] && compose down -v -t 5 >/dev/null 2>&1 || true
     podman volume rm -f "$volume" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -70,7 +80,7 @@ code="$(podman inspect --format '{{.State.ExitCode}}' etl-serve-$$)"
 
 # 3. one scheduled run against a synthetic Medium on the host
 "$CARGO_TARGET_DIR/debug/etl" synth --authors 20 --latency-ms 0 > "$work/synth.txt" &
-synth=$!
+pids+=($!)
 for _ in $(seq 100); do grep -q "http://" "$work/synth.txt" 2>/dev/null && break; sleep 0.1; done
 base="$(grep -o 'http://[0-9.:]*' "$work/synth.txt" | head -1)"
 podman_run --rm -v "$volume:/data" "$image" schedule --every 1h --max-runs 1 \
@@ -85,4 +95,114 @@ podman stop -t 20 etl-sched-$$ >/dev/null
 code="$(podman inspect --format '{{.State.ExitCode}}' etl-sched-$$)"
 [ "$code" = 0 ] || { echo "container: schedule exited $code on SIGTERM"; podman logs etl-sched-$$; exit 1; }
 
-echo "container: image $image ${size_mb} MB ($profile profile; scratch: static etl, CA roots, sample; uid 10001); replayed the sample into a volume, served / and /date/$today (200), ran etl schedule --max-runs 1 against a synthetic Medium on the host network, serve and schedule exit 0 on SIGTERM"
+# 5. names and TLS, as for medium.com but without the internet: a DNS server of ours (--dns)
+# that knows only *.medium.test, and an HTTPS server whose certificate a CA of ours signed
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=medium-etl test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+    -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=etl.medium.test" \
+    -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:etl.medium.test\nextendedKeyUsage=serverAuth\n' > "$work/tls.ext"
+openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+    -CAcreateserial -days 2 -extfile "$work/tls.ext" -out "$work/tls.pem" 2>/dev/null
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+tls_port="$(free_port)"
+python3 scripts/container_peers.py dns 127.0.0.1:53 medium.test 127.0.0.1 > "$work/dns.txt" 2>&1 &
+pids+=($!)
+python3 scripts/container_peers.py tls "127.0.0.1:$tls_port" "$work/tls.pem" "$work/tls.key" \
+    > "$work/tls.txt" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do
+    grep -q ready "$work/dns.txt" && grep -q ready "$work/tls.txt" && break
+    sleep 0.1
+done
+for peer in dns tls; do
+    grep -q ready "$work/$peer.txt" \
+        || { echo "container: the test $peer server did not start:"; cat "$work/$peer.txt"; exit 1; }
+done
+probe() { podman_run --rm --dns 127.0.0.1 "$@" 2>&1; }
+url="https://etl.medium.test:$tls_port/"
+# the image's own CA roots do not know our CA: the certificate is checked, and refused
+out="$(probe "$image" probe "$url")" && { echo "container: $url was trusted without its CA"; exit 1; }
+grep -q UnknownIssuer <<<"$out" || { echo "container: unexpected TLS failure: $out"; exit 1; }
+# with our CA in the image's bundle path, the name resolves through DNS and the peer is trusted
+probe -v "$work/ca.pem:/etc/ssl/certs/ca-certificates.crt:ro" "$image" probe "$url" >/dev/null \
+    || { echo "container: $url failed with the test CA installed"; exit 1; }
+# a name our DNS server does not know is an error naming it
+out="$(probe "$image" probe "http://nowhere.example.invalid/")" \
+    && { echo "container: an unknown name resolved"; exit 1; }
+grep -q "nowhere.example.invalid" <<<"$out" || { echo "container: $out"; exit 1; }
+
+# 6. compose.yaml as users run it (podman-compose), with what this machine needs on top in
+# compose.ci.yaml: host networking, a free port, a daily time already past (the schedule
+# catches up at once), and an etl.toml pointing at the synthetic Medium
+mkdir -p "$work/compose"
+cp compose.yaml "$work/compose/"
+printf 'collection_ids = ["5a17e71c0de5"]\nbase_url = "%s"\nmax_rps = 0\n' "$base" \
+    > "$work/compose/etl.toml"
+web_port="$(free_port)"
+cat > "$work/compose/compose.ci.yaml" <<YAML
+services:
+  harvest:
+    network_mode: host
+    command: ["schedule", "--at", "00:00"]
+    environment:
+      ETL_CONCURRENCY: "3"
+  reports:
+    network_mode: host
+    command: ["serve", "--addr", "127.0.0.1:$web_port", "--data", "/data"]
+    ports: !reset []
+    healthcheck: !override
+      interval: 30s
+      test: ["CMD", "/etl", "probe", "http://127.0.0.1:$web_port/status"]
+YAML
+podman tag "$image" localhost/medium-etl:latest
+compose_up() { compose up -d > "$work/compose.log" 2>&1 || { cat "$work/compose.log"; exit 1; }; }
+compose_stop() {
+    compose stop -t 30 > "$work/compose.log" 2>&1 || { cat "$work/compose.log"; exit 1; }
+    for service in harvest reports; do
+        code="$(podman inspect --format '{{.State.ExitCode}}' "${project}_${service}_1")"
+        [ "$code" = 0 ] || {
+            echo "compose: $service exited $code on stop"
+            podman logs "${project}_${service}_1"
+            exit 1
+        }
+    done
+}
+compose_up
+code=""
+for _ in $(seq 150); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$web_port/date/$today" || true)"
+    [ "$code" = 200 ] && break
+    sleep 0.2
+done
+[ "$code" = 200 ] || { echo "compose: /date/$today answered $code"; podman logs "${project}_harvest_1"; exit 1; }
+podman --runtime runc --cgroup-manager cgroupfs healthcheck run "${project}_reports_1" >/dev/null \
+    || { echo "compose: the reports health check failed"; exit 1; }
+# the reports copied out of the volume, as the README says (docker compose cp does this)
+podman cp "${project}_reports_1:/data/reports" "$work/copied" \
+    && [ -s "$work/copied/date=$today/author_metrics.csv" ] \
+    || { echo "compose: reports/date=$today/author_metrics.csv did not copy out"; exit 1; }
+# `run --rm harvest config` shows the mounted etl.toml and the environment's override
+compose run --rm harvest config > "$work/config.txt" 2>&1
+grep -q 'collection_ids = \["5a17e71c0de5"\] *# file /etc/medium-etl/etl.toml' "$work/config.txt" \
+    && grep -q 'concurrency = 3 *# env ETL_CONCURRENCY' "$work/config.txt" \
+    || { echo "compose: harvest config did not come from etl.toml and the environment:"; cat "$work/config.txt"; exit 1; }
+compose_stop
+# a restart finds the date complete and skips it; the logs are JSON, one object a line
+compose_up
+for _ in $(seq 100); do
+    podman logs "${project}_harvest_1" 2>&1 | grep -q '"ScheduledRunSkipped"' && break
+    sleep 0.1
+done
+compose_stop
+podman logs "${project}_harvest_1" 2>&1 | grep -q '"message":"ScheduledRunSkipped"' \
+    || { echo "compose: the restarted harvest did not skip the complete date"; exit 1; }
+podman logs "${project}_harvest_1" 2>&1 | python3 -c '
+import json, sys
+lines = [line for line in sys.stdin if line.strip()]
+assert lines, "no log lines"
+for line in lines:
+    json.loads(line)' || { echo "compose: the harvest logs are not JSON lines"; exit 1; }
+
+echo "container: image $image ${size_mb} MB ($profile profile; scratch: static etl, CA roots, sample; uid 10001); replayed the sample into a volume, served / and /date/$today (200), ran etl schedule --max-runs 1 against a synthetic Medium on the host network, serve and schedule exit 0 on SIGTERM; resolved a name through DNS and refused an unknown one, refused a certificate the CA bundle does not vouch for and took it with the CA added; compose.yaml (podman-compose): harvest published $today from the mounted etl.toml with an env override, reports served it and was healthy and its files copied out, a restart skipped the complete date, JSON logs, both services exit 0 on stop"

@@ -20,6 +20,8 @@ cp -r data/sample "$root/sample"
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 echo 'etl:x:10001:10001:medium-etl:/data:/nonexistent' > "$root/etc/passwd"
 echo 'etl:x:10001:' > "$root/etc/group"
+# glibc (linked in statically) resolves names from /etc/hosts, then DNS (/etc/resolv.conf)
+echo 'hosts: files dns' > "$root/etc/nsswitch.conf"
 # not empty, so that a new named volume is initialized from it, owner included
 echo "medium-etl output root: tables/, reports/, raw/ (see the README's Output layout)" \
     > "$out/owned/data/README"
