@@ -15,7 +15,7 @@ rm -rf "$out/rootfs" "$out/owned"
 root="$out/rootfs"
 mkdir -p "$root/etc/ssl/certs" "$out/owned/data" "$out/owned/tmp"
 cp "$bin" "$root/etl"
-strip "$root/etl" 2>/dev/null || true
+strip "$root/etl"
 cp -r data/sample "$root/sample"
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 echo 'etl:x:10001:10001:medium-etl:/data:/nonexistent' > "$root/etc/passwd"

@@ -124,6 +124,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub header_timeout: u64,
+    /// Log lines as text (stderr) or as JSON objects (stdout, for machines).
+    #[arg(long, value_enum, env = "ETL_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl ServeArgs {

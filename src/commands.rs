@@ -41,7 +41,11 @@ pub fn run(args: &RunArgs) -> u8 {
             let failed_checks = outcome.manifest.failed_checks().count();
             let strict_failure = settings.strict && failed_checks > 0;
             if !settings.quiet || !outcome.is_complete() || strict_failure {
-                print!("{}", summary::summary(&outcome));
+                // JSON logs own stdout (one object a line); the summary is for people then
+                match settings.log_format {
+                    LogFormat::Text => print!("{}", summary::summary(&outcome)),
+                    LogFormat::Json => eprint!("{}", summary::summary(&outcome)),
+                }
             }
             if strict_failure {
                 eprintln!(
@@ -121,8 +125,10 @@ pub fn probe(args: &ProbeArgs) -> u8 {
         Err(e) => return fail(&e),
     };
     let answer = rt.block_on(async {
+        // a health check asks the server itself, never a proxy the environment names
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(args.timeout))
+            .no_proxy()
             .build()?;
         client.get(&args.url).send().await.map(|r| r.status())
     });
@@ -184,12 +190,13 @@ async fn stop_on_signal(stop: CancelFlag, stopped: Arc<tokio::sync::Notify>) {
 
 /// `etl serve`: the partitions over HTTP until SIGINT.
 pub fn serve(args: &ServeArgs) -> u8 {
+    init_logs(args.log_format, "info");
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
     rt.block_on(async {
-        let server = match serve::start(args.addr, args.data.clone(), args.limits()).await {
+        let mut server = match serve::start(args.addr, args.data.clone(), args.limits()).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!(
@@ -200,17 +207,32 @@ pub fn serve(args: &ServeArgs) -> u8 {
                 return exit::IO;
             }
         };
-        println!("serving {} on http://{}/", args.data.display(), server.addr);
+        let url = format!("http://{}/", server.addr);
+        match args.log_format {
+            LogFormat::Text => println!("serving {} on {url}", args.data.display()),
+            LogFormat::Json => tracing::info!(data = %args.data.display(), url, "ServeStarted"),
+        }
         // SIGINT or SIGTERM (what `docker stop` sends; as PID 1 in a container nothing else
         // would end it) stop it with exit 0
         let stop = CancelFlag::default();
         let stopped = Arc::new(tokio::sync::Notify::new());
         let notified = stopped.notified();
         tokio::spawn(stop_on_signal(stop, stopped.clone()));
+        tokio::pin!(notified);
         tokio::select! {
-            _ = server.wait() => {}
-            _ = notified => {}
+            () = &mut notified => {}
+            // the accept loop ended by itself: it never does but by a panic
+            () = server.wait_ref() => return exit::IO,
         }
+        let left = server.shutdown(SERVE_GRACE).await;
+        if left > 0 {
+            tracing::warn!(
+                connections = left,
+                grace_secs = SERVE_GRACE.as_secs(),
+                "ServeStoppedWithRequestsInFlight"
+            );
+        }
+        tracing::info!("ServeStopped");
         exit::OK
     })
 }
@@ -340,8 +362,7 @@ fn settings_of(args: &RunArgs) -> Result<Settings, u8> {
     }
 }
 
-/// Logs to stderr: `RUST_LOG` filters win; else `-q` warn, default info, `-v` debug, `-vv`
-/// trace (for this crate; dependencies stay at warn).
+/// Logs at the level the settings ask: `-q` warn, default info, `-v` debug, `-vv` trace.
 fn init_tracing(settings: &Settings) {
     let level = match (settings.quiet, settings.verbose) {
         (true, _) => "warn",
@@ -349,15 +370,32 @@ fn init_tracing(settings: &Settings) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
+    init_logs(settings.log_format, level);
+}
+
+/// Text logs go to stderr (stdout is the summary's); JSON logs to stdout, one object a line, as
+/// a container's log collector expects. `RUST_LOG` filters win over `level` (for this crate;
+/// dependencies stay at warn).
+fn init_logs(format: LogFormat, level: &str) {
     let default = format!("warn,medium_etl={level},medium_api={level},etl={level}");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
-    match settings.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+    match format {
+        LogFormat::Json => builder
+            .with_writer(std::io::stdout)
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .init(),
+        LogFormat::Text => builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
     }
 }
+
+/// How long `etl serve` lets requests in flight finish after SIGTERM (Docker waits 10 s before
+/// it kills).
+const SERVE_GRACE: Duration = Duration::from_secs(8);

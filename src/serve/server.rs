@@ -13,6 +13,10 @@
 //! - a handler has [`Limits::request`] to answer (503 after);
 //! - an accept error (out of fds) backs off from 10 ms to 1 s instead of spinning.
 //!
+//! [`Server::shutdown`] (SIGTERM in `etl serve`) stops accepting, lets every request in flight
+//! finish (a download included), closes the idle connections, and waits for the rest up to a
+//! grace period.
+//!
 //! tower-http's `TimeoutLayer` and `ConcurrencyLimit` bound requests, not connections, and
 //! enabling its features would rebuild polars (reqwest 0.12 under polars' object_store shares
 //! it), so the bounds are the few lines here, on hyper's own connection builder.
@@ -84,6 +88,8 @@ pub struct Server {
     open: Arc<AtomicUsize>,
     capacity: usize,
     task: tokio::task::JoinHandle<()>,
+    /// Set to true to make every connection finish its request in flight and close.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for Server {
@@ -95,6 +101,11 @@ impl Drop for Server {
 impl Server {
     /// Waits until the server stops (it stops only when its task is aborted or fails).
     pub async fn wait(mut self) {
+        self.wait_ref().await;
+    }
+
+    /// [`Server::wait`], keeping the server (to [`Server::shutdown`] it after).
+    pub async fn wait_ref(&mut self) {
         let _ = (&mut self.task).await;
     }
 
@@ -106,6 +117,20 @@ impl Server {
     /// The most connections it keeps open at once.
     pub fn max_connections(&self) -> usize {
         self.capacity
+    }
+
+    /// Stops gracefully: no new connection is accepted (the listener closes), idle connections
+    /// close, requests in flight finish, and their connections close after them. Waits for that
+    /// up to `grace`; returns how many connections were still open then (they are cut when the
+    /// server is dropped).
+    pub async fn shutdown(self, grace: Duration) -> usize {
+        self.task.abort();
+        self.draining.send_replace(true);
+        let deadline = Instant::now() + grace;
+        while self.open_connections() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.open_connections()
     }
 }
 
@@ -120,12 +145,21 @@ pub async fn start(addr: SocketAddr, root: PathBuf, limits: Limits) -> std::io::
     let capacity = limits.effective_max_connections();
     let open = Arc::new(AtomicUsize::new(0));
     let slots = Arc::new(Semaphore::new(capacity));
-    let task = tokio::spawn(accept_loop(listener, app, slots, open.clone(), limits));
+    let (draining, drain) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(accept_loop(
+        listener,
+        app,
+        slots,
+        open.clone(),
+        limits,
+        drain,
+    ));
     Ok(Server {
         addr,
         open,
         capacity,
         task,
+        draining,
     })
 }
 
@@ -135,6 +169,7 @@ async fn accept_loop(
     slots: Arc<Semaphore>,
     open: Arc<AtomicUsize>,
     limits: Limits,
+    drain: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -155,8 +190,9 @@ async fn accept_loop(
         backoff = Duration::from_millis(10);
         let app = app.clone();
         let open = Counted::new(open.clone());
+        let drain = drain.clone();
         tokio::spawn(async move {
-            serve_connection(stream, app, limits).await;
+            serve_connection(stream, app, limits, drain).await;
             drop((open, permit));
         });
     }
@@ -178,8 +214,14 @@ impl Drop for Counted {
     }
 }
 
-/// One connection, until the client closes it, stalls past the limits, or breaks the protocol.
-async fn serve_connection(stream: TcpStream, app: Router, limits: Limits) {
+/// One connection, until the client closes it, stalls past the limits, breaks the protocol, or
+/// the server drains (then after the request in flight, if any).
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    limits: Limits,
+    mut drain: tokio::sync::watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
@@ -205,9 +247,18 @@ async fn serve_connection(stream: TcpStream, app: Router, limits: Limits) {
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let check = (limits.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut draining = *drain.borrow();
+    if draining {
+        conn.as_mut().graceful_shutdown();
+    }
     loop {
         tokio::select! {
             _ = conn.as_mut() => return,
+            // a closed channel (the server dropped) drains too
+            _ = drain.wait_for(|d| *d), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
             _ = tokio::time::sleep(check) => {
                 if activity.idle_for() >= limits.idle {
                     tracing::debug!("IdleConnectionClosed");

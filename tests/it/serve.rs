@@ -416,3 +416,46 @@ async fn each_author_has_a_trend_page_across_dates() {
         );
     }
 }
+
+/// SIGTERM's path: a download under way when the server stops is sent whole, an idle
+/// keep-alive connection is closed, and nothing new is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_finishes_the_download_in_flight_and_accepts_nothing_new() {
+    use tokio::io::AsyncWriteExt;
+    let (server, out, client, base) = served().await;
+    let addr = server.addr;
+    let big = out.path().join("reports/date=2026-11-27/big.csv");
+    std::fs::write(&big, vec![b'x'; 32 << 20]).unwrap();
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let response = client
+        .get(format!("{base}/files/reports/date=2026-11-27/big.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // the headers are here, the body mostly is not: stop now, read after
+    let stopping = tokio::spawn(server.shutdown(Duration::from_secs(20)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+    let body = response.bytes().await.unwrap();
+    assert_eq!(
+        body.len(),
+        32 << 20,
+        "the download in flight was sent whole"
+    );
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)).await,
+        "idle closed"
+    );
+    assert_eq!(
+        stopping.await.unwrap(),
+        0,
+        "no connection left at the deadline"
+    );
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# What one machine pays per request (#18): a crawl of a synthetic Medium (AUTHORS authors, 30
+# stories and 16 follows each: 5 pages an author, 20 ms a response) by the release binary with
+# --concurrency CONC and no rate cap, measured from outside the process (/usr/bin/time: user +
+# sys of the whole run, publishing included) and from its own manifest (requests, and the
+# harvest's wall time beside the whole run's).
+#
+#   benches/cost.sh [AUTHORS] [CONC] [RUNS]       (defaults: 1000 32 3)
+#
+# Prints one line per run and the medians: CPU per request (user + sys over requests), and the
+# crawl against its ideal (requests x 20 ms / CONC). The synthetic Medium runs in its own
+# process, so its CPU is not counted. With PERF=1 the last run is recorded by `perf record -g`
+# (perf.data in the working directory).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+authors="${1:-1000}"
+conc="${2:-32}"
+runs="${3:-3}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
+cargo build --release --quiet --bin etl
+etl="$CARGO_TARGET_DIR/release/etl"
+work="$(mktemp -d)"
+synth=""
+trap '[ -n "$synth" ] && kill $synth 2>/dev/null; rm -rf "$work"' EXIT
+
+"$etl" synth --authors "$authors" --latency-ms 20 > "$work/synth.txt" &
+synth=$!
+for _ in $(seq 100); do grep -q "http://" "$work/synth.txt" 2>/dev/null && break; sleep 0.1; done
+base="$(grep -o 'http://[0-9.:]*' "$work/synth.txt" | head -1)"
+
+for i in $(seq "$runs"); do
+    out="$work/out$i"
+    cmd=("$etl" run --date 2026-11-27 --collection-id 5a17e71c0de5 --base-url "$base"
+        --max-rps 0 --concurrency "$conc" --out "$out" --quiet)
+    if [ "${PERF:-0}" = 1 ] && [ "$i" = "$runs" ]; then
+        perf record -q -g -o perf.data -- "${cmd[@]}" 2>/dev/null
+        /usr/bin/time -f '%U %S %e %M' -o "$work/time$i" true
+    else
+        /usr/bin/time -f '%U %S %e %M' -o "$work/time$i" "${cmd[@]}"
+    fi
+    python3 - "$out/reports/date=2026-11-27/_manifest.json" "$work/time$i" "$conc" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+user, sys_, wall, rss_kb = open(sys.argv[2]).read().split()
+conc = int(sys.argv[3])
+n = m["requests_total"]
+ideal = n * 0.020 / conc
+harvest = m["stages"]["harvest"]
+cpu = float(user) + float(sys_)
+print(f"{n} requests, user {float(user):.2f} s + sys {float(sys_):.2f} s = "
+      f"{cpu / n * 1000:.3f} ms CPU/request; wall {float(wall):.2f} s, "
+      f"harvest {harvest:.2f} s, ideal {ideal:.2f} s, "
+      f"harvest/ideal {harvest / ideal:.2f}; "
+      f"peak RSS {int(rss_kb) // 1024} MB")
+PY
+done | tee "$work/lines"
+python3 - "$work/lines" <<'PY'
+import re, statistics, sys
+lines = open(sys.argv[1]).read().splitlines()
+cpu = [float(re.search(r"= ([0-9.]+) ms CPU", l).group(1)) for l in lines]
+ratio = [float(re.search(r"harvest/ideal ([0-9.]+)", l).group(1)) for l in lines]
+print(f"median: {statistics.median(cpu):.3f} ms CPU/request, harvest {statistics.median(ratio):.2f} x ideal")
+PY
