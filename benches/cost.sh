@@ -33,7 +33,7 @@ for i in $(seq "$runs"); do
     cmd=("$etl" run --date 2026-11-27 --collection-id 5a17e71c0de5 --base-url "$base"
         --max-rps 0 --concurrency "$conc" --out "$out" --quiet)
     if [ "${PERF:-0}" = 1 ] && [ "$i" = "$runs" ]; then
-        perf record -q -g -o perf.data -- "${cmd[@]}" 2>/dev/null
+        perf record -q -F 2000 -o perf.data -- "${cmd[@]}" 2>/dev/null
         /usr/bin/time -f '%U %S %e %M' -o "$work/time$i" true
     else
         /usr/bin/time -f '%U %S %e %M' -o "$work/time$i" "${cmd[@]}"

@@ -31,11 +31,10 @@ fn the_quick_start_runs_on_the_bundled_sample_without_network() {
         text(&o.stderr)
     );
     let raw = out.path().join("raw/date=2026-11-27");
-    assert_eq!(stored_bodies(&raw).len(), 40);
-    assert_eq!(stored_bodies(&raw), stored_bodies(&raw).clone());
+    assert_eq!(stored_pages(&raw).len(), 40);
     // the real publication page is kept byte for byte
     assert_eq!(
-        std::fs::read(raw.join("collections/7f60cf5620c9/stream/page-0001.json")).unwrap(),
+        stored_page(&raw, "collections/7f60cf5620c9/stream/page-0001.json").body,
         fixture("collection_stream.json")
     );
     let summary = text(&o.stdout);
@@ -57,7 +56,7 @@ fn the_quick_start_runs_on_the_bundled_sample_without_network() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(
-        stored_bodies(&again.path().join("raw/date=2026-11-28")).len(),
+        stored_pages(&again.path().join("raw/date=2026-11-28")).len(),
         40
     );
 }
@@ -297,7 +296,7 @@ async fn a_failed_author_exits_1_and_the_summary_names_the_url() {
     assert!(stdout.contains("user a3"), "{stdout}");
     // what was fetched is kept
     assert_eq!(
-        stored_bodies(&out.path().join("raw/date=2026-11-27")).len(),
+        stored_pages(&out.path().join("raw/date=2026-11-27")).len(),
         2 + 9 - 1
     );
 }

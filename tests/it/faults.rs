@@ -230,11 +230,8 @@ async fn kill_9_at_any_point_leaves_nothing_partial_and_a_rerun_completes() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         assert_nothing_partial(out.path());
-        // a page counts as stored once its metadata is written (the body goes first)
-        let stored = stored_bodies(&out.path().join("raw/date=2026-11-27"))
-            .iter()
-            .filter(|b| b.with_extension("meta.json").exists())
-            .count() as u64;
+        // a page counts as stored once its record is whole (a torn last one is not)
+        let stored = stored_pages(&out.path().join("raw/date=2026-11-27")).len() as u64;
         let sent_before = server.stats.requests.load(Ordering::SeqCst);
         let staged = std::fs::read_dir(out.path().join(".staging"))
             .map(|d| d.count())
@@ -298,7 +295,7 @@ fn publishing_into_an_unwritable_tables_dir_keeps_the_raw_store() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("tables"), "{err}");
     assert_eq!(
-        stored_bodies(&out.path().join("raw/date=2026-11-27")).len(),
+        stored_pages(&out.path().join("raw/date=2026-11-27")).len(),
         40,
         "the raw store is intact"
     );
@@ -344,10 +341,7 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let raw_before: Vec<_> = stored_bodies(&out.join("raw/date=2026-11-27"))
-        .iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let raw_before = stored_pages(&out.join("raw/date=2026-11-27"));
     let report_before =
         std::fs::read(out.join("reports/date=2026-11-27/author_metrics.csv")).unwrap();
     // fill the disk
@@ -362,10 +356,7 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
         err.contains(out.to_str().unwrap()) && err.contains("No space left"),
         "{err}"
     );
-    let raw_after: Vec<_> = stored_bodies(&out.join("raw/date=2026-11-27"))
-        .iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let raw_after = stored_pages(&out.join("raw/date=2026-11-27"));
     assert_eq!(raw_after, raw_before, "the raw store is intact");
     assert_eq!(
         std::fs::read(out.join("reports/date=2026-11-27/author_metrics.csv")).unwrap(),
@@ -400,15 +391,12 @@ async fn an_oversized_page_is_not_stored() {
         "{:?}",
         o.failures
     );
-    let stored = site
-        .out
-        .path()
-        .join(format!("raw/date=2026-11-27/users/{victim}/profile_stream"));
-    assert!(
-        stored_bodies(&stored).is_empty(),
-        "{:?}",
-        stored_bodies(&stored)
-    );
+    let stored: Vec<_> = stored_pages(&site.out.path().join("raw/date=2026-11-27"))
+        .into_iter()
+        .map(|p| p.name)
+        .filter(|n| n.starts_with(&format!("users/{victim}/profile_stream/")))
+        .collect();
+    assert!(stored.is_empty(), "{stored:?}");
     assert_eq!(
         o.harvest
             .authors
@@ -594,13 +582,10 @@ async fn a_hostile_server_costs_the_attacked_streams_never_the_run() {
     );
     // nothing oversized was stored
     for a in [1, 2] {
-        let dir = site
-            .out
-            .path()
-            .join(format!("raw/date=2026-11-27/users/{}", m.user_id(a)));
-        let big = stored_bodies(&dir)
+        let big = stored_pages(&site.out.path().join("raw/date=2026-11-27"))
             .into_iter()
-            .filter(|p| std::fs::metadata(p).map(|md| md.len()).unwrap_or(0) > 1 << 20)
+            .filter(|p| p.name.starts_with(&format!("users/{}/", m.user_id(a))))
+            .filter(|p| p.body.len() > 1 << 20)
             .count();
         assert_eq!(big, 0, "author {a}");
     }

@@ -229,14 +229,15 @@ async fn requests_page_with_limit_25_and_batch_the_bodies() {
     let no_agent = &site.server.stats.without_user_agent;
     assert_eq!(no_agent.load(std::sync::atomic::Ordering::SeqCst), 0);
     // the raw store keeps what was posted beside each reply
-    let meta: Value = serde_json::from_slice(
-        &std::fs::read(site.out.path().join(format!(
-            "raw/date=2026-11-27/users/{}/profile_stream/page-0002.graphql.json.meta.json",
+    let raw = site.out.path().join("raw/date=2026-11-27");
+    let meta = stored_page(
+        &raw,
+        &format!(
+            "users/{}/profile_stream/page-0002.graphql.json",
             site.medium.user_id(3)
-        )))
-        .unwrap(),
+        ),
     )
-    .unwrap();
+    .meta;
     assert_eq!(meta["request"]["operationName"], "UserPosts");
     assert!(meta["request"]["query"]
         .as_str()
@@ -246,14 +247,14 @@ async fn requests_page_with_limit_25_and_batch_the_bodies() {
         .as_str()
         .unwrap()
         .starts_with("limit=25&from=L"));
-    let bodies: Value = serde_json::from_slice(
-        &std::fs::read(site.out.path().join(format!(
-            "raw/date=2026-11-27/users/{}/post_bodies/page-0001.graphql.json.meta.json",
+    let bodies = stored_page(
+        &raw,
+        &format!(
+            "users/{}/post_bodies/page-0001.graphql.json",
             site.medium.user_id(3)
-        )))
-        .unwrap(),
+        ),
     )
-    .unwrap();
+    .meta;
     assert_eq!(bodies["request"].as_array().unwrap().len(), 23);
     assert_eq!(o.manifest.requests["post_bodies"].requests, 24);
 }

@@ -45,16 +45,9 @@ async fn pages_through_a_publication_and_every_author() {
         assert_eq!(a.following.end.as_ref().unwrap(), &StreamEnd::NoPosition);
     }
     assert_eq!(request_count(&server).await, 11);
-    let bodies = stored_bodies(&out.path().join("raw/date=2026-11-27"));
-    assert_eq!(bodies.len(), 11);
-    let meta: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            out.path()
-                .join("raw/date=2026-11-27/collections/c0ffee/stream/page-0002.meta.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let raw = out.path().join("raw/date=2026-11-27");
+    assert_eq!(stored_pages(&raw).len(), 11);
+    let meta = stored_page(&raw, "collections/c0ffee/stream/page-0002.json").meta;
     assert_eq!(meta["query"], "page=2&to=1546");
     assert_eq!(
         meta["url"],
@@ -247,10 +240,10 @@ async fn a_publication_by_slug_uses_the_human_url_with_format_json() {
     assert!(o.is_complete(), "{:?}", o.failures);
     assert_eq!(o.harvest.publications[0].stream.pages.len(), 2);
     assert_eq!(o.harvest.authors.len(), 1);
-    assert!(out
-        .path()
-        .join("raw/date=2026-11-27/publications/coffee/latest/page-0002.json")
-        .exists());
+    stored_page(
+        &out.path().join("raw/date=2026-11-27"),
+        "publications/coffee/latest/page-0002.json",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -373,15 +373,19 @@ async fn rebuild_derives_each_date_again_from_the_raw_store_alone() {
 
     // a raw page gone: an error naming it, and day 2 stays published as it was
     let raw = inc.path().join(format!("raw/date={}", date(1)));
-    let page = stored_bodies(&raw)
+    let page = stored_pages(&raw)
         .into_iter()
-        .find(|p| p.to_string_lossy().contains("profile_stream"))
-        .unwrap();
-    std::fs::remove_file(&page).unwrap();
+        .find(|p| p.name.contains("profile_stream"))
+        .unwrap()
+        .name;
+    remove_stored_page(&raw, &page);
     let settings = medium_etl::rebuild::settings(inc.path(), &date(2), true).unwrap();
     let err = pipeline::run(&settings).await.unwrap_err();
     assert_eq!(medium_etl::exit_code(&err), 6, "{err}");
-    assert!(err.to_string().contains(&*page.to_string_lossy()), "{err}");
+    assert!(
+        err.to_string().contains(&format!("pages.log#{page}")),
+        "{err}"
+    );
     assert_eq!(published(inc.path(), 2), before[2]);
 }
 

@@ -162,7 +162,7 @@ async fn sigterm_during_a_run_keeps_what_was_fetched_and_publishes_nothing_parti
         "stopped before the end ({requests})"
     );
     assert!(!out.path().join("reports").exists(), "nothing published");
-    let kept = stored_bodies(&out.path().join(format!("raw/date={}", today()))).len();
+    let kept = stored_pages(&out.path().join(format!("raw/date={}", today()))).len();
     assert!(
         kept >= 30 && kept <= requests,
         "{kept} pages kept of {requests} requests"

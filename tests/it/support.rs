@@ -198,28 +198,114 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Files named page-NNNN.json (bodies, not metadata) below `dir`.
-pub fn stored_bodies(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
+/// One stored page, as the tests read it: its place in the older layout's terms
+/// (`users/u1/profile_stream/page-0001.json`), its metadata and its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub name: String,
+    pub meta: Value,
+    pub body: Vec<u8>,
+}
+
+/// Every page stored in the raw store at `root`, by name: the whole records of its page log
+/// (`pages.log`, the last record of each position), read here by hand rather than by the
+/// product's reader, and the files of the older layout (`page-NNNN.json` beside its
+/// `.meta.json`).
+pub fn stored_pages(root: &Path) -> Vec<StoredRecord> {
+    let mut pages = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };
         for e in entries.flatten() {
             let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
             if p.is_dir() {
                 stack.push(p);
-            } else {
-                let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                if name.starts_with("page-") && !name.ends_with(".meta.json") {
-                    out.push(p);
+            } else if let Some(body_name) = name.strip_suffix(".meta.json") {
+                if body_name.starts_with('.') {
+                    continue;
                 }
+                let body_path = p.with_file_name(body_name);
+                let rel = body_path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let meta = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                pages.insert(rel, (meta, std::fs::read(&body_path).unwrap()));
             }
         }
     }
-    out.sort();
+    for (name, meta, body) in log_records(root) {
+        pages.insert(name, (meta, body));
+    }
+    pages
+        .into_iter()
+        .map(|(name, (meta, body))| StoredRecord { name, meta, body })
+        .collect()
+}
+
+/// The whole records of `root/pages.log`, in order: `@page <header JSON>\n<bytes>\n` each.
+fn log_records(root: &Path) -> Vec<(String, Value, Vec<u8>)> {
+    let Ok(bytes) = std::fs::read(root.join("pages.log")) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    let mut at = 0;
+    while let Some(nl) = bytes[at..].iter().position(|b| *b == b'\n') {
+        let Some(json) = bytes[at..at + nl].strip_prefix(b"@page ") else {
+            break;
+        };
+        let Ok(header) = serde_json::from_slice::<Value>(json) else {
+            break;
+        };
+        let n = header["bytes"].as_u64().unwrap() as usize;
+        let body_at = at + nl + 1;
+        if body_at + n >= bytes.len() || bytes[body_at + n] != b'\n' {
+            break;
+        }
+        let ext = match header["via"].as_str().unwrap() {
+            "json" => "json",
+            "graphql" => "graphql.json",
+            "html" => "html",
+            "rss" => "xml",
+            other => panic!("a record of format {other}"),
+        };
+        let name = format!(
+            "{}/page-{:04}.{ext}",
+            header["stream"].as_str().unwrap(),
+            header["index"].as_u64().unwrap()
+        );
+        out.push((name, header, bytes[body_at..body_at + n].to_vec()));
+        at = body_at + n + 1;
+    }
     out
+}
+
+/// The stored page `name` of the raw store at `root`.
+pub fn stored_page(root: &Path, name: &str) -> StoredRecord {
+    stored_pages(root)
+        .into_iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("{name} is not stored in {}", root.display()))
+}
+
+/// Takes every record of page `name` out of `root`'s page log (as if it had never been
+/// stored).
+pub fn remove_stored_page(root: &Path, name: &str) {
+    let mut kept = Vec::new();
+    for (n, header, body) in log_records(root) {
+        if n != name {
+            kept.extend_from_slice(b"@page ");
+            kept.extend_from_slice(header.to_string().as_bytes());
+            kept.push(b'\n');
+            kept.extend_from_slice(&body);
+            kept.push(b'\n');
+        }
+    }
+    std::fs::write(root.join("pages.log"), kept).unwrap();
 }
 
 /// A synthetic Medium served on 127.0.0.1 (with faults, if any) and an output root for runs

@@ -257,13 +257,12 @@ impl Previous {
                 return Err(store.root().join(crate::raw_store::HARVEST_FILE));
             };
             for index in 1..=record.pages {
-                let body_path = store.page_paths(stream, via, index).0;
                 let stored = match store.load_any(stream, via, index) {
                     Ok(Some(stored)) => stored,
-                    _ => return Err(body_path),
+                    _ => return Err(store.page_location(stream, via, index)),
                 };
                 let page = P::decode(via, stream, &stored.meta.query, &stored.body)
-                    .map_err(|_| body_path.clone())?;
+                    .map_err(|_| stored.body_path.clone())?;
                 out.push((date.clone(), page));
             }
             match &record.carried_from {

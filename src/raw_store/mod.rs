@@ -1,6 +1,12 @@
 //! The raw store: exact response bodies on disk, for resume and offline replay.
 //!
-//! Layout under `<out>/raw/date=YYYY-MM-DD/` (or any directory given to `--source`):
+//! Since #18 a store writes every page as one record of its page log, `pages.log` (see
+//! [`log`]: the body byte for byte, its metadata in the record's header line), beside
+//! `_origin.json` and `_harvest.json`. Stores written before hold one file per page and one for
+//! its metadata; they are read as they are (replayed, resumed, carried from), and a page
+//! fetched again goes to the log, whose record then answers for that position.
+//!
+//! The older layout under `<out>/raw/date=YYYY-MM-DD/` (or any directory given to `--source`):
 //!
 //! ```text
 //! collections/<collection_id>/stream/page-0001.json        publication stream by id
@@ -14,7 +20,8 @@
 //! `<body file>.meta.json`; HTML and RSS streams have one page each, stored under the same
 //! stream directory (keyed by collection id or slug and user id, whatever the request URL was).
 //! GraphQL's batches of post bodies go to `users/<user_id>/post_bodies/`, and a GraphQL page's
-//! metadata also records the request posted (operation name, variables, query text).
+//! metadata also records the request posted (operation name, variables, query text). The log
+//! names each record's stream by the same directory (`users/<user_id>/profile_stream`).
 //!
 //! Each `page-NNNN.json` is the response body byte for byte (XSSI guard included) and has a
 //! `page-NNNN.meta.json` beside it with the request URL, query, status, fetch time, size and
@@ -23,8 +30,11 @@
 //! position in the stream *and* the query that requests it: a stored page fetched with another
 //! query is not an answer.
 
+pub mod log;
+
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -178,11 +188,42 @@ pub enum Lookup {
 #[derive(Debug, Clone)]
 pub struct RawStore {
     root: PathBuf,
+    /// Its page log, opened on first use; shared by clones (and, through the registry in
+    /// [`log::shared`], by every store of the directory).
+    log: Arc<OnceLock<Arc<log::PageLog>>>,
+    /// Its canonical path, resolved once (to tell a store replayed into itself).
+    canonical: Arc<OnceLock<Option<PathBuf>>>,
 }
 
 impl RawStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        RawStore { root: root.into() }
+        RawStore {
+            root: root.into(),
+            log: Arc::default(),
+            canonical: Arc::default(),
+        }
+    }
+
+    fn log(&self) -> &log::PageLog {
+        self.log.get_or_init(|| log::shared(&self.root))
+    }
+
+    fn key(&self, stream: &StreamId, via: Via, index: usize) -> log::PageKey {
+        log::PageKey {
+            stream: self.stream_key(stream),
+            via,
+            index,
+        }
+    }
+
+    /// Where page `index` of `stream` is (or would be) stored, for messages: its record in the
+    /// log, or its file in a store of the older layout.
+    pub fn page_location(&self, stream: &StreamId, via: Via, index: usize) -> PathBuf {
+        if self.log().path().exists() || !self.root.exists() {
+            self.log().describe(&self.key(stream, via, index))
+        } else {
+            self.page_paths(stream, via, index).0
+        }
     }
 
     /// The store of one run date under an output root: `<out>/raw/date=YYYY-MM-DD`.
@@ -268,7 +309,8 @@ impl RawStore {
         self.root.join(rel)
     }
 
-    /// The body and metadata paths of page `index` (1-based) of a stream in a format.
+    /// The body and metadata paths of page `index` (1-based) of a stream in a format, in a
+    /// store of the older layout (one file a page).
     pub fn page_paths(&self, stream: &StreamId, via: Via, index: usize) -> (PathBuf, PathBuf) {
         let dir = self.stream_dir(stream);
         let meta = match via {
@@ -281,9 +323,13 @@ impl RawStore {
         )
     }
 
-    /// Whether page `index` of `stream` is stored in a format (its metadata exists).
+    /// Whether page `index` of `stream` is stored in a format (a whole record in the log, or
+    /// its metadata file).
     pub fn has_page(&self, stream: &StreamId, via: Via, index: usize) -> bool {
-        self.page_paths(stream, via, index).1.exists()
+        self.log()
+            .contains(&self.key(stream, via, index))
+            .unwrap_or(false)
+            || self.page_paths(stream, via, index).1.exists()
     }
 
     /// Looks up page `index` of `stream` in a format, as requested with `query`.
@@ -294,11 +340,28 @@ impl RawStore {
         index: usize,
         query: &str,
     ) -> Result<Lookup, StoreError> {
+        let key = self.key(stream, via, index);
+        if let Some((meta, body)) = self.log().get(&key)? {
+            let body_path = self.log().describe(&key);
+            if meta.query != query {
+                return Ok(Lookup::OtherQuery {
+                    body_path,
+                    stored: meta.query,
+                });
+            }
+            return Ok(Lookup::Found(StoredPage {
+                body,
+                meta,
+                body_path,
+            }));
+        }
         let (body_path, meta_path) = self.page_paths(stream, via, index);
         let meta_bytes = match fs::read(&meta_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Lookup::Missing { body_path })
+                return Ok(Lookup::Missing {
+                    body_path: self.page_location(stream, via, index),
+                })
             }
             Err(e) => return Err(StoreError::io(&meta_path, e)),
         };
@@ -344,6 +407,14 @@ impl RawStore {
         via: Via,
         index: usize,
     ) -> Result<Option<StoredPage>, StoreError> {
+        let key = self.key(stream, via, index);
+        if let Some((meta, body)) = self.log().get(&key)? {
+            return Ok(Some(StoredPage {
+                body,
+                meta,
+                body_path: self.log().describe(&key),
+            }));
+        }
         let (_, meta_path) = self.page_paths(stream, via, index);
         let meta_bytes = match fs::read(&meta_path) {
             Ok(b) => b,
@@ -360,10 +431,9 @@ impl RawStore {
         }
     }
 
-    /// Stores a page found in another raw store (`--source`): hard links when both stores are on
-    /// one file system (no copy, no new inode; files are never modified in place, only replaced
-    /// by rename, so sharing them is safe), else a copy. Body first, metadata last, as in
-    /// [`RawStore::save`].
+    /// Stores a page found in another raw store (`--source`): a record of its own in this
+    /// store's log (a copy of the body; a replayed date is as complete as a fetched one). A
+    /// store replayed into itself (`--refresh --source` on its own directory) already has it.
     pub fn save_from(
         &self,
         stream: &StreamId,
@@ -372,22 +442,23 @@ impl RawStore {
         stored: &StoredPage,
         source: &RawStore,
     ) -> Result<(), StoreError> {
-        let (src_body, src_meta) = source.page_paths(stream, via, index);
-        let (body_path, meta_path) = self.page_paths(stream, via, index);
-        if fs::canonicalize(&src_body).ok() == fs::canonicalize(&body_path).ok()
-            && body_path.exists()
-        {
-            // replaying a date's own raw store into itself (`--refresh --source` on it)
-            return Ok(());
-        }
-        if link_atomic(&src_body, &body_path).is_ok() && link_atomic(&src_meta, &meta_path).is_ok()
-        {
+        if self.same_directory(source) {
             return Ok(());
         }
         self.save(stream, via, index, &stored.body, &stored.meta)
     }
 
-    /// Stores a page: the body, then its metadata, each atomically.
+    /// Whether two stores are one directory (the same path, or paths to the same place).
+    fn same_directory(&self, other: &RawStore) -> bool {
+        let canonical = |s: &RawStore| {
+            s.canonical
+                .get_or_init(|| fs::canonicalize(&s.root).ok())
+                .clone()
+        };
+        self.root == other.root || canonical(self).is_some_and(|a| canonical(other) == Some(a))
+    }
+
+    /// Stores a page: one record appended to the log.
     pub fn save(
         &self,
         stream: &StreamId,
@@ -396,14 +467,7 @@ impl RawStore {
         body: &[u8],
         meta: &PageMeta,
     ) -> Result<(), StoreError> {
-        let (body_path, meta_path) = self.page_paths(stream, via, index);
-        write_atomic(&body_path, body, false)?;
-        let mut meta_json = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Meta {
-            path: meta_path.clone(),
-            message: e.to_string(),
-        })?;
-        meta_json.push(b'\n');
-        write_atomic(&meta_path, &meta_json, false)
+        self.log().append(&self.key(stream, via, index), meta, body)
     }
 }
 
@@ -422,7 +486,7 @@ pub struct Captured<'a> {
 }
 
 impl RawStore {
-    /// Stores captured pages (body, then metadata, each atomically); returns how many.
+    /// Stores captured pages (a record each); returns how many.
     pub fn import<'a>(
         &self,
         pages: impl IntoIterator<Item = Captured<'a>>,
@@ -443,18 +507,6 @@ impl RawStore {
         }
         Ok(n)
     }
-}
-
-/// Hard-links `from` to `to` under a temporary name, then renames it into place.
-fn link_atomic(from: &Path, to: &Path) -> std::io::Result<()> {
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let tmp = crate::atomic_file::temp_path_for(to);
-    fs::hard_link(from, &tmp)?;
-    fs::rename(&tmp, to).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
 }
 
 #[cfg(test)]
@@ -486,6 +538,21 @@ mod tests {
         }
     }
 
+    /// A page of the older layout, written by hand as a store before #18 held it.
+    fn save_as_file(
+        store: &RawStore,
+        s: &StreamId,
+        via: Via,
+        index: usize,
+        body: &[u8],
+        m: &PageMeta,
+    ) {
+        let (body_path, meta_path) = store.page_paths(s, via, index);
+        fs::create_dir_all(body_path.parent().unwrap()).unwrap();
+        fs::write(&body_path, body).unwrap();
+        fs::write(&meta_path, serde_json::to_vec_pretty(m).unwrap()).unwrap();
+    }
+
     #[test]
     fn saves_and_finds_a_page_by_position_and_query() {
         let dir = tempfile::tempdir().unwrap();
@@ -494,10 +561,9 @@ mod tests {
         store
             .save(&s, Via::Json, 2, b"body", &meta("page=2", 4))
             .unwrap();
-        assert!(dir
-            .path()
-            .join("raw/date=2026-11-27/users/abc123/profile_stream/page-0002.json")
-            .exists());
+        let root = dir.path().join("raw/date=2026-11-27");
+        assert!(root.join(log::LOG_FILE).exists());
+        assert!(!root.join("users").exists(), "no file a page");
         match store.load(&s, Via::Json, 2, "page=2").unwrap() {
             Lookup::Found(p) => assert_eq!(p.body, b"body"),
             other => panic!("{other:?}"),
@@ -506,14 +572,48 @@ mod tests {
             store.load(&s, Via::Json, 2, "page=3").unwrap(),
             Lookup::OtherQuery { .. }
         ));
-        assert!(matches!(
-            store.load(&s, Via::Json, 3, "page=3").unwrap(),
-            Lookup::Missing { .. }
-        ));
+        match store.load(&s, Via::Json, 3, "page=3").unwrap() {
+            Lookup::Missing { body_path } => assert!(
+                body_path
+                    .to_string_lossy()
+                    .ends_with("pages.log#users/abc123/profile_stream/page-0003.json"),
+                "{}",
+                body_path.display()
+            ),
+            other => panic!("{other:?}"),
+        }
+        // another store of the directory (a later run, in another process) reads it from disk
+        drop(store);
+        let again = RawStore::for_date(dir.path(), "2026-11-27");
+        assert!(again.has_page(&s, Via::Json, 2));
+        assert!(!again.has_page(&s, Via::Json, 1));
     }
 
     #[test]
-    fn pages_from_another_store_are_linked_or_copied_whole() {
+    fn a_position_written_again_is_answered_by_its_last_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StreamId::Following("u1".into());
+        {
+            let store = RawStore::new(dir.path());
+            store.save(&s, Via::Json, 1, b"old", &meta("", 3)).unwrap();
+            store
+                .save(&s, Via::Json, 1, b"newer", &meta("q", 5))
+                .unwrap();
+            let Lookup::Found(p) = store.load(&s, Via::Json, 1, "q").unwrap() else {
+                panic!("stored")
+            };
+            assert_eq!(p.body, b"newer");
+        }
+        let store = RawStore::new(dir.path());
+        let page = store.load_any(&s, Via::Json, 1).unwrap().unwrap();
+        assert_eq!(
+            (page.body, page.meta.query),
+            (b"newer".to_vec(), "q".to_owned())
+        );
+    }
+
+    #[test]
+    fn pages_from_another_store_are_copied_whole() {
         let dir = tempfile::tempdir().unwrap();
         let source = RawStore::new(dir.path().join("source"));
         let run = RawStore::new(dir.path().join("run"));
@@ -537,18 +637,127 @@ mod tests {
             panic!("stored")
         };
         assert_eq!(p.body, b"body");
+        // a store replayed into itself is left as it is
+        let log = dir.path().join("source").join(log::LOG_FILE);
+        let before = fs::metadata(&log).unwrap().len();
+        source
+            .save_from(
+                &s,
+                Via::Json,
+                1,
+                &p,
+                &RawStore::new(dir.path().join("source/.")),
+            )
+            .unwrap();
+        assert_eq!(fs::metadata(&log).unwrap().len(), before);
     }
 
     #[test]
-    fn a_body_of_the_wrong_size_is_an_error_naming_it() {
+    fn a_damaged_body_is_an_error_naming_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StreamId::Following("u1".into());
+        RawStore::new(dir.path())
+            .save(&s, Via::Json, 1, b"body bytes", &meta("", 10))
+            .unwrap();
+        let log = dir.path().join(log::LOG_FILE);
+        let mut bytes = fs::read(&log).unwrap();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0x20;
+        fs::write(&log, bytes).unwrap();
+        let err = RawStore::new(dir.path())
+            .load(&s, Via::Json, 1, "")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("pages.log#users/u1/following/page-0001.json"),
+            "{text}"
+        );
+        assert!(text.contains("checksum"), "{text}");
+    }
+
+    /// What a kill -9 in the middle of a write leaves: whole records, then a prefix of one. The
+    /// torn page reads as missing; the next append cuts it off (keeping it beside the log) and
+    /// every whole record still answers.
+    #[test]
+    fn a_torn_last_record_is_missing_and_cut_before_the_next_append() {
+        let s = StreamId::Profile("u1".into());
+        let body = |i: usize| format!("body of page {i}").into_bytes();
+        // three whole records, then the third cut: in its header, just after it, in its body,
+        // before its last newline
+        for cut_into_third in [1, 30, 200, 0] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join(log::LOG_FILE);
+            let mut ends = vec![];
+            {
+                let store = RawStore::new(dir.path());
+                for i in 1..=3 {
+                    store
+                        .save(&s, Via::Json, i, &body(i), &meta("", 14))
+                        .unwrap();
+                    ends.push(fs::metadata(&log).unwrap().len());
+                }
+            }
+            let cut = if cut_into_third == 0 {
+                ends[2] - 1
+            } else {
+                (ends[1] + cut_into_third).min(ends[2] - 1)
+            };
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&log)
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
+            let store = RawStore::new(dir.path());
+            assert!(store.has_page(&s, Via::Json, 2));
+            assert!(!store.has_page(&s, Via::Json, 3), "torn at {cut}");
+            store
+                .save(&s, Via::Json, 3, b"again", &meta("", 5))
+                .unwrap();
+            let kept = fs::read(dir.path().join(format!("pages.log.cut-{}", ends[1]))).unwrap();
+            assert_eq!(kept.len() as u64, cut - ends[1], "the cut bytes are kept");
+            for (i, expected) in [(1, body(1)), (2, body(2)), (3, b"again".to_vec())] {
+                let Lookup::Found(p) = store.load(&s, Via::Json, i, "").unwrap() else {
+                    panic!("page {i} after a cut at {cut}")
+                };
+                assert_eq!(p.body, expected);
+            }
+            drop(store);
+            let reread = RawStore::new(dir.path());
+            let Lookup::Found(p) = reread.load(&s, Via::Json, 3, "").unwrap() else {
+                panic!("page 3 from disk")
+            };
+            assert_eq!(p.body, b"again");
+        }
+    }
+
+    #[test]
+    fn a_store_of_the_older_layout_is_read_and_a_page_fetched_again_goes_to_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let store = RawStore::new(dir.path());
-        let s = StreamId::Following("u1".into());
+        let s = StreamId::Profile("u1".into());
+        save_as_file(&store, &s, Via::Json, 1, b"file body", &meta("", 9));
+        save_as_file(&store, &s, Via::Json, 2, b"short", &meta("p=2", 99));
+        assert!(store.has_page(&s, Via::Json, 1));
+        let Lookup::Found(p) = store.load(&s, Via::Json, 1, "").unwrap() else {
+            panic!("the file is read")
+        };
+        assert_eq!(p.body, b"file body");
+        // a body of the wrong size is an error naming the file
+        let err = store.load(&s, Via::Json, 2, "p=2").unwrap_err();
+        assert!(err.to_string().contains("page-0002.json"), "{err}");
+        // missing pages of such a store are named by their file
+        let Lookup::Missing { body_path } = store.load(&s, Via::Json, 3, "").unwrap() else {
+            panic!("missing")
+        };
+        assert!(body_path.ends_with("users/u1/profile_stream/page-0003.json"));
         store
-            .save(&s, Via::Json, 1, b"body", &meta("", 99))
+            .save(&s, Via::Json, 1, b"fetched again", &meta("", 13))
             .unwrap();
-        let err = store.load(&s, Via::Json, 1, "").unwrap_err();
-        assert!(err.to_string().contains("page-0001.json"), "{err}");
+        let Lookup::Found(p) = store.load(&s, Via::Json, 1, "").unwrap() else {
+            panic!("stored")
+        };
+        assert_eq!(p.body, b"fetched again");
     }
 
     #[test]
@@ -558,34 +767,33 @@ mod tests {
         let s = StreamId::Profile("u1".into());
         store.save(&s, Via::Json, 1, b"json", &meta("", 4)).unwrap();
         store
-            .save(&s, Via::Html, 1, b"<html>", &meta("", 6))
+            .save(&s, Via::Html, 1, b"<html>", &meta("h", 6))
             .unwrap();
         assert!(!store.has_page(&s, Via::Rss, 1));
         store
-            .save(&s, Via::Rss, 1, b"<rss/>", &meta("", 6))
+            .save(&s, Via::Rss, 1, b"<rss/>", &meta("r", 6))
             .unwrap();
-        let names: std::collections::BTreeSet<_> = fs::read_dir(store.stream_dir(&s))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        let expected = [
-            "page-0001.json",
-            "page-0001.meta.json",
-            "page-0001.html",
-            "page-0001.html.meta.json",
-            "page-0001.xml",
-            "page-0001.xml.meta.json",
-        ];
-        assert_eq!(names, expected.iter().map(|s| s.to_string()).collect());
-        for (via, body) in [
-            (Via::Json, &b"json"[..]),
-            (Via::Html, b"<html>"),
-            (Via::Rss, b"<rss/>"),
+        for (via, body, query) in [
+            (Via::Json, &b"json"[..], ""),
+            (Via::Html, b"<html>", "h"),
+            (Via::Rss, b"<rss/>", "r"),
         ] {
-            let Lookup::Found(p) = store.load(&s, via, 1, "").unwrap() else {
+            let Lookup::Found(p) = store.load(&s, via, 1, query).unwrap() else {
                 panic!("{via} stored")
             };
             assert_eq!(p.body, body);
         }
+        // one record a page, readable by hand
+        let text = String::from_utf8(fs::read(dir.path().join(log::LOG_FILE)).unwrap()).unwrap();
+        let headers: Vec<_> = text.lines().filter(|l| l.starts_with("@page ")).collect();
+        assert_eq!(headers.len(), 3);
+        assert!(
+            headers[1].starts_with(
+                r#"@page {"stream":"users/u1/profile_stream","via":"html","index":1,"#
+            ),
+            "{}",
+            headers[1]
+        );
+        assert!(text.contains("\n<html>\n@page "));
     }
 }

@@ -1,0 +1,358 @@
+//! The page log: every page of one raw store appended to one file, `pages.log`.
+//!
+//! A page is one record, readable with `less` or `grep -a '^@page '`:
+//!
+//! ```text
+//! @page {"stream":"users/u1/profile_stream","via":"json","index":1,"crc32":3735928559,"url":"…","query":"","status":200,"fetched_at":"…","bytes":1234,"attempts":1}\n
+//! <exactly `bytes` bytes: the response body as it arrived>\n
+//! ```
+//!
+//! Why one file: #18 measured the store's cost on this kind of machine. Two new files a page
+//! (body and metadata, each written beside its place and renamed) cost 0.6 to 5.8 s of kernel
+//! time in a 5,100-request crawl, most of it ext4 allocating inodes; appending a record costs
+//! one `write`. A record is written with one `write` call under the log's lock, and the index
+//! (stream, format, position → offsets) learns of it only after the write returned, so a reader
+//! in this process never sees half a record.
+//!
+//! What a kill -9 leaves: whole records, and at most one torn record at the end (a prefix of
+//! it). Reading stops at the first record that is not whole (its header line incomplete or not
+//! JSON, its body shorter than `bytes`, or no newline after it); the next writer (a run holds
+//! the date's lock) cuts the file back to the last whole record before appending, so the torn
+//! page is simply fetched again. A body that does not match its `crc32` is reported as
+//! unreadable (then fetched again), never returned. A position written twice (`--refresh`, or a
+//! page that changed) is answered by its last record.
+//!
+//! Every `RawStore` of one directory in a process shares one `PageLog` (a registry of weak
+//! references, so a log is dropped, index and all, when no store holds it).
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+
+use serde::{Deserialize, Serialize};
+
+use medium_api::via::Via;
+
+use super::PageMeta;
+use crate::error::StoreError;
+
+/// The log's file name in a raw store directory.
+pub const LOG_FILE: &str = "pages.log";
+
+/// What starts every record.
+const MARK: &[u8] = b"@page ";
+
+/// A header line longer than this is not a header (a GraphQL page's, with the query text
+/// posted, is a few KiB).
+const MAX_HEADER: u64 = 1 << 20;
+
+/// Which page a record holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    /// The stream's directory under the store (`RawStore::stream_key`).
+    pub stream: String,
+    pub via: Via,
+    /// 1-based position in the stream.
+    pub index: usize,
+}
+
+/// A record's header line (after `@page `).
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    stream: String,
+    via: Via,
+    index: usize,
+    crc32: u32,
+    #[serde(flatten)]
+    meta: PageMeta,
+}
+
+/// Where a record's parts are in the file.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    header_at: u64,
+    header_len: u64,
+    body_at: u64,
+    body_len: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Open for reading (and appending, once `writable`).
+    file: Option<Arc<File>>,
+    writable: bool,
+    /// The file is read (and its records indexed) up to here: the end of the last whole record.
+    end: u64,
+    index: HashMap<PageKey, Entry>,
+}
+
+/// The log of one raw store directory.
+#[derive(Debug)]
+pub struct PageLog {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+static LOGS: LazyLock<Mutex<HashMap<PathBuf, Weak<PageLog>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The log of the store at `root`, shared with every other store of that directory in this
+/// process.
+pub fn shared(root: &Path) -> Arc<PageLog> {
+    let path = root.join(LOG_FILE);
+    let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(log) = logs.get(&path).and_then(Weak::upgrade) {
+        return log;
+    }
+    logs.retain(|_, weak| weak.strong_count() > 0);
+    let log = Arc::new(PageLog {
+        path: path.clone(),
+        state: Mutex::new(State::default()),
+    });
+    logs.insert(path, Arc::downgrade(&log));
+    log
+}
+
+impl PageLog {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the log holds a whole record of `key`.
+    pub fn contains(&self, key: &PageKey) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if !state.index.contains_key(key) {
+            self.catch_up(&mut state)?;
+        }
+        Ok(state.index.contains_key(key))
+    }
+
+    /// The last whole record of `key`: its metadata and body. A body that does not match its
+    /// checksum is an error naming the record.
+    pub fn get(&self, key: &PageKey) -> Result<Option<(PageMeta, Vec<u8>)>, StoreError> {
+        let (file, entry) = {
+            let mut state = self.lock();
+            if !state.index.contains_key(key) {
+                self.catch_up(&mut state)?;
+            }
+            match (state.index.get(key), &state.file) {
+                (Some(entry), Some(file)) => (file.clone(), *entry),
+                _ => return Ok(None),
+            }
+        };
+        // read outside the lock: whole records are never rewritten
+        let at = |_: &str| self.describe(key);
+        let mut header = vec![0; usize::try_from(entry.header_len).unwrap_or(usize::MAX)];
+        file.read_exact_at(&mut header, entry.header_at)
+            .map_err(|e| StoreError::io(at(""), e))?;
+        let header: Header =
+            serde_json::from_slice(&header[MARK.len()..]).map_err(|e| StoreError::Meta {
+                path: at(""),
+                message: e.to_string(),
+            })?;
+        let mut body = vec![0; usize::try_from(entry.body_len).unwrap_or(usize::MAX)];
+        file.read_exact_at(&mut body, entry.body_at)
+            .map_err(|e| StoreError::io(at(""), e))?;
+        if crc32fast::hash(&body) != header.crc32 {
+            return Err(StoreError::Meta {
+                path: at(""),
+                message: format!(
+                    "the body's checksum is not the recorded {} (the record is damaged)",
+                    header.crc32
+                ),
+            });
+        }
+        Ok(Some((header.meta, body)))
+    }
+
+    /// Appends a record of `key`: one write, then the index.
+    pub fn append(&self, key: &PageKey, meta: &PageMeta, body: &[u8]) -> Result<(), StoreError> {
+        let header = Header {
+            stream: key.stream.clone(),
+            via: key.via,
+            index: key.index,
+            crc32: crc32fast::hash(body),
+            meta: PageMeta {
+                bytes: body.len() as u64,
+                ..meta.clone()
+            },
+        };
+        let mut record = Vec::with_capacity(body.len() + 512);
+        record.extend_from_slice(MARK);
+        serde_json::to_writer(&mut record, &header).map_err(|e| StoreError::Meta {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        record.push(b'\n');
+        let header_len = record.len() as u64 - 1;
+        record.extend_from_slice(body);
+        record.push(b'\n');
+
+        let mut state = self.lock();
+        let file = self.writer(&mut state)?;
+        let start = state.end;
+        if let Err(e) = (&*file).write_all(&record) {
+            // a partial record (a full disk): cut it off, so that the next append follows a
+            // whole record
+            let _ = file.set_len(start);
+            return Err(StoreError::io(&self.path, e));
+        }
+        state.end = start + record.len() as u64;
+        state.index.insert(
+            key.clone(),
+            Entry {
+                header_at: start,
+                header_len,
+                body_at: start + header_len + 1,
+                body_len: body.len() as u64,
+            },
+        );
+        Ok(())
+    }
+
+    /// A record's place, for messages: `<store>/pages.log#users/u1/profile_stream/page-0001.json`.
+    pub fn describe(&self, key: &PageKey) -> PathBuf {
+        let name = match key.via {
+            Via::Json => format!("page-{:04}.json", key.index),
+            other => format!("page-{:04}.{}", key.index, other.ext()),
+        };
+        PathBuf::from(format!("{}#{}/{name}", self.path.display(), key.stream))
+    }
+
+    /// The file open for appending: opened (created) on the first append, after the file is
+    /// read to its last whole record and cut back to it (what a killed writer left after it).
+    fn writer(&self, state: &mut State) -> Result<Arc<File>, StoreError> {
+        if state.writable {
+            if let Some(file) = &state.file {
+                return Ok(file.clone());
+            }
+        }
+        if let Some(parent) = self.path.parent() {
+            fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        state.file = Some(Arc::new(file));
+        self.catch_up(state)?;
+        let file = state.file.clone().ok_or_else(|| {
+            StoreError::io(&self.path, std::io::Error::other("the log is not open"))
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|e| StoreError::io(&self.path, e))?
+            .len();
+        if len > state.end {
+            // what follows the last whole record: a killed writer's torn record (a prefix of
+            // it), or, were the file damaged, more; kept beside the log before it is cut
+            let kept = self
+                .path
+                .with_file_name(format!("{LOG_FILE}.cut-{}", state.end));
+            let mut tail = Vec::new();
+            let copied = (&*file)
+                .seek(SeekFrom::Start(state.end))
+                .and_then(|_| (&*file).take(len - state.end).read_to_end(&mut tail))
+                .and_then(|_| fs::write(&kept, &tail));
+            copied.map_err(|e| StoreError::io(&kept, e))?;
+            tracing::warn!(
+                log = %self.path.display(),
+                kept_bytes = state.end,
+                cut_bytes = len - state.end,
+                cut_to = %kept.display(),
+                "RawLogTailCut"
+            );
+            file.set_len(state.end)
+                .map_err(|e| StoreError::io(&self.path, e))?;
+        }
+        state.writable = true;
+        Ok(file)
+    }
+
+    /// Reads the records after `state.end` into the index, up to the first one that is not
+    /// whole (a torn end is left for the writer to cut).
+    fn catch_up(&self, state: &mut State) -> Result<(), StoreError> {
+        if state.file.is_none() {
+            match File::open(&self.path) {
+                Ok(file) => state.file = Some(Arc::new(file)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(StoreError::io(&self.path, e)),
+            }
+        }
+        let Some(file) = state.file.clone() else {
+            return Ok(());
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| StoreError::io(&self.path, e))?
+            .len();
+        if len <= state.end {
+            return Ok(());
+        }
+        let mut reader = BufReader::with_capacity(64 << 10, &*file);
+        reader
+            .seek(SeekFrom::Start(state.end))
+            .map_err(|e| StoreError::io(&self.path, e))?;
+        let mut pos = state.end;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = (&mut reader)
+                .take(MAX_HEADER)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| StoreError::io(&self.path, e))? as u64;
+            if n == 0 || line.last() != Some(&b'\n') || !line.starts_with(MARK) {
+                break;
+            }
+            let Ok(header) = serde_json::from_slice::<Header>(&line[MARK.len()..n as usize - 1])
+            else {
+                break;
+            };
+            let body_at = pos + n;
+            let Some(record_end) = body_at
+                .checked_add(header.meta.bytes)
+                .and_then(|e| e.checked_add(1))
+            else {
+                break;
+            };
+            if record_end > len {
+                break;
+            }
+            let Ok(skip) = i64::try_from(header.meta.bytes) else {
+                break;
+            };
+            reader
+                .seek_relative(skip)
+                .map_err(|e| StoreError::io(&self.path, e))?;
+            let mut newline = [0u8; 1];
+            if reader.read_exact(&mut newline).is_err() || newline != *b"\n" {
+                break;
+            }
+            state.index.insert(
+                PageKey {
+                    stream: header.stream,
+                    via: header.via,
+                    index: header.index,
+                },
+                Entry {
+                    header_at: pos,
+                    header_len: n - 1,
+                    body_at,
+                    body_len: header.meta.bytes,
+                },
+            );
+            pos = record_end;
+        }
+        state.end = pos;
+        Ok(())
+    }
+}
