@@ -125,7 +125,7 @@ podman rm etl-sched-$$ >/dev/null
 volume_dir="$(podman volume inspect --format '{{.Mountpoint}}' "$volume")"
 [ ! -e "$volume_dir/slow/reports/date=$today" ] \
     || { echo "container: a run stopped by SIGTERM published its date"; exit 1; }
-kept="$(find "$volume_dir/slow/raw/date=$today" -name 'page-*.meta.json' | wc -l)"
+kept="$(python3 scripts/raw_pages.py "$volume_dir/slow/raw/date=$today")"
 [ "$kept" -gt 0 ] || { echo "container: the stopped run kept no fetched page"; exit 1; }
 podman_run --rm -v "$volume:/data" "$image" run --date "$today" --quiet \
     --base-url "$slow_base" --collection-id 5a17e71c0de5 --max-rps 0 --out /data/slow

@@ -90,6 +90,9 @@ pub async fn run_locked(
     if !settings.rebuild {
         check_origin(settings, &raw_store)?;
     }
+    // read the page log to its end (cutting what a killed run left half-written) before any
+    // stream starts, not in the first append on an async worker
+    raw_store.prepare_for_appending()?;
     let stats = Arc::new(FetchStats::default());
     let previous = if settings.rebuild {
         // follow the date's own decisions: stop where it stopped, carry what it carried

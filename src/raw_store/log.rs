@@ -103,17 +103,52 @@ static LOGS: LazyLock<Mutex<HashMap<PathBuf, Weak<PageLog>>>> =
 /// process.
 pub fn shared(root: &Path) -> Arc<PageLog> {
     let path = root.join(LOG_FILE);
+    // keyed by where the file really is, so that `out/raw/...`, `./out/raw/...` and a symlink
+    // to it share one log (two would each believe they know where the file ends)
+    let key = canonical(root).join(LOG_FILE);
     let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(log) = logs.get(&path).and_then(Weak::upgrade) {
+    if let Some(log) = logs.get(&key).and_then(Weak::upgrade) {
         return log;
     }
     logs.retain(|_, weak| weak.strong_count() > 0);
     let log = Arc::new(PageLog {
-        path: path.clone(),
+        path,
         state: Mutex::new(State::default()),
     });
-    logs.insert(path, Arc::downgrade(&log));
+    logs.insert(key, Arc::downgrade(&log));
     log
+}
+
+/// `dir` with its existing part resolved (symlinks, `.`, `..`, relative to absolute), the rest
+/// as spelled: a store not created yet gets the key it will have once it is.
+fn canonical(dir: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    // `.` and `..` first, by the letter (a `..` after a symlink is then taken lexically)
+    let mut clean = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    let mut rest = Vec::new();
+    let mut at = clean.as_path();
+    loop {
+        if let Ok(real) = fs::canonicalize(at) {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                at = parent;
+            }
+            _ => return clean,
+        }
+    }
 }
 
 impl PageLog {
@@ -149,7 +184,13 @@ impl PageLog {
         };
         // read outside the lock: whole records are never rewritten
         let at = |_: &str| self.describe(key);
-        let mut header = vec![0; usize::try_from(entry.header_len).unwrap_or(usize::MAX)];
+        let size = |n: u64| {
+            usize::try_from(n).map_err(|_| StoreError::Meta {
+                path: at(""),
+                message: format!("a record of {n} bytes does not fit in memory"),
+            })
+        };
+        let mut header = vec![0; size(entry.header_len)?];
         file.read_exact_at(&mut header, entry.header_at)
             .map_err(|e| StoreError::io(at(""), e))?;
         let header: Header =
@@ -157,7 +198,7 @@ impl PageLog {
                 path: at(""),
                 message: e.to_string(),
             })?;
-        let mut body = vec![0; usize::try_from(entry.body_len).unwrap_or(usize::MAX)];
+        let mut body = vec![0; size(entry.body_len)?];
         file.read_exact_at(&mut body, entry.body_at)
             .map_err(|e| StoreError::io(at(""), e))?;
         if crc32fast::hash(&body) != header.crc32 {
@@ -187,22 +228,36 @@ impl PageLog {
         let mut record = Vec::with_capacity(body.len() + 512);
         record.extend_from_slice(MARK);
         serde_json::to_writer(&mut record, &header).map_err(|e| StoreError::Meta {
-            path: self.path.clone(),
+            path: self.describe(key),
             message: e.to_string(),
         })?;
+        let header_len = record.len() as u64;
+        if header_len >= MAX_HEADER {
+            return Err(StoreError::Meta {
+                path: self.describe(key),
+                message: format!("a header of {header_len} bytes (at most {MAX_HEADER})"),
+            });
+        }
         record.push(b'\n');
-        let header_len = record.len() as u64 - 1;
         record.extend_from_slice(body);
         record.push(b'\n');
 
         let mut state = self.lock();
         let file = self.writer(&mut state)?;
         let start = state.end;
-        if let Err(e) = (&*file).write_all(&record) {
-            // a partial record (a full disk): cut it off, so that the next append follows a
-            // whole record
-            let _ = file.set_len(start);
-            return Err(StoreError::io(&self.path, e));
+        let written = (&*file).write_all(&record);
+        let len = file.metadata().map(|m| m.len());
+        match (written, len) {
+            (Ok(()), Ok(len)) if len == start + record.len() as u64 => {}
+            (written, _) => {
+                // a partial record (a full disk), or the file does not end where this log
+                // thought (someone else appended): forget the handle and what it knew of the
+                // end, so that the next use reads the file again from the last record known
+                // whole, indexing what is whole (this record, if it is) and cutting a torn end
+                state.file = None;
+                state.writable = false;
+                return written.map_err(|e| StoreError::io(self.describe(key), e));
+            }
         }
         state.end = start + record.len() as u64;
         state.index.insert(
@@ -215,6 +270,16 @@ impl PageLog {
             },
         );
         Ok(())
+    }
+
+    /// Makes the log ready for appending now (read to its end, a torn tail cut), so that the
+    /// first append does not do it on an async worker. Creates nothing.
+    pub fn prepare(&self) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.writable || !self.path.exists() {
+            return Ok(());
+        }
+        self.writer(&mut state).map(drop)
     }
 
     /// A record's place, for messages: `<store>/pages.log#users/u1/profile_stream/page-0001.json`.
@@ -244,6 +309,7 @@ impl PageLog {
             .open(&self.path)
             .map_err(|e| StoreError::io(&self.path, e))?;
         state.file = Some(Arc::new(file));
+        state.writable = false;
         self.catch_up(state)?;
         let file = state.file.clone().ok_or_else(|| {
             StoreError::io(&self.path, std::io::Error::other("the log is not open"))
@@ -253,34 +319,49 @@ impl PageLog {
             .map_err(|e| StoreError::io(&self.path, e))?
             .len();
         if len > state.end {
-            // what follows the last whole record: a killed writer's torn record (a prefix of
-            // it), or, were the file damaged, more; kept beside the log before it is cut
-            let kept = self
-                .path
-                .with_file_name(format!("{LOG_FILE}.cut-{}", state.end));
-            let mut tail = Vec::new();
-            let copied = (&*file)
-                .seek(SeekFrom::Start(state.end))
-                .and_then(|_| (&*file).take(len - state.end).read_to_end(&mut tail))
-                .and_then(|_| fs::write(&kept, &tail));
-            copied.map_err(|e| StoreError::io(&kept, e))?;
-            tracing::warn!(
-                log = %self.path.display(),
-                kept_bytes = state.end,
-                cut_bytes = len - state.end,
-                cut_to = %kept.display(),
-                "RawLogTailCut"
-            );
-            file.set_len(state.end)
-                .map_err(|e| StoreError::io(&self.path, e))?;
+            self.cut_tail(&file, state.end, len)?;
         }
         state.writable = true;
         Ok(file)
     }
 
-    /// Reads the records after `state.end` into the index, up to the first one that is not
-    /// whole (a torn end is left for the writer to cut).
+    /// Cuts what follows the last whole record (a killed writer's torn record, a prefix of it;
+    /// catch_up has made sure no whole record follows), keeping the bytes beside the log.
+    fn cut_tail(&self, file: &File, end: u64, len: u64) -> Result<(), StoreError> {
+        let kept = self.path.with_file_name(format!(
+            "{LOG_FILE}.cut-{end}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+        ));
+        let copied = (|| {
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&kept)?;
+            let mut from = file;
+            from.seek(SeekFrom::Start(end))?;
+            std::io::copy(&mut from.take(len - end), &mut out)?;
+            out.sync_all()
+        })();
+        copied.map_err(|e| StoreError::io(&kept, e))?;
+        tracing::warn!(
+            log = %self.path.display(),
+            kept_bytes = end,
+            cut_bytes = len - end,
+            cut_to = %kept.display(),
+            "RawLogTailCut"
+        );
+        file.set_len(end).map_err(|e| StoreError::io(&self.path, e))
+    }
+
+    /// Reads the records after `state.end` into the index. The writer's index is whole already
+    /// (one process writes a date: the date lock), so it reads nothing. Where a record is not
+    /// whole, the next whole record after it is looked for (a header that parses, then a body
+    /// of its length and checksum); reading goes on from there, and `state.end` stops before
+    /// the damaged part only when none follows (a torn end: the writer cuts it).
     fn catch_up(&self, state: &mut State) -> Result<(), StoreError> {
+        if state.writable {
+            return Ok(());
+        }
         if state.file.is_none() {
             match File::open(&self.path) {
                 Ok(file) => state.file = Some(Arc::new(file)),
@@ -295,64 +376,120 @@ impl PageLog {
             .metadata()
             .map_err(|e| StoreError::io(&self.path, e))?
             .len();
-        if len <= state.end {
-            return Ok(());
-        }
-        let mut reader = BufReader::with_capacity(64 << 10, &*file);
-        reader
-            .seek(SeekFrom::Start(state.end))
-            .map_err(|e| StoreError::io(&self.path, e))?;
         let mut pos = state.end;
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = (&mut reader)
-                .take(MAX_HEADER)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| StoreError::io(&self.path, e))? as u64;
-            if n == 0 || line.last() != Some(&b'\n') || !line.starts_with(MARK) {
-                break;
-            }
-            let Ok(header) = serde_json::from_slice::<Header>(&line[MARK.len()..n as usize - 1])
-            else {
-                break;
-            };
-            let body_at = pos + n;
-            let Some(record_end) = body_at
-                .checked_add(header.meta.bytes)
-                .and_then(|e| e.checked_add(1))
-            else {
-                break;
-            };
-            if record_end > len {
-                break;
-            }
-            let Ok(skip) = i64::try_from(header.meta.bytes) else {
-                break;
-            };
-            reader
-                .seek_relative(skip)
-                .map_err(|e| StoreError::io(&self.path, e))?;
-            let mut newline = [0u8; 1];
-            if reader.read_exact(&mut newline).is_err() || newline != *b"\n" {
-                break;
-            }
-            state.index.insert(
-                PageKey {
-                    stream: header.stream,
-                    via: header.via,
-                    index: header.index,
+        while pos < len {
+            match self.record_at(&file, pos, len)? {
+                Some((key, entry)) => {
+                    pos = entry.body_at + entry.body_len + 1;
+                    state.index.insert(key, entry);
+                }
+                None => match self.next_whole_record(&file, pos, len)? {
+                    Some(next) => {
+                        tracing::warn!(
+                            log = %self.path.display(),
+                            from = pos,
+                            to = next,
+                            "RawLogDamagedRecordSkipped"
+                        );
+                        pos = next;
+                    }
+                    None => break,
                 },
-                Entry {
-                    header_at: pos,
-                    header_len: n - 1,
-                    body_at,
-                    body_len: header.meta.bytes,
-                },
-            );
-            pos = record_end;
+            }
         }
         state.end = pos;
         Ok(())
+    }
+
+    /// The whole record at `pos`, if one is (its header line, its body's length and newline;
+    /// the checksum is checked when the body is read).
+    fn record_at(
+        &self,
+        file: &File,
+        pos: u64,
+        len: u64,
+    ) -> Result<Option<(PageKey, Entry)>, StoreError> {
+        let io = |e| StoreError::io(&self.path, e);
+        let mut reader = BufReader::with_capacity(16 << 10, file);
+        reader.seek(SeekFrom::Start(pos)).map_err(io)?;
+        let mut line = Vec::new();
+        let n = (&mut reader)
+            .take(MAX_HEADER)
+            .read_until(b'\n', &mut line)
+            .map_err(io)? as u64;
+        if n < 2 || line.last() != Some(&b'\n') || !line.starts_with(MARK) {
+            return Ok(None);
+        }
+        let Ok(header) = serde_json::from_slice::<Header>(&line[MARK.len()..line.len() - 1]) else {
+            return Ok(None);
+        };
+        let body_at = pos + n;
+        let Some(newline_at) = body_at.checked_add(header.meta.bytes) else {
+            return Ok(None);
+        };
+        if newline_at >= len {
+            return Ok(None);
+        }
+        let mut newline = [0u8; 1];
+        file.read_exact_at(&mut newline, newline_at).map_err(io)?;
+        if newline != *b"\n" {
+            return Ok(None);
+        }
+        let key = PageKey {
+            stream: header.stream,
+            via: header.via,
+            index: header.index,
+        };
+        let entry = Entry {
+            header_at: pos,
+            header_len: n - 1,
+            body_at,
+            body_len: header.meta.bytes,
+        };
+        Ok(Some((key, entry)))
+    }
+
+    /// The offset of the first whole record after a damaged one at `pos` whose body matches its
+    /// checksum, if any: found by looking for `\n@page ` (a body may hold those bytes too,
+    /// which the header and checksum tell apart).
+    fn next_whole_record(
+        &self,
+        file: &File,
+        pos: u64,
+        len: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let io = |e| StoreError::io(&self.path, e);
+        let mut reader = BufReader::with_capacity(64 << 10, file);
+        reader.seek(SeekFrom::Start(pos)).map_err(io)?;
+        let needle = b"\n@page ";
+        let mut at = pos;
+        let mut window: Vec<u8> = Vec::with_capacity(needle.len());
+        let mut byte = [0u8; 1];
+        while at < len {
+            if reader.read(&mut byte).map_err(io)? == 0 {
+                break;
+            }
+            at += 1;
+            window.push(byte[0]);
+            if window.len() > needle.len() {
+                window.remove(0);
+            }
+            if window == needle {
+                let candidate = at - (needle.len() as u64 - 1);
+                if let Some((_, entry)) = self.record_at(file, candidate, len)? {
+                    let mut body = vec![0; usize::try_from(entry.body_len).unwrap_or(0)];
+                    let header = {
+                        let mut h = vec![0; usize::try_from(entry.header_len).unwrap_or(0)];
+                        file.read_exact_at(&mut h, entry.header_at).map_err(io)?;
+                        serde_json::from_slice::<Header>(&h[MARK.len()..]).ok()
+                    };
+                    file.read_exact_at(&mut body, entry.body_at).map_err(io)?;
+                    if header.is_some_and(|h| crc32fast::hash(&body) == h.crc32) {
+                        return Ok(Some(candidate));
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 }

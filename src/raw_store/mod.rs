@@ -193,6 +193,9 @@ pub struct RawStore {
     log: Arc<OnceLock<Arc<log::PageLog>>>,
     /// Its canonical path, resolved once (to tell a store replayed into itself).
     canonical: Arc<OnceLock<Option<PathBuf>>>,
+    /// Whether it holds pages of the older layout (one file a page), looked at once: a store
+    /// that does not is never asked for files.
+    legacy: Arc<OnceLock<bool>>,
 }
 
 impl RawStore {
@@ -201,7 +204,18 @@ impl RawStore {
             root: root.into(),
             log: Arc::default(),
             canonical: Arc::default(),
+            legacy: Arc::default(),
         }
+    }
+
+    /// Whether the store has the older layout's stream directories (`collections/`,
+    /// `publications/`, `users/`); only such a store is searched for page files.
+    fn has_legacy_pages(&self) -> bool {
+        *self.legacy.get_or_init(|| {
+            ["collections", "publications", "users"]
+                .iter()
+                .any(|d| self.root.join(d).is_dir())
+        })
     }
 
     fn log(&self) -> &log::PageLog {
@@ -219,10 +233,10 @@ impl RawStore {
     /// Where page `index` of `stream` is (or would be) stored, for messages: its record in the
     /// log, or its file in a store of the older layout.
     pub fn page_location(&self, stream: &StreamId, via: Via, index: usize) -> PathBuf {
-        if self.log().path().exists() || !self.root.exists() {
-            self.log().describe(&self.key(stream, via, index))
-        } else {
+        if self.has_legacy_pages() && !self.log().path().exists() {
             self.page_paths(stream, via, index).0
+        } else {
+            self.log().describe(&self.key(stream, via, index))
         }
     }
 
@@ -235,10 +249,17 @@ impl RawStore {
         &self.root
     }
 
-    /// Whether the store holds anything but its origin file.
+    /// Whether the store holds anything but its origin file (and an empty page log).
     pub fn has_pages(&self) -> bool {
-        fs::read_dir(&self.root)
-            .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name() != ORIGIN_FILE)))
+        fs::read_dir(&self.root).is_ok_and(|mut entries| {
+            entries.any(|e| {
+                e.is_ok_and(|e| {
+                    let name = e.file_name();
+                    name != ORIGIN_FILE
+                        && !(name == log::LOG_FILE && e.metadata().is_ok_and(|m| m.len() == 0))
+                })
+            })
+        })
     }
 
     /// The key of a stream in [`HarvestRecord::streams`]: its directory under the store.
@@ -329,7 +350,7 @@ impl RawStore {
         self.log()
             .contains(&self.key(stream, via, index))
             .unwrap_or(false)
-            || self.page_paths(stream, via, index).1.exists()
+            || (self.has_legacy_pages() && self.page_paths(stream, via, index).1.exists())
     }
 
     /// Looks up page `index` of `stream` in a format, as requested with `query`.
@@ -354,6 +375,11 @@ impl RawStore {
                 meta,
                 body_path,
             }));
+        }
+        if !self.has_legacy_pages() {
+            return Ok(Lookup::Missing {
+                body_path: self.log().describe(&key),
+            });
         }
         let (body_path, meta_path) = self.page_paths(stream, via, index);
         let meta_bytes = match fs::read(&meta_path) {
@@ -415,6 +441,9 @@ impl RawStore {
                 body_path: self.log().describe(&key),
             }));
         }
+        if !self.has_legacy_pages() {
+            return Ok(None);
+        }
         let (_, meta_path) = self.page_paths(stream, via, index);
         let meta_bytes = match fs::read(&meta_path) {
             Ok(b) => b,
@@ -456,6 +485,12 @@ impl RawStore {
                 .clone()
         };
         self.root == other.root || canonical(self).is_some_and(|a| canonical(other) == Some(a))
+    }
+
+    /// Reads the page log to its end now, and cuts a torn last record (see [`log`]), so that
+    /// appending later does no more than write. Creates nothing.
+    pub fn prepare_for_appending(&self) -> Result<(), StoreError> {
+        self.log().prepare()
     }
 
     /// Stores a page: one record appended to the log.
@@ -714,8 +749,23 @@ mod tests {
             store
                 .save(&s, Via::Json, 3, b"again", &meta("", 5))
                 .unwrap();
-            let kept = fs::read(dir.path().join(format!("pages.log.cut-{}", ends[1]))).unwrap();
-            assert_eq!(kept.len() as u64, cut - ends[1], "the cut bytes are kept");
+            let prefix = format!("pages.log.cut-{}-", ends[1]);
+            let kept: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(&prefix)
+                })
+                .collect();
+            assert_eq!(kept.len(), 1, "{kept:?}");
+            assert_eq!(
+                fs::read(&kept[0]).unwrap().len() as u64,
+                cut - ends[1],
+                "the cut bytes are kept"
+            );
             for (i, expected) in [(1, body(1)), (2, body(2)), (3, b"again".to_vec())] {
                 let Lookup::Found(p) = store.load(&s, Via::Json, i, "").unwrap() else {
                     panic!("page {i} after a cut at {cut}")
@@ -729,6 +779,94 @@ mod tests {
             };
             assert_eq!(p.body, b"again");
         }
+    }
+
+    /// A damaged record in the middle (a flipped bit in its header) costs that page only: the
+    /// whole records after it are found again, nothing is cut, and appending goes on.
+    #[test]
+    fn a_damaged_record_costs_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StreamId::Profile("u1".into());
+        let log = dir.path().join(log::LOG_FILE);
+        {
+            let store = RawStore::new(dir.path());
+            for i in 1..=3 {
+                // a body that holds what a record starts with, to be told apart by its checksum
+                let body = format!("page {i}\n@page {{\"not\":\"a header\"}}\n");
+                store
+                    .save(&s, Via::Json, i, body.as_bytes(), &meta("", 0))
+                    .unwrap();
+            }
+        }
+        let mut bytes = fs::read(&log).unwrap();
+        let second = bytes
+            .windows(7)
+            .enumerate()
+            .filter(|(_, w)| *w == b"\n@page ")
+            .map(|(i, _)| i + 1)
+            .find(|&i| bytes[i..].starts_with(br#"@page {"stream""#) && i > 10)
+            .unwrap();
+        bytes[second + 20] = b'#'; // inside the stream name's JSON: the header no longer parses
+        fs::write(&log, &bytes).unwrap();
+        let len = bytes.len() as u64;
+        let store = RawStore::new(dir.path());
+        assert!(store.has_page(&s, Via::Json, 1));
+        assert!(
+            !store.has_page(&s, Via::Json, 2),
+            "the damaged page is missing"
+        );
+        assert!(
+            store.has_page(&s, Via::Json, 3),
+            "the page after it is found"
+        );
+        store
+            .save(&s, Via::Json, 2, b"again", &meta("", 5))
+            .unwrap();
+        assert!(
+            fs::metadata(&log).unwrap().len() > len,
+            "appended, nothing cut"
+        );
+        drop(store);
+        let store = RawStore::new(dir.path());
+        for (i, body) in [(1, "page 1"), (2, "again"), (3, "page 3")] {
+            let Lookup::Found(p) = store.load(&s, Via::Json, i, "").unwrap() else {
+                panic!("page {i}")
+            };
+            assert!(String::from_utf8(p.body).unwrap().starts_with(body));
+        }
+    }
+
+    /// Two spellings of one directory are one log (each would otherwise believe it knew where
+    /// the file ends, and index its records at the wrong offsets).
+    #[test]
+    fn two_spellings_of_a_directory_share_one_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StreamId::Following("u1".into());
+        let a = RawStore::new(dir.path().join("store"));
+        let b = RawStore::new(dir.path().join("x/../store/."));
+        a.save(&s, Via::Json, 1, b"one", &meta("", 3)).unwrap();
+        b.save(&s, Via::Json, 2, b"two", &meta("", 3)).unwrap();
+        a.save(&s, Via::Json, 3, b"three", &meta("", 5)).unwrap();
+        for store in [&a, &b] {
+            for (i, body) in [(1, &b"one"[..]), (2, b"two"), (3, b"three")] {
+                let Lookup::Found(p) = store.load(&s, Via::Json, i, "").unwrap() else {
+                    panic!("page {i}")
+                };
+                assert_eq!(p.body, body);
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_too_long_to_find_again_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RawStore::new(dir.path());
+        let s = StreamId::Following("u1".into());
+        let err = store
+            .save(&s, Via::Json, 1, b"x", &meta(&"q".repeat(2 << 20), 1))
+            .unwrap_err();
+        assert!(err.to_string().contains("page-0001.json"), "{err}");
+        assert!(!store.has_page(&s, Via::Json, 1));
     }
 
     #[test]

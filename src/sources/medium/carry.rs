@@ -52,6 +52,9 @@ pub struct Previous {
     /// `etl rebuild`: the rebuilt date and its own record, whose decisions are followed
     /// instead of made again.
     follow: Option<(String, HarvestRecord)>,
+    /// The earlier dates' raw stores, opened once each: a store holds its page log's index,
+    /// which one read of the log builds (#18; a store per lookup read it again each time).
+    stores: std::sync::Mutex<HashMap<String, RawStore>>,
 }
 
 /// What a stream may carry: its earlier pages, the items they hold, and when to stop.
@@ -129,6 +132,7 @@ impl Previous {
             out: out.to_path_buf(),
             records,
             follow: None,
+            stores: Default::default(),
         })
     }
 
@@ -144,7 +148,17 @@ impl Previous {
             out: out.to_path_buf(),
             records: earlier_records(out, date),
             follow: Some((date.format("%Y-%m-%d").to_string(), record)),
+            stores: Default::default(),
         })
+    }
+
+    /// The raw store of an earlier `date`, the same one for every stream of the run.
+    fn store(&self, date: &str) -> RawStore {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        stores
+            .entry(date.to_owned())
+            .or_insert_with(|| RawStore::for_date(&self.out, date))
+            .clone()
     }
 
     /// The latest earlier date's record of a stream, if it read it completely in `via`.
@@ -167,7 +181,7 @@ impl Previous {
         reported: Option<(Option<u64>, Option<u64>)>,
     ) -> Result<Option<Carry<P>>, PathBuf> {
         if let Some((date, record)) = &self.follow {
-            let key = RawStore::for_date(&self.out, date).stream_key(stream);
+            let key = self.store(date).stream_key(stream);
             let Some(from) = record
                 .streams
                 .get(&key)
@@ -230,7 +244,7 @@ impl Previous {
 
     /// The first page the latest earlier date read of `stream` in `via`, if it read it.
     pub fn first_page<P: StreamPage>(&self, stream: &StreamId, via: Via) -> Option<P> {
-        let store = RawStore::for_date(&self.out, &self.date);
+        let store = self.store(&self.date);
         let stored = store.load_any(stream, via, 1).ok()??;
         P::decode(via, stream, &stored.meta.query, &stored.body).ok()
     }
@@ -251,7 +265,7 @@ impl Previous {
         let mut out = Vec::new();
         let mut date = date.to_owned();
         loop {
-            let store = RawStore::for_date(&self.out, &date);
+            let store = self.store(&date);
             let key = store.stream_key(stream);
             let Some(record) = self.record(&date, &key, via) else {
                 return Err(store.root().join(crate::raw_store::HARVEST_FILE));

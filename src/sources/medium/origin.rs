@@ -186,18 +186,9 @@ impl ReadThrough {
             bytes: fetched.body.len() as u64,
             attempts: fetched.attempts,
         };
-        // File system work off the async workers: a slow create or rename must not stall the
-        // other streams' requests.
-        let (store, owned_stream) = (self.store.clone(), stream.clone());
-        tokio::task::spawn_blocking(move || {
-            store.save(&owned_stream, via, index, &fetched.body, &meta)
-        })
-        .await
-        .map_err(|e| FetchError::Transfer {
-            url: url.to_string(),
-            message: format!("storing the page failed: {e}"),
-            attempts: 1,
-        })??;
+        // one append to the page log, on this worker: a hand-off to a blocking thread cost
+        // more than the write (#18: two thread wake-ups a page)
+        self.store.save(stream, via, index, &fetched.body, &meta)?;
         PageStored {
             endpoint: stream.endpoint(),
             via,
