@@ -8,7 +8,9 @@
 #   scripts/check_container.sh            (installs podman and runc when they are missing)
 #
 # podman here needs (../shared/CONTAINERS.md): runc, cgroupfs, host networking, and a
-# containers.conf without default ulimits.
+# containers.conf without default ulimits. The name-resolution check runs a DNS server of its
+# own on 127.0.0.1:53 (the container is pointed at it with --dns), so it needs root and that
+# port free; compose.yaml is run with podman-compose (installed from PyPI when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"

@@ -1,7 +1,8 @@
 //! Files that appear whole or not at all.
 //!
-//! Every file this project publishes (raw bodies, their metadata, tables, reports) is written to
-//! a hidden temporary file in the same directory and renamed into place. A rename within one
+//! Every file this project publishes (tables, reports, manifests, the raw store's `_origin.json`
+//! and `_harvest.json`; raw pages go to the page log, `raw_store::log`) is written to a hidden
+//! temporary file in the same directory and renamed into place. A rename within one
 //! directory is atomic on POSIX file systems, so a reader, a resumed run or a kill -9 never sees
 //! half a file; a leftover `.*.tmp-*` file is never read and is swept by [`remove_stale_temps`].
 

@@ -6,10 +6,10 @@
 //! and no request is sent; a page from the origin is stored before it is handed on. This is the
 //! only place a page's bytes travel between the network and the disk.
 //!
-//! Invariants: a page is decoded once; its exact bytes go to the run's raw store (the body
-//! first, its metadata last, each atomically) before the next page of the stream is asked for;
-//! a replayed page is hard-linked from the source store, not copied, where the file system
-//! allows; once the run is stopped no new page is asked of the origin.
+//! Invariants: a page is decoded once; its exact bytes go to the run's raw store (one record of
+//! the date's page log, whole or cut off) before the next page of the stream is asked for; a
+//! replayed page is copied into the run's own log; once the run is stopped no new page is asked
+//! of the origin.
 
 use std::path::PathBuf;
 use std::sync::Arc;
