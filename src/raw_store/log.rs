@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
@@ -86,6 +86,9 @@ struct State {
     writable: bool,
     /// The file is read (and its records indexed) up to here: the end of the last whole record.
     end: u64,
+    /// The file's length when it was last read: unchanged, there is nothing new to read (a
+    /// damaged end is not searched again on every miss).
+    seen_len: u64,
     index: HashMap<PageKey, Entry>,
 }
 
@@ -124,31 +127,32 @@ pub fn shared(root: &Path) -> Arc<PageLog> {
 fn canonical(dir: &Path) -> PathBuf {
     use std::path::Component;
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    // `.` and `..` first, by the letter (a `..` after a symlink is then taken lexically)
-    let mut clean = PathBuf::new();
-    for part in absolute.components() {
+    // the longest part that exists, resolved by the file system (symlinks first, then `..`,
+    // as the kernel does); the rest, which does not exist yet, by the letter
+    let mut rest = Vec::new();
+    let mut at = absolute.as_path();
+    let mut real = loop {
+        if let Ok(real) = fs::canonicalize(at) {
+            break real;
+        }
+        match at.parent() {
+            Some(parent) => {
+                rest.extend(at.components().next_back());
+                at = parent;
+            }
+            None => break PathBuf::from("/"),
+        }
+    };
+    for part in rest.iter().rev() {
         match part {
             Component::CurDir => {}
             Component::ParentDir => {
-                clean.pop();
+                real.pop();
             }
-            other => clean.push(other),
+            other => real.push(other),
         }
     }
-    let mut rest = Vec::new();
-    let mut at = clean.as_path();
-    loop {
-        if let Ok(real) = fs::canonicalize(at) {
-            return rest.iter().rev().fold(real, |p, c| p.join(c));
-        }
-        match (at.parent(), at.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                at = parent;
-            }
-            _ => return clean,
-        }
-    }
+    real
 }
 
 impl PageLog {
@@ -249,14 +253,21 @@ impl PageLog {
         let len = file.metadata().map(|m| m.len());
         match (written, len) {
             (Ok(()), Ok(len)) if len == start + record.len() as u64 => {}
-            (written, _) => {
-                // a partial record (a full disk), or the file does not end where this log
-                // thought (someone else appended): forget the handle and what it knew of the
-                // end, so that the next use reads the file again from the last record known
-                // whole, indexing what is whole (this record, if it is) and cutting a torn end
-                state.file = None;
+            (Err(e), _) => {
+                // a partial record (a full disk): the next append reads the file again from
+                // the last record known whole, and cuts what is not whole
                 state.writable = false;
-                return written.map_err(|e| StoreError::io(self.describe(key), e));
+                state.seen_len = 0;
+                return Err(StoreError::io(self.describe(key), e));
+            }
+            (Ok(()), _) => {
+                // written, but the file does not end where this log thought (someone else
+                // appended): read it again from the last record known whole, which indexes
+                // this record where it really is
+                state.writable = false;
+                state.seen_len = 0;
+                self.catch_up(&mut state)?;
+                return Ok(());
             }
         }
         state.end = start + record.len() as u64;
@@ -332,17 +343,22 @@ impl PageLog {
             "{LOG_FILE}.cut-{end}-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
         ));
-        let copied = (|| {
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&kept)?;
-            let mut from = file;
-            from.seek(SeekFrom::Start(end))?;
-            std::io::copy(&mut from.take(len - end), &mut out)?;
-            out.sync_all()
-        })();
-        copied.map_err(|e| StoreError::io(&kept, e))?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&kept)
+            .map_err(|e| StoreError::io(&kept, e))?;
+        let mut buf = vec![0; 64 << 10];
+        let mut at = end;
+        while at < len {
+            let n = usize::try_from((len - at).min(buf.len() as u64)).unwrap_or(buf.len());
+            file.read_exact_at(&mut buf[..n], at)
+                .map_err(|e| StoreError::io(&self.path, e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| StoreError::io(&kept, e))?;
+            at += n as u64;
+        }
+        out.sync_all().map_err(|e| StoreError::io(&kept, e))?;
         tracing::warn!(
             log = %self.path.display(),
             kept_bytes = end,
@@ -376,6 +392,9 @@ impl PageLog {
             .metadata()
             .map_err(|e| StoreError::io(&self.path, e))?
             .len();
+        if len == state.seen_len {
+            return Ok(());
+        }
         let mut pos = state.end;
         while pos < len {
             match self.record_at(&file, pos, len)? {
@@ -398,11 +417,12 @@ impl PageLog {
             }
         }
         state.end = pos;
+        state.seen_len = len;
         Ok(())
     }
 
     /// The whole record at `pos`, if one is (its header line, its body's length and newline;
-    /// the checksum is checked when the body is read).
+    /// the checksum is checked when the body is read). Reads by position only.
     fn record_at(
         &self,
         file: &File,
@@ -410,19 +430,29 @@ impl PageLog {
         len: u64,
     ) -> Result<Option<(PageKey, Entry)>, StoreError> {
         let io = |e| StoreError::io(&self.path, e);
-        let mut reader = BufReader::with_capacity(16 << 10, file);
-        reader.seek(SeekFrom::Start(pos)).map_err(io)?;
+        // the header line: read in growing chunks up to its newline, at most MAX_HEADER
         let mut line = Vec::new();
-        let n = (&mut reader)
-            .take(MAX_HEADER)
-            .read_until(b'\n', &mut line)
-            .map_err(io)? as u64;
-        if n < 2 || line.last() != Some(&b'\n') || !line.starts_with(MARK) {
+        let newline = loop {
+            let from = pos + line.len() as u64;
+            if from >= len || line.len() as u64 >= MAX_HEADER {
+                return Ok(None);
+            }
+            let want = 4096u64.min(len - from).min(MAX_HEADER - line.len() as u64);
+            let mut chunk = vec![0; usize::try_from(want).unwrap_or(4096)];
+            file.read_exact_at(&mut chunk, from).map_err(io)?;
+            let seen = line.len();
+            line.extend_from_slice(&chunk);
+            if let Some(i) = line[seen..].iter().position(|b| *b == b'\n') {
+                break seen + i;
+            }
+        };
+        if !line.starts_with(MARK) {
             return Ok(None);
         }
-        let Ok(header) = serde_json::from_slice::<Header>(&line[MARK.len()..line.len() - 1]) else {
+        let Ok(header) = serde_json::from_slice::<Header>(&line[MARK.len()..newline]) else {
             return Ok(None);
         };
+        let n = newline as u64 + 1;
         let body_at = pos + n;
         let Some(newline_at) = body_at.checked_add(header.meta.bytes) else {
             return Ok(None);
@@ -430,9 +460,9 @@ impl PageLog {
         if newline_at >= len {
             return Ok(None);
         }
-        let mut newline = [0u8; 1];
-        file.read_exact_at(&mut newline, newline_at).map_err(io)?;
-        if newline != *b"\n" {
+        let mut last = [0u8; 1];
+        file.read_exact_at(&mut last, newline_at).map_err(io)?;
+        if last != *b"\n" {
             return Ok(None);
         }
         let key = PageKey {
@@ -449,47 +479,65 @@ impl PageLog {
         Ok(Some((key, entry)))
     }
 
-    /// The offset of the first whole record after a damaged one at `pos` whose body matches its
-    /// checksum, if any: found by looking for `\n@page ` (a body may hold those bytes too,
-    /// which the header and checksum tell apart).
+    /// The offset of the first whole record after a damaged one at `pos` whose body matches
+    /// its checksum, if any: found by looking for `@page ` (a body may hold those bytes too,
+    /// which the header and the checksum tell apart). Reads by position, in 64 KiB chunks; a
+    /// candidate's checksum is computed in chunks too.
     fn next_whole_record(
         &self,
         file: &File,
         pos: u64,
         len: u64,
     ) -> Result<Option<u64>, StoreError> {
+        const CHUNK: u64 = 64 << 10;
         let io = |e| StoreError::io(&self.path, e);
-        let mut reader = BufReader::with_capacity(64 << 10, file);
-        reader.seek(SeekFrom::Start(pos)).map_err(io)?;
-        let needle = b"\n@page ";
-        let mut at = pos;
-        let mut window: Vec<u8> = Vec::with_capacity(needle.len());
-        let mut byte = [0u8; 1];
+        let mut at = pos + 1;
         while at < len {
-            if reader.read(&mut byte).map_err(io)? == 0 {
-                break;
-            }
-            at += 1;
-            window.push(byte[0]);
-            if window.len() > needle.len() {
-                window.remove(0);
-            }
-            if window == needle {
-                let candidate = at - (needle.len() as u64 - 1);
+            let want = CHUNK.min(len - at);
+            let mut chunk = vec![0; usize::try_from(want).unwrap_or(0)];
+            file.read_exact_at(&mut chunk, at).map_err(io)?;
+            let mut i = 0;
+            while let Some(found) = chunk[i..].windows(MARK.len()).position(|w| w == MARK) {
+                let candidate = at + (i + found) as u64;
                 if let Some((_, entry)) = self.record_at(file, candidate, len)? {
-                    let mut body = vec![0; usize::try_from(entry.body_len).unwrap_or(0)];
-                    let header = {
-                        let mut h = vec![0; usize::try_from(entry.header_len).unwrap_or(0)];
-                        file.read_exact_at(&mut h, entry.header_at).map_err(io)?;
-                        serde_json::from_slice::<Header>(&h[MARK.len()..]).ok()
-                    };
-                    file.read_exact_at(&mut body, entry.body_at).map_err(io)?;
-                    if header.is_some_and(|h| crc32fast::hash(&body) == h.crc32) {
+                    if self.body_matches(file, &entry)? {
                         return Ok(Some(candidate));
                     }
                 }
+                i += found + 1;
             }
+            if want < CHUNK {
+                break;
+            }
+            // the next chunk overlaps this one by a mark's length less one byte, so that a
+            // mark across the boundary is found
+            at += want - (MARK.len() as u64 - 1);
         }
         Ok(None)
+    }
+
+    /// Whether a record's body matches the checksum in its header (read in chunks).
+    fn body_matches(&self, file: &File, entry: &Entry) -> Result<bool, StoreError> {
+        let io = |e| StoreError::io(&self.path, e);
+        let mut header = vec![0; usize::try_from(entry.header_len).unwrap_or(0)];
+        file.read_exact_at(&mut header, entry.header_at)
+            .map_err(io)?;
+        let Some(header) = header
+            .get(MARK.len()..)
+            .and_then(|h| serde_json::from_slice::<Header>(h).ok())
+        else {
+            return Ok(false);
+        };
+        let mut crc = crc32fast::Hasher::new();
+        let mut buf = vec![0; 64 << 10];
+        let mut at = entry.body_at;
+        let end = entry.body_at + entry.body_len;
+        while at < end {
+            let n = usize::try_from((end - at).min(buf.len() as u64)).unwrap_or(buf.len());
+            file.read_exact_at(&mut buf[..n], at).map_err(io)?;
+            crc.update(&buf[..n]);
+            at += n as u64;
+        }
+        Ok(crc.finalize() == header.crc32)
     }
 }

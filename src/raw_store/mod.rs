@@ -836,6 +836,87 @@ mod tests {
         }
     }
 
+    /// A damaged record followed by a body over the scan's 64 KiB chunk that holds what a
+    /// record starts with, then more records: every whole record after the damage is found.
+    #[test]
+    fn a_damaged_record_before_a_large_body_costs_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StreamId::Profile("u1".into());
+        let log = dir.path().join(log::LOG_FILE);
+        let big: Vec<u8> = (0..3000)
+            .flat_map(|i| {
+                format!("<style>@page {{ margin: {i}px }}</style>\n@page {{\"x\":1}}\n")
+                    .into_bytes()
+            })
+            .collect();
+        assert!(big.len() > 130 << 10);
+        let bodies: Vec<Vec<u8>> = vec![b"one".to_vec(), b"two".to_vec(), big, b"four".to_vec()];
+        {
+            let store = RawStore::new(dir.path());
+            for (i, body) in bodies.iter().enumerate() {
+                store
+                    .save(&s, Via::Html, i + 1, body, &meta("", 0))
+                    .unwrap();
+            }
+        }
+        let mut bytes = fs::read(&log).unwrap();
+        let second = bytes
+            .windows(b"\"index\":2".len())
+            .position(|w| w == b"\"index\":2")
+            .unwrap();
+        bytes[second + 1] = b'#';
+        fs::write(&log, &bytes).unwrap();
+        let store = RawStore::new(dir.path());
+        // a read-only look first, then a write through the same log
+        assert!(!store.has_page(&s, Via::Html, 2));
+        for i in [1, 3, 4] {
+            assert!(
+                store.has_page(&s, Via::Html, i),
+                "page {i} after the damage"
+            );
+        }
+        store
+            .save(&s, Via::Html, 2, b"again", &meta("", 5))
+            .unwrap();
+        assert!(
+            fs::metadata(&log).unwrap().len() > bytes.len() as u64,
+            "nothing cut"
+        );
+        drop(store);
+        let store = RawStore::new(dir.path());
+        for (i, body) in [
+            (1, &bodies[0]),
+            (2, &b"again".to_vec()),
+            (3, &bodies[2]),
+            (4, &bodies[3]),
+        ] {
+            let Lookup::Found(p) = store.load(&s, Via::Html, i, "").unwrap() else {
+                panic!("page {i}")
+            };
+            assert_eq!(&p.body, body, "page {i}");
+        }
+    }
+
+    /// A store replayed into itself through a symlink to it is left as it is.
+    #[test]
+    fn a_store_replayed_into_itself_through_a_symlink_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StreamId::Following("u1".into());
+        let store = RawStore::new(dir.path().join("store"));
+        store.save(&s, Via::Json, 1, b"one", &meta("", 3)).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("store"), dir.path().join("link")).unwrap();
+        let through_link = RawStore::new(dir.path().join("link"));
+        let Lookup::Found(page) = through_link.load(&s, Via::Json, 1, "").unwrap() else {
+            panic!("stored")
+        };
+        let log = dir.path().join("store").join(log::LOG_FILE);
+        let before = fs::metadata(&log).unwrap().len();
+        store
+            .save_from(&s, Via::Json, 1, &page, &through_link)
+            .unwrap();
+        assert_eq!(fs::metadata(&log).unwrap().len(), before);
+    }
+
     /// Two spellings of one directory are one log (each would otherwise believe it knew where
     /// the file ends, and index its records at the wrong offsets).
     #[test]
