@@ -121,19 +121,20 @@ podman rm etl-sched-$$ >/dev/null
 podman_run -d --name etl-sched-$$ -v "$volume:/data" "$image" schedule --every 24h \
     --base-url "$slow_base" --collection-id 5a17e71c0de5 --max-rps 0 --out /data/slow >/dev/null
 wait_log etl-sched-$$ RunStarted
+run_day="$(podman logs etl-sched-$$ 2>&1 | grep '"RunStarted"' | head -1 | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["date"])')"
 sleep 1.5
 stopped_with etl-sched-$$ 0
 podman rm etl-sched-$$ >/dev/null
 volume_dir="$(podman volume inspect --format '{{.Mountpoint}}' "$volume")"
-[ ! -e "$volume_dir/slow/reports/date=$today" ] \
+[ ! -e "$volume_dir/slow/reports/date=$run_day" ] \
     || { echo "container: a run stopped by SIGTERM published its date"; exit 1; }
-kept="$(python3 scripts/raw_pages.py "$volume_dir/slow/raw/date=$today")"
+kept="$(python3 scripts/raw_pages.py "$volume_dir/slow/raw/date=$run_day")"
 [ "$kept" -gt 0 ] || { echo "container: the stopped run kept no fetched page"; exit 1; }
-podman_run --rm -v "$volume:/data" "$image" run --date "$today" --quiet \
+podman_run --rm -v "$volume:/data" "$image" run --date "$run_day" --quiet \
     --base-url "$slow_base" --collection-id 5a17e71c0de5 --max-rps 0 --out /data/slow
 full="$(grep -o '[0-9]* requests per full harvest' "$work/slow.txt" | grep -o '^[0-9]*')"
 resumed="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["requests_total"])' \
-    "$volume_dir/slow/reports/date=$today/_manifest.json")"
+    "$volume_dir/slow/reports/date=$run_day/_manifest.json")"
 [ $((resumed + kept)) -eq "$full" ] \
     || { echo "container: resumed with $resumed requests after $kept kept pages, of $full"; exit 1; }
 
@@ -214,6 +215,10 @@ compose_stop() {
     done
 }
 compose_up
+# the date the harvest published is the one it logs (a check that crosses midnight UTC moves on)
+wait_log "${project}_harvest_1" PartitionPublished
+today="$(podman logs "${project}_harvest_1" 2>/dev/null | grep '"PartitionPublished"' | head -1 \
+    | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["date"])')"
 code=""
 for _ in $(seq 150); do
     code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$web_port/date/$today" || true)"
