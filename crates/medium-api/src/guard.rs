@@ -71,7 +71,14 @@ pub fn parse_payload<P: DeserializeOwned>(body: &[u8]) -> Result<P, BodyError> {
         Some(b'<') => return Err(BodyError::of_html_page(json)),
         _ => {}
     }
-    match serde_json::from_slice::<Envelope<P>>(json) {
+    // valid UTF-8 (every answer Medium sends) is checked once for the whole body, so that the
+    // parser need not check each string again (#18); anything else is parsed as bytes, for
+    // the same errors
+    let parsed = match std::str::from_utf8(json) {
+        Ok(text) => serde_json::from_str::<Envelope<P>>(text),
+        Err(_) => serde_json::from_slice::<Envelope<P>>(json),
+    };
+    match parsed {
         Ok(envelope) if !envelope.success => {
             Err(BodyError::Unsuccessful(error_text(envelope.error)))
         }
@@ -116,6 +123,14 @@ mod tests {
         assert_eq!(plain, guarded);
     }
 
+    /// A body that is not UTF-8 is parsed as bytes, as before the whole-body check (#18): a
+    /// bad byte in a field the models skip does not fail the page.
+    #[test]
+    fn a_body_that_is_not_utf8_parses_as_it_did() {
+        let body = b"{\"success\":true,\"payload\":{\"n\":7,\"skipped\":\"\xff\"}}";
+        assert_eq!(parse_payload::<P>(body).unwrap(), P { n: 7 });
+    }
+
     #[test]
     fn names_what_a_bad_body_is() {
         type Check = fn(&BodyError) -> bool;
@@ -147,6 +162,10 @@ mod tests {
             }),
             (b"{\"payload\":{\"n\":1}}", |e| {
                 matches!(e, BodyError::Shape(_))
+            }),
+            // not UTF-8: parsed as bytes, and refused for what is wrong with it
+            (b"{\"success\":true,\"payload\":{\"n\":7}}\xff", |e| {
+                matches!(e, BodyError::NotJson(_))
             }),
         ];
         for (body, check) in cases {
