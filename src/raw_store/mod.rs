@@ -1015,4 +1015,65 @@ mod tests {
         );
         assert!(text.contains("\n<html>\n@page "));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever follows the whole records of a log (a torn record, junk, bytes that look
+        /// like records), the store neither panics nor loses the records before it, and a page
+        /// stored after reads back as it was stored.
+        #[test]
+        fn any_bytes_after_whole_records_cost_no_whole_record(
+            junk in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::prelude::Just(b'@'),
+                    proptest::prelude::Just(b'\n'),
+                    proptest::prelude::Just(b'{'),
+                ],
+                0..600,
+            ),
+            mark in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let s = StreamId::Profile("u1".into());
+            {
+                let store = RawStore::new(dir.path());
+                for i in 1..=2 {
+                    store.save(&s, Via::Json, i, format!("body {i}").as_bytes(), &meta("", 6)).unwrap();
+                }
+            }
+            let log = dir.path().join(log::LOG_FILE);
+            let mut bytes = fs::read(&log).unwrap();
+            if mark {
+                bytes.extend_from_slice(b"@page {\"stream\":\"users/u1/profile_stream\",\"via\":\"json\",\"index\":3");
+            }
+            bytes.extend_from_slice(&junk);
+            fs::write(&log, &bytes).unwrap();
+
+            let store = RawStore::new(dir.path());
+            for i in 1..=4 {
+                let _ = store.has_page(&s, Via::Json, i);
+                let _ = store.load(&s, Via::Json, i, "");
+                let _ = store.load_any(&s, Via::Json, i);
+            }
+            for i in 1..=2 {
+                let Ok(Lookup::Found(p)) = store.load(&s, Via::Json, i, "") else {
+                    panic!("page {i} lost after junk {junk:?}")
+                };
+                proptest::prop_assert_eq!(p.body, format!("body {i}").into_bytes());
+            }
+            store.prepare_for_appending().unwrap();
+            store.save(&s, Via::Json, 5, b"after", &meta("", 5)).unwrap();
+            drop(store);
+            let store = RawStore::new(dir.path());
+            let Ok(Lookup::Found(p)) = store.load(&s, Via::Json, 5, "") else {
+                panic!("the page stored after junk {junk:?} is not read back")
+            };
+            proptest::prop_assert_eq!(p.body, b"after".to_vec());
+            for i in 1..=2 {
+                proptest::prop_assert!(store.has_page(&s, Via::Json, i));
+            }
+        }
+    }
 }
