@@ -573,6 +573,14 @@ mod tests {
         }
     }
 
+    /// The body stored at a page for a query; a page not found is a failure naming it.
+    fn stored_body(store: &RawStore, s: &StreamId, via: Via, index: usize, query: &str) -> Vec<u8> {
+        match store.load(s, via, index, query) {
+            Ok(Lookup::Found(p)) => p.body,
+            other => panic!("page {index} of {s:?} ({via}, query {query:?}): {other:?}"),
+        }
+    }
+
     /// A page of the older layout, written by hand as a store before #18 held it.
     fn save_as_file(
         store: &RawStore,
@@ -634,10 +642,7 @@ mod tests {
             store
                 .save(&s, Via::Json, 1, b"newer", &meta("q", 5))
                 .unwrap();
-            let Lookup::Found(p) = store.load(&s, Via::Json, 1, "q").unwrap() else {
-                panic!("stored")
-            };
-            assert_eq!(p.body, b"newer");
+            assert_eq!(stored_body(&store, &s, Via::Json, 1, "q"), b"newer");
         }
         let store = RawStore::new(dir.path());
         let page = store.load_any(&s, Via::Json, 1).unwrap().unwrap();
@@ -767,17 +772,15 @@ mod tests {
                 "the cut bytes are kept"
             );
             for (i, expected) in [(1, body(1)), (2, body(2)), (3, b"again".to_vec())] {
-                let Lookup::Found(p) = store.load(&s, Via::Json, i, "").unwrap() else {
-                    panic!("page {i} after a cut at {cut}")
-                };
-                assert_eq!(p.body, expected);
+                assert_eq!(
+                    stored_body(&store, &s, Via::Json, i, ""),
+                    expected,
+                    "page {i} after a cut at {cut}"
+                );
             }
             drop(store);
             let reread = RawStore::new(dir.path());
-            let Lookup::Found(p) = reread.load(&s, Via::Json, 3, "").unwrap() else {
-                panic!("page 3 from disk")
-            };
-            assert_eq!(p.body, b"again");
+            assert_eq!(stored_body(&reread, &s, Via::Json, 3, ""), b"again");
         }
     }
 
@@ -829,10 +832,8 @@ mod tests {
         drop(store);
         let store = RawStore::new(dir.path());
         for (i, body) in [(1, "page 1"), (2, "again"), (3, "page 3")] {
-            let Lookup::Found(p) = store.load(&s, Via::Json, i, "").unwrap() else {
-                panic!("page {i}")
-            };
-            assert!(String::from_utf8(p.body).unwrap().starts_with(body));
+            let stored = stored_body(&store, &s, Via::Json, i, "");
+            assert!(String::from_utf8(stored).unwrap().starts_with(body));
         }
     }
 
@@ -890,10 +891,7 @@ mod tests {
             (3, &bodies[2]),
             (4, &bodies[3]),
         ] {
-            let Lookup::Found(p) = store.load(&s, Via::Html, i, "").unwrap() else {
-                panic!("page {i}")
-            };
-            assert_eq!(&p.body, body, "page {i}");
+            assert_eq!(&stored_body(&store, &s, Via::Html, i, ""), body, "page {i}");
         }
     }
 
@@ -930,10 +928,7 @@ mod tests {
         a.save(&s, Via::Json, 3, b"three", &meta("", 5)).unwrap();
         for store in [&a, &b] {
             for (i, body) in [(1, &b"one"[..]), (2, b"two"), (3, b"three")] {
-                let Lookup::Found(p) = store.load(&s, Via::Json, i, "").unwrap() else {
-                    panic!("page {i}")
-                };
-                assert_eq!(p.body, body);
+                assert_eq!(stored_body(&store, &s, Via::Json, i, ""), body);
             }
         }
     }
@@ -958,10 +953,7 @@ mod tests {
         save_as_file(&store, &s, Via::Json, 1, b"file body", &meta("", 9));
         save_as_file(&store, &s, Via::Json, 2, b"short", &meta("p=2", 99));
         assert!(store.has_page(&s, Via::Json, 1));
-        let Lookup::Found(p) = store.load(&s, Via::Json, 1, "").unwrap() else {
-            panic!("the file is read")
-        };
-        assert_eq!(p.body, b"file body");
+        assert_eq!(stored_body(&store, &s, Via::Json, 1, ""), b"file body");
         // a body of the wrong size is an error naming the file
         let err = store.load(&s, Via::Json, 2, "p=2").unwrap_err();
         assert!(err.to_string().contains("page-0002.json"), "{err}");
@@ -973,10 +965,7 @@ mod tests {
         store
             .save(&s, Via::Json, 1, b"fetched again", &meta("", 13))
             .unwrap();
-        let Lookup::Found(p) = store.load(&s, Via::Json, 1, "").unwrap() else {
-            panic!("stored")
-        };
-        assert_eq!(p.body, b"fetched again");
+        assert_eq!(stored_body(&store, &s, Via::Json, 1, ""), b"fetched again");
     }
 
     #[test]
@@ -997,10 +986,7 @@ mod tests {
             (Via::Html, b"<html>", "h"),
             (Via::Rss, b"<rss/>", "r"),
         ] {
-            let Lookup::Found(p) = store.load(&s, via, 1, query).unwrap() else {
-                panic!("{via} stored")
-            };
-            assert_eq!(p.body, body);
+            assert_eq!(stored_body(&store, &s, via, 1, query), body);
         }
         // one record a page, readable by hand
         let text = String::from_utf8(fs::read(dir.path().join(log::LOG_FILE)).unwrap()).unwrap();
