@@ -928,7 +928,7 @@ mod tests {
         a.save(&s, Via::Json, 3, b"three", &meta("", 5)).unwrap();
         for store in [&a, &b] {
             for (i, body) in [(1, &b"one"[..]), (2, b"two"), (3, b"three")] {
-                assert_eq!(stored_body(&store, &s, Via::Json, i, ""), body);
+                assert_eq!(stored_body(store, &s, Via::Json, i, ""), body);
             }
         }
     }
