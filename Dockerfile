@@ -11,20 +11,25 @@
 # - `prebuilt` copies a tree prepared on the host (scripts/check_container.sh builds the static
 #   binary with cargo and lays it out): what CI builds, since no base image can be pulled there;
 # - `runtime` (the default, last) builds the binary in rust:1.95 and lays out the same tree.
-# `prebuilt` comes first so that building it never needs the Rust image. BuildKit (Docker's
+# `config` and `prebuilt` come first so that building them never needs the Rust image. BuildKit (Docker's
 # builder since 23.0, and podman's) builds only the stages the target needs; the legacy builder
 # (DOCKER_BUILDKIT=0) would build `prebuilt` too and fail for want of rootfs/.
 
-FROM scratch AS prebuilt
-COPY rootfs/ /
-# the output root and /tmp belong to the user the image runs as
-COPY --chown=10001:10001 owned/ /
+# what both images run with, in one place (a stage inherits its base's user, environment and
+# entry point; the volume and the working directory are declared after the files are copied,
+# so that /data is the copied, user-owned directory)
+FROM scratch AS config
 USER 10001:10001
-VOLUME ["/data"]
-WORKDIR /data
 ENV ETL_LOG_FORMAT=json ETL_OUT=/data
 ENTRYPOINT ["/etl"]
 CMD ["--help"]
+
+FROM config AS prebuilt
+COPY rootfs/ /
+# the output root and /tmp belong to the user the image runs as
+COPY --chown=10001:10001 owned/ /
+VOLUME ["/data"]
+WORKDIR /data
 
 FROM docker.io/library/rust:1.95-bookworm AS build
 WORKDIR /src
@@ -38,12 +43,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
         cargo build --release --locked --target "$target" --bin etl \
  && scripts/container_rootfs.sh "target/$target/release/etl" /image
 
-FROM scratch AS runtime
+FROM config AS runtime
 COPY --from=build /image/rootfs/ /
 COPY --from=build --chown=10001:10001 /image/owned/ /
-USER 10001:10001
 VOLUME ["/data"]
 WORKDIR /data
-ENV ETL_LOG_FORMAT=json ETL_OUT=/data
-ENTRYPOINT ["/etl"]
-CMD ["--help"]
