@@ -46,6 +46,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # the static binary (glibc, statically linked: nothing to find in an empty image); the dev
 # profile by default, which keeps CI's cold path short (CONTAINER_PROFILE=release for the
@@ -64,7 +65,7 @@ podman volume create "$volume" >/dev/null
 podman_run --rm -v "$volume:/data" "$image" run --source /sample --date "$today" --quiet
 
 # 2. serve it
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 podman_run -d --name etl-serve-$$ -v "$volume:/data:ro" "$image" \
     serve --addr "127.0.0.1:$port" --data /data >/dev/null
 for path in / "/date/$today"; do
@@ -148,7 +149,6 @@ openssl req -newkey rsa:2048 -nodes -subj "/CN=etl.medium.test" \
 printf 'subjectAltName=DNS:etl.medium.test\nextendedKeyUsage=serverAuth\n' > "$work/tls.ext"
 openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
     -CAcreateserial -days 2 -extfile "$work/tls.ext" -out "$work/tls.pem" 2>/dev/null
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 tls_port="$(free_port)"
 python3 scripts/container_peers.py dns 127.0.0.1:53 medium.test 127.0.0.1 > "$work/dns.txt" 2>&1 &
 pids+=($!)

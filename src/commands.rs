@@ -222,7 +222,7 @@ pub fn serve(args: &ServeArgs) -> u8 {
         tokio::select! {
             () = &mut notified => {}
             // the accept loop ended by itself: it never does but by a panic
-            () = server.wait_ref() => return exit::IO,
+            () = server.wait() => return exit::IO,
         }
         let left = server.shutdown(SERVE_GRACE).await;
         if left > 0 {

@@ -77,6 +77,8 @@ struct Entry {
     header_len: u64,
     body_at: u64,
     body_len: u64,
+    /// The body's checksum, as its header records it.
+    crc32: u32,
 }
 
 #[derive(Debug, Default)]
@@ -187,27 +189,27 @@ impl PageLog {
             }
         };
         // read outside the lock: whole records are never rewritten
-        let at = |_: &str| self.describe(key);
+        let at = || self.describe(key);
         let size = |n: u64| {
             usize::try_from(n).map_err(|_| StoreError::Meta {
-                path: at(""),
+                path: at(),
                 message: format!("a record of {n} bytes does not fit in memory"),
             })
         };
         let mut header = vec![0; size(entry.header_len)?];
         file.read_exact_at(&mut header, entry.header_at)
-            .map_err(|e| StoreError::io(at(""), e))?;
+            .map_err(|e| StoreError::io(at(), e))?;
         let header: Header =
             serde_json::from_slice(&header[MARK.len()..]).map_err(|e| StoreError::Meta {
-                path: at(""),
+                path: at(),
                 message: e.to_string(),
             })?;
         let mut body = vec![0; size(entry.body_len)?];
         file.read_exact_at(&mut body, entry.body_at)
-            .map_err(|e| StoreError::io(at(""), e))?;
+            .map_err(|e| StoreError::io(at(), e))?;
         if crc32fast::hash(&body) != header.crc32 {
             return Err(StoreError::Meta {
-                path: at(""),
+                path: at(),
                 message: format!(
                     "the body's checksum is not the recorded {} (the record is damaged)",
                     header.crc32
@@ -278,6 +280,7 @@ impl PageLog {
                 header_len,
                 body_at: start + header_len + 1,
                 body_len: body.len() as u64,
+                crc32: header.crc32,
             },
         );
         Ok(())
@@ -295,11 +298,12 @@ impl PageLog {
 
     /// A record's place, for messages: `<store>/pages.log#users/u1/profile_stream/page-0001.json`.
     pub fn describe(&self, key: &PageKey) -> PathBuf {
-        let name = match key.via {
-            Via::Json => format!("page-{:04}.json", key.index),
-            other => format!("page-{:04}.{}", key.index, other.ext()),
-        };
-        PathBuf::from(format!("{}#{}/{name}", self.path.display(), key.stream))
+        PathBuf::from(format!(
+            "{}#{}/{}",
+            self.path.display(),
+            key.stream,
+            super::page_file_name(key.via, key.index)
+        ))
     }
 
     /// The file open for appending: opened (created) on the first append, after the file is
@@ -475,6 +479,7 @@ impl PageLog {
             header_len: n - 1,
             body_at,
             body_len: header.meta.bytes,
+            crc32: header.crc32,
         };
         Ok(Some((key, entry)))
     }
@@ -519,15 +524,6 @@ impl PageLog {
     /// Whether a record's body matches the checksum in its header (read in chunks).
     fn body_matches(&self, file: &File, entry: &Entry) -> Result<bool, StoreError> {
         let io = |e| StoreError::io(&self.path, e);
-        let mut header = vec![0; usize::try_from(entry.header_len).unwrap_or(0)];
-        file.read_exact_at(&mut header, entry.header_at)
-            .map_err(io)?;
-        let Some(header) = header
-            .get(MARK.len()..)
-            .and_then(|h| serde_json::from_slice::<Header>(h).ok())
-        else {
-            return Ok(false);
-        };
         let mut crc = crc32fast::Hasher::new();
         let mut buf = vec![0; 64 << 10];
         let mut at = entry.body_at;
@@ -538,6 +534,6 @@ impl PageLog {
             crc.update(&buf[..n]);
             at += n as u64;
         }
-        Ok(crc.finalize() == header.crc32)
+        Ok(crc.finalize() == entry.crc32)
     }
 }

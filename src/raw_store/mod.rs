@@ -338,10 +338,7 @@ impl RawStore {
             Via::Json => format!("page-{index:04}.meta.json"),
             other => format!("page-{index:04}.{}.meta.json", other.ext()),
         };
-        (
-            dir.join(format!("page-{index:04}.{}", via.ext())),
-            dir.join(meta),
-        )
+        (dir.join(page_file_name(via, index)), dir.join(meta))
     }
 
     /// Whether page `index` of `stream` is stored in a format (a whole record in the log, or
@@ -504,6 +501,12 @@ impl RawStore {
     ) -> Result<(), StoreError> {
         self.log().append(&self.key(stream, via, index), meta, body)
     }
+}
+
+/// A page's body file in the older layout (`page-0001.json`, `page-0001.graphql.json`, ...),
+/// by which the page log's messages name a record too.
+pub fn page_file_name(via: Via, index: usize) -> String {
+    format!("page-{index:04}.{}", via.ext())
 }
 
 /// A JSON page captured elsewhere (a synthetic Medium, a capture made by hand), to store as

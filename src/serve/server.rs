@@ -99,13 +99,9 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Waits until the server stops (it stops only when its task is aborted or fails).
-    pub async fn wait(mut self) {
-        self.wait_ref().await;
-    }
-
-    /// [`Server::wait`], keeping the server (to [`Server::shutdown`] it after).
-    pub async fn wait_ref(&mut self) {
+    /// Waits until the server stops (it stops only when its task is aborted or fails); the
+    /// server is kept, to [`Server::shutdown`] it after.
+    pub async fn wait(&mut self) {
         let _ = (&mut self.task).await;
     }
 
