@@ -14,7 +14,7 @@ use clap::Parser;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use medium_etl::cli::{Cli, Command};
 use medium_etl::raw_store::RawStore;
-use medium_etl::run::{CancelFlag, FetchStats, Harvest};
+use medium_etl::run::{CancelFlag, FetchStats, SpentHarvest};
 use medium_etl::sources::medium::client::MediumClient;
 use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
 use medium_etl::sources::medium::origin::Origin;
@@ -102,7 +102,7 @@ fn crawled_publication() -> Arc<SyntheticMedium> {
 }
 
 /// The harvest stage of a run alone: every page fetched and stored, no publishing.
-fn harvest_only(rt: &tokio::runtime::Runtime, s: &Settings, concurrency: usize) -> Harvest {
+fn harvest_only(rt: &tokio::runtime::Runtime, s: &Settings, concurrency: usize) -> SpentHarvest {
     rt.block_on(async {
         let stats = Arc::new(FetchStats::default());
         let client = MediumClient::new(s.client.clone(), stats.clone()).expect("a client");
@@ -121,7 +121,7 @@ fn harvest_only(rt: &tokio::runtime::Runtime, s: &Settings, concurrency: usize) 
             },
             stats,
         ));
-        harvester.harvest(&s.publications).await
+        harvester.harvest(&s.publications, Box::new(())).await
     })
 }
 

@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod layout;
 pub mod lock;
+pub mod memory;
 pub mod pipeline;
 pub mod progress;
 pub mod raw_store;

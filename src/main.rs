@@ -9,6 +9,7 @@ use medium_etl::cli::{Cli, Command};
 mod commands;
 
 fn main() -> ExitCode {
+    medium_etl::memory::configure();
     let code = match Cli::parse().command {
         Command::Config(args) => commands::config(&args),
         Command::Run(args) => commands::run(&args),

@@ -7,7 +7,7 @@
 //! fetches only what is missing and replaces the date's partitions whole.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
@@ -15,27 +15,32 @@ use medium_api::endpoints::Endpoint;
 
 use crate::atomic_file::remove_stale_temps;
 use crate::config::Settings;
-use crate::error::{RunError, TransformError};
+use crate::error::{RunError, SinkError, TransformError};
 use crate::layout::{partition_dir, Kind};
 use crate::lock::{DateLock, RunId};
 use crate::progress::{Progress, Reporter, Stage};
 use crate::raw_store::{HarvestRecord, OriginRecord, RawStore, StoreOrigin, StreamRecord};
-use crate::run::{CancelFlag, EndpointCounts, Failure, FetchStats, Harvest, StreamHarvest};
+use crate::run::{
+    AuthorHarvest, AuthorSink, CancelFlag, EndpointCounts, Failure, FetchStats, SpentHarvest,
+    StreamHarvest,
+};
 use crate::schema;
 use crate::sinks::manifest::{Incremental, Manifest};
+use crate::sinks::parquet::{TableFiles, WrittenTable};
 use crate::sinks::partition::Staging;
 use crate::sinks::DateSink;
 use crate::sources::medium::carry::Previous;
 use crate::sources::medium::client::MediumClient;
 use crate::sources::medium::crawl::{HarvestSettings, Harvester};
 use crate::sources::medium::origin::Origin;
-use crate::transforms::{aggregate, normalize};
+use crate::transforms::aggregate;
+use crate::transforms::normalize::{Normalized, Normalizer, TableBatch};
 
 /// What a run did.
 #[derive(Debug)]
 pub struct RunOutcome {
     pub date: String,
-    pub harvest: Harvest,
+    pub harvest: SpentHarvest,
     pub raw_store: RawStore,
     pub requests: Vec<(Endpoint, EndpointCounts)>,
     pub failures: Vec<Failure>,
@@ -116,6 +121,10 @@ pub async fn run_locked(
         tracing::info!(date = %date, previous = %p.date, cutoff_ms = p.cutoff_ms, "IncrementalRun");
     }
     let harvester = Arc::new(harvester(settings, &raw_store, &cancel, &stats, &previous)?);
+    // the tables are built as the authors arrive, into the date's staging area (declared
+    // before the tables so that it is removed after their writer has stopped)
+    let staging = Staging::create(&settings.out, &lock, &run_id)?;
+    let tables = TablesInProgress::start(&staging, &run_id, &date)?;
     tracing::info!(
         date = %date,
         run_id = %run_id,
@@ -131,13 +140,17 @@ pub async fn run_locked(
         !settings.quiet,
         Duration::from_secs(5),
     );
-    let harvest = harvester.harvest(&settings.publications).await;
+    let harvest = harvester
+        .harvest(&settings.publications, tables.sink())
+        .await;
     let harvest_secs = started.elapsed().as_secs_f64();
     if cancel.is_cancelled() {
         reporter.finish().await;
         return Err(RunError::Cancelled);
     }
     progress.set_stage(Stage::Publish);
+    // the authors' pages are gone: give their memory back before the queries allocate theirs
+    crate::memory::release_free();
     let recorded = match settings.rebuild {
         true => raw_store.harvest_record().ok().flatten(),
         false => None,
@@ -202,8 +215,7 @@ pub async fn run_locked(
             &out,
             compared_with.as_deref(),
             max_drift_pct,
-            &lock,
-            &run_id,
+            (staging, tables),
             &harvest,
             manifest,
             started,
@@ -315,7 +327,11 @@ fn check_origin(settings: &Settings, store: &RawStore) -> Result<(), RunError> {
 }
 
 /// The manifest's `incremental` section, before the rows are counted (publish does that).
-fn carried_summary(previous: &Previous, settings: &Settings, harvest: &Harvest) -> Incremental {
+fn carried_summary(
+    previous: &Previous,
+    settings: &Settings,
+    harvest: &SpentHarvest,
+) -> Incremental {
     let streams = harvest
         .publications
         .iter()
@@ -350,24 +366,6 @@ fn carried_summary(previous: &Previous, settings: &Settings, harvest: &Harvest) 
     }
 }
 
-/// Rows of a table observed on `date` and carried from earlier dates.
-fn fetched_and_carried(batch: &arrow::record_batch::RecordBatch, date: &str) -> (usize, usize) {
-    use arrow::array::{Array, Date32Array};
-    let today = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| i32::try_from((d - chrono::NaiveDate::default()).num_days()).ok());
-    let Some(col) = batch
-        .column_by_name("observed_on")
-        .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
-    else {
-        return (batch.num_rows(), 0);
-    };
-    let fetched = (0..col.len())
-        .filter(|&i| col.is_valid(i) && Some(col.value(i)) == today)
-        .count();
-    (fetched, col.len() - fetched)
-}
-
 /// Whether the date's run recorded the stream of `failure` as not complete (it failed then).
 fn failed_then(record: &HarvestRecord, store: &RawStore, failure: &Failure) -> bool {
     use medium_api::endpoints::{Endpoint, StreamId};
@@ -389,7 +387,7 @@ fn failed_then(record: &HarvestRecord, store: &RawStore, failure: &Failure) -> b
 fn harvest_record(
     settings: &Settings,
     store: &RawStore,
-    harvest: &Harvest,
+    harvest: &SpentHarvest,
     previous: &Option<Arc<Previous>>,
 ) -> HarvestRecord {
     use medium_api::endpoints::PublicationRef;
@@ -442,7 +440,7 @@ fn harvest_record(
 
 /// After a harvest that read every stream, a `--refresh` has replaced whatever the store held
 /// before: its pages are all from the recorded origin now.
-fn origin_settled(store: &RawStore, harvest: &Harvest) -> Result<(), RunError> {
+fn origin_settled(store: &RawStore, harvest: &SpentHarvest) -> Result<(), RunError> {
     if let Some(r) = store.origin()? {
         if r.refreshing && harvest.failures().is_empty() {
             store.set_origin(&OriginRecord {
@@ -456,7 +454,7 @@ fn origin_settled(store: &RawStore, harvest: &Harvest) -> Result<(), RunError> {
 
 /// The harvest, unless every publication yielded nothing at all: then there is nothing to
 /// report, and the run ends with the first one's error.
-fn reportable(mut harvest: Harvest) -> Result<Harvest, RunError> {
+fn reportable(mut harvest: SpentHarvest) -> Result<SpentHarvest, RunError> {
     let all_failed = !harvest.publications.is_empty()
         && harvest
             .publications
@@ -498,37 +496,40 @@ fn day_start_ms(date: &str) -> i64 {
         .unwrap_or_default()
 }
 
-/// Builds the date's tables and reports in a staging area and publishes them whole.
+/// Builds the date's reports beside the tables the harvest wrote into the staging area, and
+/// publishes them whole.
 #[allow(clippy::too_many_arguments)]
 fn publish(
     out: &Path,
     compared_with: Option<&str>,
     max_drift_pct: f64,
-    lock: &DateLock,
-    run_id: &RunId,
-    harvest: &Harvest,
+    (mut date, tables): (Staging, TablesInProgress),
+    harvest: &SpentHarvest,
     mut manifest: Manifest,
     started: Instant,
     progress: &Progress,
 ) -> Result<Manifest, RunError> {
     let publish_started = Instant::now();
-    let tables = normalize::normalize(harvest)?;
-    if !tables.rejected.is_empty() {
-        tracing::warn!(count = tables.rejected.len(), "ValuesRejected");
+    let (written, normalized) = tables.finish(harvest)?;
+    if !normalized.rejected.is_empty() {
+        tracing::warn!(count = normalized.rejected.len(), "ValuesRejected");
     }
-    manifest.rejected_values = tables.rejected.clone();
-    let date_text = manifest.date.clone();
     if let Some(inc) = manifest.incremental.as_mut() {
-        (inc.posts_fetched, inc.posts_carried) = fetched_and_carried(&tables.posts, &date_text);
+        (inc.posts_fetched, inc.posts_carried) =
+            (normalized.posts_fetched, normalized.posts_carried);
         (inc.followings_fetched, inc.followings_carried) =
-            fetched_and_carried(&tables.followings, &date_text);
+            (normalized.followings_fetched, normalized.followings_carried);
     }
-    let mut date = Staging::create(out, lock, run_id)?;
-    for (name, batch) in tables.named() {
-        let file = date.write_table(name, batch)?;
-        manifest.rows.insert(name.to_owned(), batch.num_rows());
-        progress.rows_written(batch.num_rows());
-        manifest.files.push(file);
+    let Normalized { rejected, .. } = normalized;
+    manifest.rejected_values = rejected;
+    let mut rows = std::collections::BTreeMap::new();
+    for table in written {
+        manifest.rows.insert(table.name.to_owned(), table.rows);
+        rows.insert(table.name, table.rows);
+        progress.rows_written(table.rows);
+        manifest
+            .files
+            .push(date.table_entry(table.name, table.bytes, table.rows));
     }
     let tables_dir = date.staged_tables();
     let polars = |report| move |source| TransformError::Polars { report, source };
@@ -541,10 +542,12 @@ fn publish(
         .as_ref()
         .map(|d| (d.as_str(), partition_dir(out, Kind::Tables, d)));
     manifest.checks = crate::transforms::checks::run(
-        &tables,
+        &tables_dir,
+        &rows,
         before_tables.as_ref().map(|(d, p)| (*d, p.as_path())),
         max_drift_pct,
-    );
+    )
+    .map_err(polars("the quality checks"))?;
     for c in manifest.failed_checks() {
         tracing::warn!(check = %c.name, detail = %c.detail, items = c.items.len(), "QualityCheckFailed");
     }
@@ -571,4 +574,146 @@ fn publish(
     manifest.duration_secs = started.elapsed().as_secs_f64();
     date.commit(&manifest)?;
     Ok(manifest)
+}
+
+/// The date's tables while the harvest runs: the normalizer, fed by the crawl as each author
+/// finishes ([`FeedTables`]), and the thread that writes its batches into the staging area.
+/// Dropped unfinished (a cancelled or failed run), it stops the writer and waits for it, so
+/// the staging area can then be removed.
+struct TablesInProgress {
+    building: Arc<Mutex<Building>>,
+    writer: Option<std::thread::JoinHandle<Result<Vec<WrittenTable>, SinkError>>>,
+}
+
+struct Building {
+    normalizer: Option<Normalizer>,
+    /// `None` once the writer has stopped (it failed: its error comes when it is joined).
+    to_writer: Option<std::sync::mpsc::SyncSender<TableBatch>>,
+    error: Option<TransformError>,
+}
+
+impl Building {
+    fn send(&mut self, batches: Vec<TableBatch>) {
+        for batch in batches {
+            let Some(tx) = &self.to_writer else {
+                return;
+            };
+            if tx.send(batch).is_err() {
+                self.to_writer = None;
+            }
+        }
+    }
+}
+
+/// The crawl's handle on the normalizer.
+struct FeedTables(Arc<Mutex<Building>>);
+
+impl AuthorSink for FeedTables {
+    fn author(&mut self, index: usize, author: &AuthorHarvest) {
+        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if b.error.is_some() {
+            return;
+        }
+        let Some(normalizer) = b.normalizer.as_mut() else {
+            return;
+        };
+        match normalizer.author(index, author) {
+            Ok(batches) => b.send(batches),
+            Err(e) => b.error = Some(e),
+        }
+    }
+}
+
+impl TablesInProgress {
+    /// Batches the normalizer may have waiting for the writer: a few, so a slow disk slows
+    /// the normalizer rather than filling memory.
+    const QUEUE: usize = 4;
+
+    fn start(staging: &Staging, run_id: &RunId, date: &str) -> Result<TablesInProgress, RunError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<TableBatch>(Self::QUEUE);
+        let mut files = TableFiles::new(&staging.staged_tables(), Some(run_id));
+        let writer = std::thread::Builder::new()
+            .name("table-writer".into())
+            .spawn(move || {
+                for (table, batch) in rx {
+                    // on an error the thread ends; the sender sees it and stops sending
+                    files.write(table, &batch)?;
+                }
+                files.close()
+            })
+            .map_err(|e| RunError::Publish(format!("cannot start the table writer: {e}")))?;
+        Ok(TablesInProgress {
+            building: Arc::new(Mutex::new(Building {
+                normalizer: Some(Normalizer::new(date)),
+                to_writer: Some(tx),
+                error: None,
+            })),
+            writer: Some(writer),
+        })
+    }
+
+    fn sink(&self) -> Box<dyn AuthorSink> {
+        Box::new(FeedTables(self.building.clone()))
+    }
+
+    /// The rest of the tables from the spent harvest; waits for the writer to close them.
+    fn finish(
+        mut self,
+        harvest: &SpentHarvest,
+    ) -> Result<(Vec<WrittenTable>, Normalized), RunError> {
+        let mut b = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        let result = match (b.error.take(), b.normalizer.take()) {
+            (Some(e), _) => Err(e),
+            (None, Some(n)) => n.finish(harvest),
+            (None, None) => Err(TransformError::SchemaMismatch {
+                table: schema::POSTS,
+                expected: Vec::new(),
+                actual: Vec::new(),
+            }),
+        };
+        let normalized = match result {
+            Ok((batches, normalized)) => {
+                b.send(batches);
+                Ok(normalized)
+            }
+            Err(e) => Err(e),
+        };
+        b.to_writer = None;
+        drop(b);
+        let written = self.join()?;
+        let mut written = written;
+        let order = |name: &str| {
+            [
+                schema::AUTHORS,
+                schema::POSTS,
+                schema::FOLLOWINGS,
+                schema::PUBLICATIONS,
+            ]
+            .iter()
+            .position(|t| *t == name)
+        };
+        written.sort_by_key(|t| order(t.name));
+        Ok((written, normalized?))
+    }
+
+    fn join(&mut self) -> Result<Vec<WrittenTable>, RunError> {
+        let Some(writer) = self.writer.take() else {
+            return Ok(Vec::new());
+        };
+        match writer.join() {
+            Ok(written) => Ok(written?),
+            Err(_) => Err(RunError::Publish("the table writer panicked".into())),
+        }
+    }
+}
+
+impl Drop for TablesInProgress {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let mut b = self.building.lock().unwrap_or_else(|e| e.into_inner());
+            b.to_writer = None;
+            drop(b);
+            let _ = self.join();
+        }
+    }
 }

@@ -73,6 +73,19 @@ pub struct StreamHarvest<P> {
 }
 
 impl<P> StreamHarvest<P> {
+    /// The stream without its pages' contents: how many were read and carried (and from
+    /// which dates) stays, the decoded payloads are dropped. What a run keeps of a stream once
+    /// its rows are normalized, so a harvest's memory does not grow with its pages.
+    pub fn spend(self) -> StreamHarvest<()> {
+        StreamHarvest {
+            stream: self.stream,
+            pages: vec![(); self.pages.len()],
+            end: self.end,
+            via: self.via,
+            carried: self.carried.into_iter().map(|(d, _)| (d, ())).collect(),
+        }
+    }
+
     /// The date the carried pages were first taken from (the latest earlier date).
     pub fn carried_from(&self) -> Option<&str> {
         self.carried.first().map(|(d, _)| d.as_str())
@@ -127,17 +140,50 @@ pub struct PublicationHarvest {
     pub stream: StreamHarvest<StreamPayload>,
 }
 
-/// An author, where they were found, and their two streams.
+/// An author, where they were found, and their two streams. The page types are the decoded
+/// payloads while the author's rows are built; a run keeps the author afterwards as a
+/// [`SpentAuthor`] (the streams' shape without their pages).
 #[derive(Debug)]
-pub struct AuthorHarvest {
+pub struct AuthorHarvest<S = StreamPayload, F = FollowingPayload> {
     pub user: User,
     /// The publications (as named by the user) whose stream listed this author.
     pub found_in: Vec<PublicationRef>,
-    pub profile: StreamHarvest<StreamPayload>,
-    pub following: StreamHarvest<FollowingPayload>,
+    pub profile: StreamHarvest<S>,
+    pub following: StreamHarvest<F>,
 }
 
+/// An author whose pages have been normalized and dropped ([`AuthorHarvest::spend`]).
+pub type SpentAuthor = AuthorHarvest<(), ()>;
+
+/// Where a crawl hands each author once their streams are read, in first-seen order (the
+/// pipeline's normalizer): the crawl then keeps the author spent.
+pub trait AuthorSink: Send {
+    /// The author first seen `index`-th; called for 0, 1, 2, ... in order.
+    fn author(&mut self, index: usize, author: &AuthorHarvest);
+}
+
+/// A sink that keeps nothing (the crawl's authors are then spent unseen).
+impl AuthorSink for () {
+    fn author(&mut self, _: usize, _: &AuthorHarvest) {}
+}
+
+/// A harvest whose authors' pages have been normalized and dropped: what a run holds after
+/// its crawl (publication streams keep their pages; they are few).
+pub type SpentHarvest = Harvest<(), ()>;
+
 impl AuthorHarvest {
+    /// The author without their pages' contents (see [`StreamHarvest::spend`]).
+    pub fn spend(self) -> SpentAuthor {
+        AuthorHarvest {
+            user: self.user,
+            found_in: self.found_in,
+            profile: self.profile.spend(),
+            following: self.following.spend(),
+        }
+    }
+}
+
+impl<S, F> AuthorHarvest<S, F> {
     /// Whether everything the formats in use carry was harvested: no stream failed (streams
     /// that no format in use carries are not a failure; `following_complete` is still false).
     pub fn is_complete(&self) -> bool {
@@ -146,7 +192,7 @@ impl AuthorHarvest {
     }
 }
 
-impl Harvest {
+impl<S, F> Harvest<S, F> {
     /// The streams `--max-pages` cut (they may have more pages), as named in messages.
     pub fn capped(&self) -> Vec<String> {
         let publications = self.publications.iter().map(|p| &p.stream);
@@ -189,13 +235,15 @@ pub struct Failure {
     pub error: String,
 }
 
-/// Everything a harvest produced.
+/// Everything a harvest produced. While its authors hold their decoded pages this is the
+/// in-memory harvest (tests, benches); a run's crawl hands each author's pages to the
+/// normalizer as the author finishes and keeps a [`SpentHarvest`].
 #[derive(Debug)]
-pub struct Harvest {
+pub struct Harvest<S = StreamPayload, F = FollowingPayload> {
     /// The run's date (`YYYY-MM-DD`): when the pages it fetched were read.
     pub date: String,
     pub publications: Vec<PublicationHarvest>,
-    pub authors: Vec<AuthorHarvest>,
+    pub authors: Vec<AuthorHarvest<S, F>>,
     /// Distinct authors found before the cap.
     pub authors_found: usize,
     /// The cap, when it cut the list.
@@ -206,7 +254,7 @@ pub struct Harvest {
     pub switches: Vec<SourceSwitch>,
 }
 
-impl Harvest {
+impl<S, F> Harvest<S, F> {
     /// Every failed stream, publication streams first, then authors in order.
     pub fn failures(&self) -> Vec<Failure> {
         let publications = self

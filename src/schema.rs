@@ -237,6 +237,17 @@ pub const PUBLICATION_SUMMARY_COLUMNS: &[&str] = &[
     "top_authors_by_mean_claps",
 ];
 
+/// The schema of the table named `table`; an unknown name has none.
+pub fn schema_of(table: &str) -> Option<SchemaRef> {
+    match table {
+        AUTHORS => Some(authors()),
+        POSTS => Some(posts()),
+        FOLLOWINGS => Some(followings()),
+        PUBLICATIONS => Some(publications()),
+        _ => None,
+    }
+}
+
 /// `table`'s batch from named columns, matched to `schema` by name, not by position: the
 /// batch has the schema's column order whatever order the columns come in. A column missing,
 /// unknown or named twice is a [`TransformError::SchemaMismatch`] naming both sides; a column

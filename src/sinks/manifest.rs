@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::layout::manifest_path;
 use crate::lock::RunId;
-use crate::run::{EndpointCounts, Failure, FetchStats, Harvest, RejectedValue, SourceSwitch};
+use crate::run::{
+    EndpointCounts, Failure, FetchStats, RejectedValue, SourceSwitch, SpentHarvest as Harvest,
+};
 use crate::schema;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

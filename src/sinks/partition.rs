@@ -130,6 +130,11 @@ impl Staging {
         sync_dir_checked(&self.root)
     }
 
+    /// The manifest entry of table `name`, written into the staging area's tables directory.
+    pub fn table_entry(&self, name: &str, bytes: u64, rows: usize) -> FileEntry {
+        self.entry(Kind::Tables, &parquet_file(name), bytes, rows)
+    }
+
     /// The manifest entry of a file written into `kind`'s staging directory, named by where it
     /// will be once published.
     fn entry(&self, kind: Kind, file: &str, bytes: u64, rows: usize) -> FileEntry {

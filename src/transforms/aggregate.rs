@@ -1,5 +1,5 @@
 //! Per-author metrics (SPEC §4) and a per-publication summary, as polars lazy queries over the
-//! date's Parquet tables. This is the only module that speaks polars' query language.
+//! date's Parquet tables. With `checks`, the only modules that speak polars' query language.
 //!
 //! Definitions, over an author's **stories** (`posts.is_story` and `creator_id` = the author;
 //! one row per post id already):
@@ -39,6 +39,13 @@ fn scan(tables_dir: &Path, table: &str) -> PolarsResult<LazyFrame> {
         PlRefPath::new(path.to_string_lossy().as_ref()),
         ScanArgsParquet::default(),
     )
+}
+
+/// Collects a query on polars' streaming engine, which runs it batch by batch instead of
+/// materializing every table it reads (`collect` would).
+pub fn collect_streaming(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    // one query has one sink: the result is always a single frame
+    Ok(lf.collect_with_engine(Engine::Streaming)?.unwrap_single())
 }
 
 fn empty_string_list() -> Expr {
@@ -91,8 +98,13 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
         )
         .group_by_stable([col("creator_id")])
         .agg([
-            col("home_collection_id").alias("publications"),
-            coalesce(&[col("_pub_name"), col("home_collection_id")]).alias("publication_names"),
+            // sorted within the group too: the streaming engine does not keep the rows' order
+            col("home_collection_id")
+                .sort_by([col("home_collection_id")], SortMultipleOptions::default())
+                .alias("publications"),
+            coalesce(&[col("_pub_name"), col("home_collection_id")])
+                .sort_by([col("home_collection_id")], SortMultipleOptions::default())
+                .alias("publication_names"),
             len().cast(DataType::Int64).alias("publication_count"),
         ]);
     let following = followings
@@ -156,7 +168,7 @@ fn read_from_formats_without(table: &str, column: &str) -> Expr {
 
 /// Collects [`author_metrics_lazy`].
 pub fn author_metrics(tables_dir: &Path) -> PolarsResult<DataFrame> {
-    author_metrics_lazy(tables_dir)?.collect()
+    collect_streaming(author_metrics_lazy(tables_dir)?)
 }
 
 /// One row per harvested publication: its authors, their stories published in it and the
@@ -226,7 +238,7 @@ pub fn publication_summary(tables_dir: &Path, metrics: &DataFrame) -> PolarsResu
         .iter()
         .map(|c| col(*c))
         .collect();
-    publications
+    let publications = publications
         .left_join(per_publication, col("collection_id"), col("collection_id"))
         .left_join(
             stories_in_publication,
@@ -239,10 +251,12 @@ pub fn publication_summary(tables_dir: &Path, metrics: &DataFrame) -> PolarsResu
             col("total_claps").fill_null(lit(0i64)),
             col("top_authors_by_total_claps").fill_null(empty_string_list()),
             col("top_authors_by_mean_claps").fill_null(empty_string_list()),
-        ])
-        .sort(["collection_id"], SortMultipleOptions::default())
-        .select(columns)
-        .collect()
+        ]);
+    collect_streaming(
+        publications
+            .sort(["collection_id"], SortMultipleOptions::default())
+            .select(columns),
+    )
 }
 
 /// The published date an `author_changes` report compares against.
@@ -267,14 +281,21 @@ pub fn author_changes(
     date_start_ms: i64,
     before: Option<Before>,
 ) -> PolarsResult<DataFrame> {
-    let now = metrics.clone().lazy().select([
-        col("user_id"),
-        col("username"),
-        col("harvest_complete"),
-        col("total_claps"),
-        col("follower_count"),
-        col("following_count"),
-    ]);
+    // `_order` keeps the metrics' order (first-seen) through the joins, which the streaming
+    // engine does not
+    let now = metrics
+        .clone()
+        .lazy()
+        .with_row_index("_order", None)
+        .select([
+            col("_order"),
+            col("user_id"),
+            col("username"),
+            col("harvest_complete"),
+            col("total_claps"),
+            col("follower_count"),
+            col("following_count"),
+        ]);
     let Some(before) = before else {
         let null_i64 = || lit(NULL).cast(DataType::Int64);
         return now
@@ -364,36 +385,38 @@ pub fn author_changes(
             .otherwise(lit(NULL).cast(DataType::Int64))
             .alias(name)
     };
-    now.join(
-        then,
-        [col("user_id")],
-        [col("user_id")],
-        JoinArgs::new(JoinType::Left),
-    )
-    .join(
-        per_author,
-        [col("user_id")],
-        [col("creator_id")],
-        JoinArgs::new(JoinType::Left),
-    )
-    .select([
-        col("user_id"),
-        col("username"),
-        previous_date,
-        col("in_previous").fill_null(lit(false)),
-        when_known(col("_added").fill_null(lit(0i64)), "stories_added"),
-        when_known(col("total_claps") - col("_claps_then"), "claps_gained"),
-        when_known(col("_recent").fill_null(lit(0i64)), "claps_gained_recent"),
-        when_known(
-            col("follower_count") - col("_followers_then"),
-            "follower_change",
-        ),
-        when_known(
-            col("following_count").cast(DataType::Int64)
-                - col("_following_then").cast(DataType::Int64),
-            "following_change",
-        ),
-    ])
-    .collect()
-    .and_then(|df| df.select(AUTHOR_CHANGES_COLUMNS.iter().copied()))
+    let changes = now
+        .join(
+            then,
+            [col("user_id")],
+            [col("user_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            per_author,
+            [col("user_id")],
+            [col("creator_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .select([
+            col("_order"),
+            col("user_id"),
+            col("username"),
+            previous_date,
+            col("in_previous").fill_null(lit(false)),
+            when_known(col("_added").fill_null(lit(0i64)), "stories_added"),
+            when_known(col("total_claps") - col("_claps_then"), "claps_gained"),
+            when_known(col("_recent").fill_null(lit(0i64)), "claps_gained_recent"),
+            when_known(
+                col("follower_count") - col("_followers_then"),
+                "follower_change",
+            ),
+            when_known(
+                col("following_count").cast(DataType::Int64)
+                    - col("_following_then").cast(DataType::Int64),
+                "following_change",
+            ),
+        ]);
+    collect_streaming(changes.sort(["_order"], SortMultipleOptions::default()))
+        .and_then(|df| df.select(AUTHOR_CHANGES_COLUMNS.iter().copied()))
 }

@@ -13,17 +13,12 @@
 //! - `row_drift`: each table's row count is within `--max-drift` percent of the previous
 //!   date's (a sudden drop is more often a broken harvest than a real change).
 
-use std::collections::{HashMap, HashSet};
-use std::fs::File;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray, BooleanArray};
-use arrow::datatypes::{Float64Type, Int64Type};
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::normalize::Tables;
 use crate::layout::parquet_file;
 use crate::schema;
 
@@ -54,244 +49,259 @@ impl Check {
     }
 }
 
-/// The checks of `tables`, against the previous published date's tables in `before` (if any).
-pub fn run(tables: &Tables, before: Option<(&str, &Path)>, max_drift_pct: f64) -> Vec<Check> {
-    let previous = before.map(|(date, dir)| (date, Previous::read(dir)));
-    let mut checks = vec![unique_ids(tables), non_negative(tables)];
-    if let Some((date, Some(prev))) = &previous {
-        checks.push(story_counts(tables, date, prev));
-        checks.push(drift(tables, date, prev, max_drift_pct));
-    }
-    checks
-}
-
-fn strings<'a>(batch: &'a RecordBatch, column: &str) -> Vec<Option<&'a str>> {
-    match batch.column_by_name(column) {
-        Some(c) => match (c.as_string_opt::<i32>(), c.as_string_opt::<i64>()) {
-            (Some(s), _) => s.iter().collect(),
-            (None, Some(s)) => s.iter().collect(),
-            _ => c
-                .as_string_view_opt()
-                .map(|s| s.iter().collect())
-                .unwrap_or_default(),
-        },
-        None => Vec::new(),
-    }
-}
-
-/// The authors whose stories stream was read to its end (`authors.profile_complete`).
-fn complete_authors(authors: &RecordBatch) -> HashSet<String> {
-    let ids = strings(authors, "user_id");
-    let Some(done) = authors
-        .column_by_name("profile_complete")
-        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-    else {
-        return HashSet::new();
-    };
-    (0..authors.num_rows())
-        .filter(|&i| done.is_valid(i) && done.value(i))
-        .filter_map(|i| ids.get(i).copied().flatten().map(str::to_owned))
-        .collect()
-}
-
-fn duplicates(keys: impl Iterator<Item = Option<String>>, table: &str) -> Vec<String> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for k in keys {
-        match k {
-            None => out.push(format!("{table}: a null id")),
-            Some(k) if !seen.insert(k.clone()) => out.push(format!("{table}: {k} twice")),
-            _ => {}
+/// The checks of the tables in `tables_dir` (`rows`: their row counts), against the previous
+/// published date's tables in `before` (if any). Each check is a polars query over the
+/// Parquet files, run on the streaming engine: nothing here holds a table in memory.
+pub fn run(
+    tables_dir: &Path,
+    rows: &BTreeMap<&'static str, usize>,
+    before: Option<(&str, &Path)>,
+    max_drift_pct: f64,
+) -> PolarsResult<Vec<Check>> {
+    let mut checks = vec![unique_ids(tables_dir)?, non_negative(tables_dir)?];
+    if let Some((date, dir)) = before {
+        // a previous date without its posts table (removed by hand, unreadable) is no
+        // evidence either way
+        if dir.join(parquet_file(schema::POSTS)).is_file() {
+            if dir.join(parquet_file(schema::AUTHORS)).is_file() {
+                checks.push(story_counts(tables_dir, date, dir)?);
+            }
+            checks.push(drift(rows, date, dir, max_drift_pct));
         }
     }
-    out
+    Ok(checks)
 }
 
-fn unique_ids(t: &Tables) -> Check {
-    let one = |b: &RecordBatch, col: &str, table: &str| {
-        duplicates(
-            strings(b, col).into_iter().map(|s| s.map(str::to_owned)),
-            table,
-        )
-    };
-    let mut failing = one(&t.authors, "user_id", schema::AUTHORS);
-    failing.extend(one(&t.posts, "post_id", schema::POSTS));
-    failing.extend(one(&t.publications, "collection_id", schema::PUBLICATIONS));
-    let pairs = strings(&t.followings, "follower_id")
-        .into_iter()
-        .zip(strings(&t.followings, "followee_id"))
-        .map(|(a, b)| Some(format!("{}→{}", a?, b?)));
-    failing.extend(duplicates(pairs, schema::FOLLOWINGS));
-    Check::new(
+fn scan(dir: &Path, table: &str) -> PolarsResult<LazyFrame> {
+    let path = dir.join(parquet_file(table));
+    LazyFrame::scan_parquet(
+        PlRefPath::new(path.to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+}
+
+/// Runs a query on polars' streaming engine.
+fn collect(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    crate::transforms::aggregate::collect_streaming(lf)
+}
+
+/// A column's values as text (numbers shown as numbers; null as `?`).
+fn texts(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
+    let c = df.column(column)?.cast(&DataType::String)?;
+    Ok(c.str()?
+        .iter()
+        .map(|v| v.unwrap_or("?").to_owned())
+        .collect())
+}
+
+fn counts(df: &DataFrame, column: &str) -> PolarsResult<Vec<u64>> {
+    let c = df.column(column)?.cast(&DataType::UInt64)?;
+    Ok(c.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+/// `table`'s rows whose key (`keys`, joined by `→`) is null or repeated: one item a null key,
+/// and one for each copy after the first, keys in order.
+fn repeated(dir: &Path, table: &str, keys: &[&str]) -> PolarsResult<Vec<String>> {
+    let key_cols: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+    let any_null = keys
+        .iter()
+        .fold(lit(false), |any, k| any.or(col(*k).is_null()));
+    let nulls = collect(
+        scan(dir, table)?
+            .filter(any_null.clone())
+            .select([len().alias("n")]),
+    )?;
+    let mut out = Vec::new();
+    let null_rows = counts(&nulls, "n")?.first().copied().unwrap_or(0);
+    for _ in 0..null_rows.min(MAX_ITEMS as u64) {
+        out.push(format!("{table}: a null id"));
+    }
+    let twice = collect(
+        scan(dir, table)?
+            .filter(any_null.not())
+            .group_by(key_cols)
+            .agg([len().alias("n")])
+            .filter(col("n").gt(lit(1)))
+            .sort(keys.to_vec(), SortMultipleOptions::default())
+            .limit(MAX_ITEMS as IdxSize),
+    )?;
+    let parts: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| texts(&twice, k))
+        .collect::<PolarsResult<_>>()?;
+    for (i, n) in counts(&twice, "n")?.into_iter().enumerate() {
+        let key: Vec<&str> = parts.iter().map(|p| p[i].as_str()).collect();
+        for _ in 1..n.min(MAX_ITEMS as u64 + 1) {
+            out.push(format!("{table}: {} twice", key.join("→")));
+        }
+    }
+    Ok(out)
+}
+
+fn unique_ids(dir: &Path) -> PolarsResult<Check> {
+    let mut failing = repeated(dir, schema::AUTHORS, &["user_id"])?;
+    failing.extend(repeated(dir, schema::POSTS, &["post_id"])?);
+    failing.extend(repeated(dir, schema::PUBLICATIONS, &["collection_id"])?);
+    failing.extend(repeated(
+        dir,
+        schema::FOLLOWINGS,
+        &["follower_id", "followee_id"],
+    )?);
+    Ok(Check::new(
         "unique_ids",
         failing,
         "every id is non-null and appears once".into(),
         "ids that are null or repeated".into(),
-    )
+    ))
 }
 
-fn non_negative(t: &Tables) -> Check {
+fn non_negative(dir: &Path) -> PolarsResult<Check> {
     let mut failing = Vec::new();
-    let mut ints = |b: &RecordBatch, table: &str, key: &str, cols: &[&str]| {
-        let ids = strings(b, key);
-        for col in cols {
-            let Some(c) = b.column_by_name(col) else {
-                continue;
-            };
-            let Some(values) = c.as_primitive_opt::<Int64Type>() else {
-                continue;
-            };
-            for (i, v) in values.iter().enumerate() {
-                if v.is_some_and(|v| v < 0) {
-                    let id = ids.get(i).copied().flatten().unwrap_or("?");
-                    failing.push(format!("{table}.{col} of {id}: {}", v.unwrap_or(0)));
-                }
-            }
-        }
-    };
-    ints(
-        &t.posts,
-        schema::POSTS,
-        "post_id",
-        &[
-            "word_count",
-            "total_clap_count",
-            "image_count",
-            "responses_created_count",
-        ],
-    );
-    ints(
-        &t.authors,
-        schema::AUTHORS,
-        "user_id",
-        &["follower_count", "following_count_reported"],
-    );
-    if let Some(minutes) = t
-        .posts
-        .column_by_name("reading_time_min")
-        .and_then(|c| c.as_primitive_opt::<Float64Type>())
-    {
-        let ids = strings(&t.posts, "post_id");
-        for (i, v) in minutes.iter().enumerate() {
-            if v.is_some_and(|v| v < 0.0) {
-                let id = ids.get(i).copied().flatten().unwrap_or("?");
-                failing.push(format!("posts.reading_time_min of {id}"));
+    let columns: [(&str, &str, &[&str]); 2] = [
+        (
+            schema::POSTS,
+            "post_id",
+            &[
+                "word_count",
+                "total_clap_count",
+                "image_count",
+                "responses_created_count",
+                "reading_time_min",
+            ],
+        ),
+        (
+            schema::AUTHORS,
+            "user_id",
+            &["follower_count", "following_count_reported"],
+        ),
+    ];
+    for (table, key, cols) in columns {
+        for c in cols {
+            let below = collect(
+                scan(dir, table)?
+                    .filter(col(*c).lt(lit(0)))
+                    .select([col(key), col(*c)])
+                    .limit(MAX_ITEMS as IdxSize),
+            )?;
+            let ids = texts(&below, key)?;
+            let values = texts(&below, c)?;
+            for (id, v) in ids.iter().zip(values) {
+                failing.push(match *c {
+                    "reading_time_min" => format!("{table}.{c} of {id}"),
+                    _ => format!("{table}.{c} of {id}: {v}"),
+                });
             }
         }
     }
-    Check::new(
+    Ok(Check::new(
         "non_negative_counts",
         failing,
         "no count below 0".into(),
         "counts below 0".into(),
-    )
+    ))
 }
 
-/// What the checks need of the previous date: row counts, and each author's story ids.
-struct Previous {
-    rows: HashMap<&'static str, usize>,
-    stories: HashMap<String, HashSet<String>>,
-    /// Authors whose stories were read completely then.
-    complete: HashSet<String>,
+/// The authors whose stories stream was read to its end (`authors.profile_complete`), as
+/// `creator_id`.
+fn complete_authors(dir: &Path) -> PolarsResult<LazyFrame> {
+    Ok(scan(dir, schema::AUTHORS)?
+        .filter(col("profile_complete").fill_null(lit(false)))
+        .select([col("user_id").alias("creator_id")])
+        .unique(None, UniqueKeepStrategy::Any))
 }
 
-impl Previous {
-    fn read(dir: &Path) -> Option<Previous> {
-        let read = |table: &str| -> Option<RecordBatch> {
-            let file = File::open(dir.join(parquet_file(table))).ok()?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .ok()?
-                .build()
-                .ok()?;
-            let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().ok()?;
-            let schema = batches.first().map(|b| b.schema())?;
-            arrow::compute::concat_batches(&schema, &batches).ok()
-        };
-        let mut rows = HashMap::new();
-        for table in [
-            schema::AUTHORS,
-            schema::POSTS,
-            schema::FOLLOWINGS,
-            schema::PUBLICATIONS,
-        ] {
-            rows.insert(table, read(table).map_or(0, |b| b.num_rows()));
-        }
-        let posts = read(schema::POSTS)?;
-        let complete = read(schema::AUTHORS)
-            .map(|a| complete_authors(&a))
-            .unwrap_or_default();
-        Some(Previous {
-            rows,
-            stories: stories_by_author(&posts),
-            complete,
-        })
-    }
+/// Each story's `(creator_id, post_id)`.
+fn stories(dir: &Path) -> PolarsResult<LazyFrame> {
+    Ok(scan(dir, schema::POSTS)?
+        .filter(
+            col("is_story")
+                .fill_null(lit(false))
+                .and(col("creator_id").is_not_null())
+                .and(col("post_id").is_not_null()),
+        )
+        .select([col("creator_id"), col("post_id")])
+        .unique(None, UniqueKeepStrategy::Any))
 }
 
-fn stories_by_author(posts: &RecordBatch) -> HashMap<String, HashSet<String>> {
-    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
-    let (ids, creators) = (strings(posts, "post_id"), strings(posts, "creator_id"));
-    let Some(is_story) = posts
-        .column_by_name("is_story")
-        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-    else {
-        return out;
-    };
-    for i in 0..posts.num_rows() {
-        if is_story.is_valid(i) && is_story.value(i) {
-            if let (Some(Some(id)), Some(Some(creator))) = (ids.get(i), creators.get(i)) {
-                out.entry((*creator).to_owned())
-                    .or_default()
-                    .insert((*id).to_owned());
-            }
-        }
-    }
-    out
-}
-
-fn story_counts(t: &Tables, date: &str, prev: &Previous) -> Check {
-    let now = stories_by_author(&t.posts);
-    let complete_now = complete_authors(&t.authors);
-    let empty = HashSet::new();
-    let mut failing = Vec::new();
+fn story_counts(dir: &Path, date: &str, before: &Path) -> PolarsResult<Check> {
+    let creator = || [col("creator_id")];
+    let pair = || [col("creator_id"), col("post_id")];
     // authors whose stories were read to their end on both dates (a failed or capped stream
     // is no evidence of a deletion)
-    let mut authors: Vec<&String> = prev
-        .stories
-        .keys()
-        .filter(|a| complete_now.contains(*a) && prev.complete.contains(*a))
-        .collect();
-    authors.sort();
-    for author in authors {
-        let then = &prev.stories[author];
-        let current = now.get(author).unwrap_or(&empty);
-        // by id: one story deleted and one published is still a story gone
-        let mut gone: Vec<&String> = then.difference(current).collect();
-        if !gone.is_empty() {
-            gone.sort();
-            failing.push(format!(
-                "{author}: {} stories on {date}, {} now; gone: {}",
-                then.len(),
-                current.len(),
-                gone.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+    let both = complete_authors(dir)?.join(
+        complete_authors(before)?,
+        creator(),
+        creator(),
+        JoinArgs::new(JoinType::Inner),
+    );
+    let then = stories(before)?.join(both, creator(), creator(), JoinArgs::new(JoinType::Inner));
+    let now = stories(dir)?;
+    // by id: one story deleted and one published is still a story gone
+    let gone = then
+        .clone()
+        .join(
+            now.clone().with_column(lit(true).alias("_present")),
+            pair(),
+            pair(),
+            JoinArgs::new(JoinType::Left),
+        )
+        .filter(col("_present").is_null())
+        .select(pair());
+    let then_n = then.group_by(creator()).agg([len().alias("then_n")]);
+    let now_n = now.group_by(creator()).agg([len().alias("now_n")]);
+    let rows = collect(
+        gone.join(then_n, creator(), creator(), JoinArgs::new(JoinType::Inner))
+            .join(now_n, creator(), creator(), JoinArgs::new(JoinType::Left))
+            .sort(["creator_id", "post_id"], SortMultipleOptions::default()),
+    )?;
+    let (authors, posts) = (texts(&rows, "creator_id")?, texts(&rows, "post_id")?);
+    let (then_n, now_n) = (counts(&rows, "then_n")?, counts(&rows, "now_n")?);
+    let mut failing: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < authors.len() {
+        let author = &authors[i];
+        let mut gone = Vec::new();
+        let first = i;
+        while i < authors.len() && &authors[i] == author {
+            gone.push(posts[i].as_str());
+            i += 1;
         }
+        failing.push(format!(
+            "{author}: {} stories on {date}, {} now; gone: {}",
+            then_n[first],
+            now_n[first],
+            gone.join(", ")
+        ));
     }
-    Check::new(
+    Ok(Check::new(
         "story_counts_not_lower",
         failing,
         format!("no author has fewer stories than on {date}"),
         format!("authors with fewer stories than on {date} (deleted, or a broken harvest)"),
-    )
+    ))
 }
 
-fn drift(t: &Tables, date: &str, prev: &Previous, max_pct: f64) -> Check {
+/// A Parquet file's row count, from its footer; 0 when it cannot be read.
+fn rows_of(path: &Path) -> usize {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    std::fs::File::open(path)
+        .ok()
+        .and_then(|f| SerializedFileReader::new(f).ok())
+        .map_or(0, |r| {
+            usize::try_from(r.metadata().file_metadata().num_rows()).unwrap_or(0)
+        })
+}
+
+fn drift(rows: &BTreeMap<&'static str, usize>, date: &str, before: &Path, max_pct: f64) -> Check {
     let mut failing = Vec::new();
-    for (table, now) in t.named().iter().map(|(n, b)| (*n, b.num_rows())) {
-        let then = prev.rows.get(table).copied().unwrap_or(0);
+    for table in [
+        schema::AUTHORS,
+        schema::POSTS,
+        schema::FOLLOWINGS,
+        schema::PUBLICATIONS,
+    ] {
+        let now = rows.get(table).copied().unwrap_or(0);
+        let then = rows_of(&before.join(parquet_file(table)));
         if then == 0 {
             continue;
         }

@@ -2,12 +2,28 @@
 //! [`crate::schema`]; each column is handed over by name and matched to its schema by name,
 //! [`schema::batch`]).
 //!
+//! [`Normalizer`] builds the rows as the harvest runs: a run's crawl hands it each author once
+//! the author's streams are read (in first-seen order), it returns the `posts` and
+//! `followings` rows in batches of at most [`BATCH_ROWS`] for the sink to write, and the
+//! author's decoded pages can then be dropped. What it keeps between authors is small and does
+//! not hold pages: the ids of the posts written, the copies of posts seen outside their
+//! creator's stream (which may still be replaced), each author's follower counts, and the
+//! publications referenced. [`Normalizer::finish`] builds the rest from the spent harvest:
+//! `authors`, `publications`, and the posts seen only outside their creators' streams.
+//! [`normalize`] is the same code over a harvest held in memory (tests, benches).
+//!
 //! Invariants:
 //! - One row per id: a post seen on several pages (or in several streams) is one row, an author
 //!   listed on several publication pages is one row, a follow pair is one row.
 //! - When a post appears both in its creator's own profile stream and elsewhere (the
 //!   publication stream, another author's profile), the creator's profile copy wins: it is the
-//!   one SPEC §4 measures. Otherwise the first copy seen wins.
+//!   one SPEC §4 measures. Otherwise the first copy seen wins (publication streams first, then
+//!   authors in first-seen order).
+//! - Row order: `authors` in first-seen order (`first_seen_rank`); `followings` by follower in
+//!   that order, then page order; `posts` in the order their kept copies were read: first the
+//!   posts of creators' own streams (authors in first-seen order, then page order), then the
+//!   posts seen only elsewhere, publication streams first. The order depends on the harvest,
+//!   never on which author's requests finished first.
 //! - A count Medium did not send is null; missing tags / links are empty; `""` ids and `0`
 //!   timestamps are null. A column the source format does not carry (claps from RSS, link
 //!   counts from HTML, ...) is null too; `posts.source` and `authors.profile_source` /
@@ -26,7 +42,7 @@ use medium_api::endpoints::PublicationRef;
 use medium_api::models::{Collection, Post, SocialStats};
 
 use crate::error::TransformError;
-use crate::run::{AuthorHarvest, Harvest, RejectedValue};
+use crate::run::{AuthorHarvest, Harvest, RejectedValue, StreamHarvest};
 use crate::schema;
 use medium_api::models::MALFORMED;
 
@@ -40,6 +56,13 @@ pub struct Tables {
     /// Values out of range or malformed, left null in the tables.
     pub rejected: Vec<RejectedValue>,
 }
+
+/// A batch of rows of the table it names.
+pub type TableBatch = (&'static str, RecordBatch);
+
+/// Rows the normalizer hands on at once: the `posts` and `followings` builders are cut into
+/// batches of this size as the harvest runs, so their memory does not grow with it.
+pub const BATCH_ROWS: usize = 16 * 1024;
 
 impl Tables {
     /// `(table name, batch)` in a fixed order.
@@ -147,7 +170,7 @@ fn date32(date: &str) -> Option<i32> {
 /// A stream's pages with the date each was read on: the run's, then the carried ones'.
 fn dated<'a, P>(
     date: &'a str,
-    s: &'a crate::run::StreamHarvest<P>,
+    s: &'a StreamHarvest<P>,
 ) -> impl Iterator<Item = (&'a P, &'a str)> + 'a {
     s.pages
         .iter()
@@ -159,19 +182,268 @@ fn count_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Builds the four tables from a harvest.
+/// Builds the four tables from a harvest held in memory: [`Normalizer`] over its authors in
+/// order, every batch gathered.
 pub fn normalize(h: &Harvest) -> Result<Tables, TransformError> {
-    let mut checked = Checked::default();
+    normalize_in_batches(h, BATCH_ROWS)
+}
+
+/// [`normalize`], the normalizer handing on batches of `batch_rows` rows.
+pub fn normalize_in_batches(h: &Harvest, batch_rows: usize) -> Result<Tables, TransformError> {
+    let mut batches: HashMap<&'static str, Vec<RecordBatch>> = HashMap::new();
+    let mut keep = |out: Vec<TableBatch>| {
+        for (table, batch) in out {
+            batches.entry(table).or_default().push(batch);
+        }
+    };
+    let mut n = Normalizer::with_batch_rows(&h.date, batch_rows);
+    for (i, a) in h.authors.iter().enumerate() {
+        keep(n.author(i, a)?);
+    }
+    let (out, normalized) = n.finish(h)?;
+    keep(out);
+    let mut table = |name: &'static str| -> Result<RecordBatch, TransformError> {
+        let parts = batches.remove(name).unwrap_or_default();
+        let Some(schema) = schema::schema_of(name) else {
+            return Err(TransformError::SchemaMismatch {
+                table: name,
+                expected: Vec::new(),
+                actual: Vec::new(),
+            });
+        };
+        arrow::compute::concat_batches(&schema, &parts).map_err(|source| TransformError::Arrow {
+            table: name,
+            source,
+        })
+    };
     Ok(Tables {
-        authors: authors(h, &mut checked)?,
-        posts: posts(h, &mut checked)?,
-        followings: followings(h)?,
-        publications: publications(h)?,
-        rejected: checked.rejected,
+        authors: table(schema::AUTHORS)?,
+        posts: table(schema::POSTS)?,
+        followings: table(schema::FOLLOWINGS)?,
+        publications: table(schema::PUBLICATIONS)?,
+        rejected: normalized.rejected,
     })
 }
 
-fn authors(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformError> {
+/// What [`Normalizer::finish`] reports besides the last batches.
+#[derive(Debug, Default)]
+pub struct Normalized {
+    /// Values out of range or malformed, left null in the tables.
+    pub rejected: Vec<RejectedValue>,
+    /// Rows per table.
+    pub rows: std::collections::BTreeMap<&'static str, usize>,
+    /// `posts` rows read on the run's date, and carried from earlier dates.
+    pub posts_fetched: usize,
+    pub posts_carried: usize,
+    /// `followings` rows read on the run's date, and carried from earlier dates.
+    pub followings_fetched: usize,
+    pub followings_carried: usize,
+}
+
+/// A copy of a post seen outside its creator's own stream, kept until the creator's copy
+/// arrives (then it is dropped) or the harvest ends (then it is the post's row).
+struct Pending {
+    /// Its place among such copies: authors' copies in the order they were read.
+    seq: u64,
+    post: Post,
+    observed: Option<i32>,
+}
+
+/// Builds the tables' rows as authors arrive (see the module docs).
+pub struct Normalizer {
+    date: String,
+    batch_rows: usize,
+    today: Option<i32>,
+    checked: Checked,
+    posts: PostRows,
+    followings: FollowingRows,
+    /// Ids of the posts whose rows are built.
+    written: HashSet<Box<str>>,
+    pending: HashMap<Box<str>, Pending>,
+    seq: u64,
+    /// Publications referenced by authors' stream pages, first copy of each, in order.
+    referenced: Vec<Collection>,
+    referenced_ids: HashSet<Box<str>>,
+    /// Each author's `SocialStats` counts (followers, followed), by first-seen index.
+    social: HashMap<usize, (Option<i64>, Option<i64>)>,
+    counts: Normalized,
+}
+
+impl Normalizer {
+    /// A normalizer for a run of `date` (`YYYY-MM-DD`).
+    pub fn new(date: &str) -> Normalizer {
+        Normalizer::with_batch_rows(date, BATCH_ROWS)
+    }
+
+    /// A normalizer that hands on batches of `batch_rows` rows (at least 1).
+    pub fn with_batch_rows(date: &str, batch_rows: usize) -> Normalizer {
+        Normalizer {
+            batch_rows: batch_rows.max(1),
+            date: date.to_owned(),
+            today: date32(date),
+            checked: Checked::default(),
+            posts: PostRows::new(),
+            followings: FollowingRows::default(),
+            written: HashSet::new(),
+            pending: HashMap::new(),
+            seq: 0,
+            referenced: Vec::new(),
+            referenced_ids: HashSet::new(),
+            social: HashMap::new(),
+            counts: Normalized::default(),
+        }
+    }
+
+    /// Takes the rows of the author first seen `index`-th (authors must arrive in that order);
+    /// returns the batches that are full.
+    pub fn author(
+        &mut self,
+        index: usize,
+        a: &AuthorHarvest,
+    ) -> Result<Vec<TableBatch>, TransformError> {
+        if let Some(s) = social_stats(a) {
+            self.social
+                .insert(index, (s.users_followed_by_count, s.users_followed_count));
+        }
+        let uid = a.user.user_id.as_str();
+        let date = std::mem::take(&mut self.date);
+        let result = self.author_rows(uid, &date, a);
+        self.date = date;
+        result?;
+        self.full_batches()
+    }
+
+    fn author_rows(
+        &mut self,
+        uid: &str,
+        date: &str,
+        a: &AuthorHarvest,
+    ) -> Result<(), TransformError> {
+        for (page, d) in dated(date, &a.profile) {
+            let observed = date32(d);
+            for c in &page.references.collections.0 {
+                if !c.id.is_empty() && self.referenced_ids.insert(c.id.as_str().into()) {
+                    self.referenced.push(c.clone());
+                }
+            }
+            let Some(posts) = page.references.posts.as_ref() else {
+                continue;
+            };
+            for post in &posts.0 {
+                if self.written.contains(post.id.as_str()) {
+                    continue;
+                }
+                if post.creator_id == uid {
+                    self.pending.remove(post.id.as_str());
+                    self.write_post(post, true, observed);
+                } else if !self.pending.contains_key(post.id.as_str()) {
+                    self.seq += 1;
+                    let pending = Pending {
+                        seq: self.seq,
+                        post: post.clone(),
+                        observed,
+                    };
+                    self.pending.insert(post.id.as_str().into(), pending);
+                }
+            }
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (page, d) in dated(date, &a.following) {
+            let observed = date32(d);
+            for u in &page.value {
+                if seen.insert(u.user_id.as_str()) {
+                    self.followings.push(uid, u, observed);
+                    self.count_following(observed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rest of the tables, once every author has arrived: `h` is the harvest (its authors
+    /// spent or not) in first-seen order. Returns the last batches of every table.
+    pub fn finish<S, F>(
+        mut self,
+        h: &Harvest<S, F>,
+    ) -> Result<(Vec<TableBatch>, Normalized), TransformError> {
+        // posts seen only outside their creators' streams: the publication streams' copies
+        // first (in the old single pass they were read first), then the authors', in order
+        let mut from_publications: HashSet<&str> = HashSet::new();
+        let mut rows: Vec<(Post, Option<i32>)> = Vec::new();
+        for p in &h.publications {
+            for (page, d) in dated(&h.date, &p.stream) {
+                let Some(posts) = page.references.posts.as_ref() else {
+                    continue;
+                };
+                for post in &posts.0 {
+                    if self.written.contains(post.id.as_str())
+                        || !from_publications.insert(post.id.as_str())
+                    {
+                        continue;
+                    }
+                    self.pending.remove(post.id.as_str());
+                    rows.push((post.clone(), date32(d)));
+                }
+            }
+        }
+        let mut rest: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
+        rest.sort_by_key(|p| p.seq);
+        rows.extend(rest.into_iter().map(|p| (p.post, p.observed)));
+        let mut out = Vec::new();
+        for (post, observed) in rows {
+            self.write_post(&post, false, observed);
+            out.extend(self.full_batches()?);
+        }
+        out.push((schema::POSTS, self.posts.finish()?));
+        out.push((schema::FOLLOWINGS, self.followings.finish()?));
+        let authors = authors(h, &self.social, &mut self.checked)?;
+        self.counts.rows.insert(schema::AUTHORS, authors.num_rows());
+        out.push((schema::AUTHORS, authors));
+        let publications = publications(h, &self.referenced)?;
+        self.counts
+            .rows
+            .insert(schema::PUBLICATIONS, publications.num_rows());
+        out.push((schema::PUBLICATIONS, publications));
+        self.counts.rejected = std::mem::take(&mut self.checked.rejected);
+        Ok((out, self.counts))
+    }
+
+    fn write_post(&mut self, post: &Post, own_profile: bool, observed: Option<i32>) {
+        self.written.insert(post.id.as_str().into());
+        self.posts
+            .push(post, own_profile, observed, &mut self.checked);
+        *self.counts.rows.entry(schema::POSTS).or_default() += 1;
+        match observed == self.today {
+            true => self.counts.posts_fetched += 1,
+            false => self.counts.posts_carried += 1,
+        }
+    }
+
+    fn count_following(&mut self, observed: Option<i32>) {
+        *self.counts.rows.entry(schema::FOLLOWINGS).or_default() += 1;
+        match observed == self.today {
+            true => self.counts.followings_fetched += 1,
+            false => self.counts.followings_carried += 1,
+        }
+    }
+
+    fn full_batches(&mut self) -> Result<Vec<TableBatch>, TransformError> {
+        let mut out = Vec::new();
+        if self.posts.len >= self.batch_rows {
+            out.push((schema::POSTS, self.posts.finish()?));
+        }
+        if self.followings.len >= self.batch_rows {
+            out.push((schema::FOLLOWINGS, self.followings.finish()?));
+        }
+        Ok(out)
+    }
+}
+
+fn authors<S, F>(
+    h: &Harvest<S, F>,
+    social: &HashMap<usize, (Option<i64>, Option<i64>)>,
+    checked: &mut Checked,
+) -> Result<RecordBatch, TransformError> {
     // found_in holds collection ids; a publication named by slug whose id never became known
     // keeps its slug.
     let publication_ids: HashMap<&PublicationRef, &str> = h
@@ -235,9 +507,9 @@ fn authors(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformE
         following_complete.append_value(a.following.is_complete());
         profile_source.append_option(a.profile.via.map(|v| v.name()));
         following_source.append_option(a.following.via.map(|v| v.name()));
-        let stats = social_stats(a);
-        follower_count.append_option(stats.and_then(|s| s.users_followed_by_count));
-        following_reported.append_option(stats.and_then(|s| s.users_followed_count));
+        let (followers, followed) = social.get(&i).copied().unwrap_or_default();
+        follower_count.append_option(followers);
+        following_reported.append_option(followed);
     }
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("user_id", Arc::new(user_id.finish())),
@@ -280,175 +552,239 @@ fn social_stats(a: &AuthorHarvest) -> Option<&SocialStats> {
     })
 }
 
-/// The distinct posts of a harvest in first-seen order, each with whether the kept copy came
-/// from its creator's own profile stream, and the date it was read on.
+/// The distinct posts of a harvest held in memory, in the order of the `posts` table, each
+/// with whether the kept copy came from its creator's own profile stream, and the date it was
+/// read on (the rules of the module docs, for tests and benches that look at the posts
+/// without building the table).
 pub fn distinct_posts(h: &Harvest) -> Vec<(&Post, bool, &str)> {
-    let mut rows: Vec<(&Post, bool, &str)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut own: Vec<(&Post, bool, &str)> = Vec::new();
+    let mut written: HashSet<&str> = HashSet::new();
+    let mut elsewhere: Vec<(&Post, &str)> = Vec::new();
+    let mut elsewhere_seen: HashSet<&str> = HashSet::new();
+    let mut from_authors: Vec<(&Post, &str)> = Vec::new();
+    for a in &h.authors {
+        for (page, d) in dated(&h.date, &a.profile) {
+            for post in page.references.posts.iter().flat_map(|p| p.0.iter()) {
+                if post.creator_id == a.user.user_id {
+                    if written.insert(post.id.as_str()) {
+                        own.push((post, true, d));
+                    }
+                } else {
+                    from_authors.push((post, d));
+                }
+            }
+        }
+    }
     let pub_posts = h
         .publications
         .iter()
         .flat_map(|p| dated(&h.date, &p.stream))
-        .filter_map(|(page, d)| Some((page.references.posts.as_ref()?, d)))
-        .flat_map(|(posts, d)| posts.0.iter().map(move |post| (post, false, d)));
-    let profile_posts = h.authors.iter().flat_map(|a| {
-        dated(&h.date, &a.profile)
-            .filter_map(|(page, d)| Some((page.references.posts.as_ref()?, d)))
-            .flat_map(move |(posts, d)| {
-                posts
-                    .0
-                    .iter()
-                    .map(move |post| (post, post.creator_id == a.user.user_id, d))
-            })
-    });
-    for (post, own_profile, d) in pub_posts.chain(profile_posts) {
-        match index.get(post.id.as_str()) {
-            Some(&i) => {
-                if own_profile && !rows[i].1 {
-                    rows[i] = (post, true, d);
-                }
-            }
-            None => {
-                index.insert(post.id.as_str(), rows.len());
-                rows.push((post, own_profile, d));
-            }
+        .flat_map(|(page, d)| {
+            page.references
+                .posts
+                .iter()
+                .flat_map(move |p| p.0.iter().map(move |post| (post, d)))
+        });
+    for (post, d) in pub_posts.chain(from_authors) {
+        if !written.contains(post.id.as_str()) && elsewhere_seen.insert(post.id.as_str()) {
+            elsewhere.push((post, d));
         }
     }
-    rows
+    own.extend(elsewhere.into_iter().map(|(p, d)| (p, false, d)));
+    own
 }
 
-fn posts(h: &Harvest, checked: &mut Checked) -> Result<RecordBatch, TransformError> {
-    let rows = distinct_posts(h);
-    let n = rows.len();
-    let mut post_id = StringBuilder::with_capacity(n, n * 12);
-    let mut creator_id = StringBuilder::with_capacity(n, n * 12);
-    let mut title = StringBuilder::new();
-    let mut slug = StringBuilder::new();
-    let mut home = StringBuilder::new();
-    let mut first = timestamps();
-    let mut latest = timestamps();
-    let mut in_response = StringBuilder::new();
-    let mut is_response = BooleanBuilder::with_capacity(n);
-    let mut in_profile = BooleanBuilder::with_capacity(n);
-    let mut is_story = BooleanBuilder::with_capacity(n);
-    let mut words = Int64Builder::with_capacity(n);
-    let mut claps = Int64Builder::with_capacity(n);
-    let mut reading = Float64Builder::with_capacity(n);
-    let mut images = Int64Builder::with_capacity(n);
-    let mut responses = Int64Builder::with_capacity(n);
-    let mut tags = ListBuilder::new(StringBuilder::new());
-    let mut tag_count = Int32Builder::with_capacity(n);
-    let mut link_count = Int32Builder::with_capacity(n);
-    let mut headline_words = Int32Builder::with_capacity(n);
-    let mut headline_chars = Int32Builder::with_capacity(n);
-    let mut source = StringBuilder::with_capacity(n, n * 4);
-    let mut observed = Date32Builder::with_capacity(n);
-    for (p, own_profile, observed_on) in rows {
-        observed.append_option(date32(observed_on));
+/// The `posts` builders, cut into a batch at a time.
+struct PostRows {
+    len: usize,
+    post_id: StringBuilder,
+    creator_id: StringBuilder,
+    title: StringBuilder,
+    slug: StringBuilder,
+    home: StringBuilder,
+    first: TimestampMillisecondBuilder,
+    latest: TimestampMillisecondBuilder,
+    in_response: StringBuilder,
+    is_response: BooleanBuilder,
+    in_profile: BooleanBuilder,
+    is_story: BooleanBuilder,
+    words: Int64Builder,
+    claps: Int64Builder,
+    reading: Float64Builder,
+    images: Int64Builder,
+    responses: Int64Builder,
+    tags: ListBuilder<StringBuilder>,
+    tag_count: Int32Builder,
+    link_count: Int32Builder,
+    headline_words: Int32Builder,
+    headline_chars: Int32Builder,
+    source: StringBuilder,
+    observed: Date32Builder,
+}
+
+impl PostRows {
+    fn new() -> PostRows {
+        PostRows {
+            len: 0,
+            post_id: StringBuilder::new(),
+            creator_id: StringBuilder::new(),
+            title: StringBuilder::new(),
+            slug: StringBuilder::new(),
+            home: StringBuilder::new(),
+            first: timestamps(),
+            latest: timestamps(),
+            in_response: StringBuilder::new(),
+            is_response: BooleanBuilder::new(),
+            in_profile: BooleanBuilder::new(),
+            is_story: BooleanBuilder::new(),
+            words: Int64Builder::new(),
+            claps: Int64Builder::new(),
+            reading: Float64Builder::new(),
+            images: Int64Builder::new(),
+            responses: Int64Builder::new(),
+            tags: ListBuilder::new(StringBuilder::new()),
+            tag_count: Int32Builder::new(),
+            link_count: Int32Builder::new(),
+            headline_words: Int32Builder::new(),
+            headline_chars: Int32Builder::new(),
+            source: StringBuilder::new(),
+            observed: Date32Builder::new(),
+        }
+    }
+
+    fn push(&mut self, p: &Post, own_profile: bool, observed: Option<i32>, checked: &mut Checked) {
+        self.len += 1;
+        self.observed.append_option(observed);
         let v = &p.virtuals;
         let response = p.is_response();
         let t = p.title.as_deref().unwrap_or("");
-        post_id.append_value(&p.id);
-        creator_id.append_value(&p.creator_id);
-        title.append_option(p.title.as_deref());
-        slug.append_option(non_empty(p.unique_slug.as_deref()));
-        home.append_option(non_empty(p.home_collection_id.as_deref()));
+        self.post_id.append_value(&p.id);
+        self.creator_id.append_value(&p.creator_id);
+        self.title.append_option(p.title.as_deref());
+        self.slug.append_option(non_empty(p.unique_slug.as_deref()));
+        self.home
+            .append_option(non_empty(p.home_collection_id.as_deref()));
+        self.in_response
+            .append_option(non_empty(p.in_response_to_post_id.as_deref()));
+        self.is_response.append_value(response);
+        self.in_profile.append_value(own_profile);
+        self.is_story.append_value(own_profile && !response);
+        for tag in &v.tags {
+            self.tags.values().append_value(&tag.slug);
+        }
+        self.tags.append(true);
+        self.tag_count.append_value(count_i32(v.tags.len()));
+        self.link_count.append_option(p.link_count().map(count_i32));
+        self.source.append_value(p.source.name());
+        self.headline_words
+            .append_value(count_i32(schema::headline_words(t)));
+        self.headline_chars
+            .append_value(count_i32(schema::headline_chars(t)));
         let id = p.id.as_str();
-        first.append_option(checked.time(
+        let c = checked;
+        self.first.append_option(c.time(
             schema::POSTS,
             id,
             "first_published_at",
             p.first_published_at,
         ));
-        latest.append_option(checked.time(
+        self.latest.append_option(c.time(
             schema::POSTS,
             id,
             "latest_published_at",
             p.latest_published_at,
         ));
-        in_response.append_option(non_empty(p.in_response_to_post_id.as_deref()));
-        is_response.append_value(response);
-        in_profile.append_value(own_profile);
-        is_story.append_value(own_profile && !response);
-        words.append_option(checked.count(id, "word_count", v.word_count));
-        claps.append_option(checked.count(id, "total_clap_count", v.total_clap_count));
-        reading.append_option(checked.minutes(id, "reading_time_min", v.reading_time));
-        images.append_option(checked.count(id, "image_count", v.image_count));
-        responses.append_option(checked.count(
+        self.words
+            .append_option(c.count(id, "word_count", v.word_count));
+        self.claps
+            .append_option(c.count(id, "total_clap_count", v.total_clap_count));
+        self.reading
+            .append_option(c.minutes(id, "reading_time_min", v.reading_time));
+        self.images
+            .append_option(c.count(id, "image_count", v.image_count));
+        self.responses.append_option(c.count(
             id,
             "responses_created_count",
             v.responses_created_count,
         ));
-        for tag in &v.tags {
-            tags.values().append_value(&tag.slug);
-        }
-        tags.append(true);
-        tag_count.append_value(count_i32(v.tags.len()));
-        link_count.append_option(p.link_count().map(count_i32));
-        source.append_value(p.source.name());
-        headline_words.append_value(count_i32(schema::headline_words(t)));
-        headline_chars.append_value(count_i32(schema::headline_chars(t)));
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
-        ("post_id", Arc::new(post_id.finish())),
-        ("creator_id", Arc::new(creator_id.finish())),
-        ("title", Arc::new(title.finish())),
-        ("unique_slug", Arc::new(slug.finish())),
-        ("home_collection_id", Arc::new(home.finish())),
-        ("first_published_at", Arc::new(first.finish())),
-        ("latest_published_at", Arc::new(latest.finish())),
-        ("in_response_to_post_id", Arc::new(in_response.finish())),
-        ("is_response", Arc::new(is_response.finish())),
-        ("in_creator_profile", Arc::new(in_profile.finish())),
-        ("is_story", Arc::new(is_story.finish())),
-        ("word_count", Arc::new(words.finish())),
-        ("total_clap_count", Arc::new(claps.finish())),
-        ("reading_time_min", Arc::new(reading.finish())),
-        ("image_count", Arc::new(images.finish())),
-        ("responses_created_count", Arc::new(responses.finish())),
-        ("tags", Arc::new(tags.finish())),
-        ("tag_count", Arc::new(tag_count.finish())),
-        ("link_count", Arc::new(link_count.finish())),
-        ("headline_words", Arc::new(headline_words.finish())),
-        ("headline_chars", Arc::new(headline_chars.finish())),
-        ("source", Arc::new(source.finish())),
-        ("observed_on", Arc::new(observed.finish())),
-    ];
-    schema::batch(schema::POSTS, schema::posts(), columns)
+
+    /// The rows so far as a batch; the builders start again empty.
+    fn finish(&mut self) -> Result<RecordBatch, TransformError> {
+        self.len = 0;
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("post_id", Arc::new(self.post_id.finish())),
+            ("creator_id", Arc::new(self.creator_id.finish())),
+            ("title", Arc::new(self.title.finish())),
+            ("unique_slug", Arc::new(self.slug.finish())),
+            ("home_collection_id", Arc::new(self.home.finish())),
+            ("first_published_at", Arc::new(self.first.finish())),
+            ("latest_published_at", Arc::new(self.latest.finish())),
+            (
+                "in_response_to_post_id",
+                Arc::new(self.in_response.finish()),
+            ),
+            ("is_response", Arc::new(self.is_response.finish())),
+            ("in_creator_profile", Arc::new(self.in_profile.finish())),
+            ("is_story", Arc::new(self.is_story.finish())),
+            ("word_count", Arc::new(self.words.finish())),
+            ("total_clap_count", Arc::new(self.claps.finish())),
+            ("reading_time_min", Arc::new(self.reading.finish())),
+            ("image_count", Arc::new(self.images.finish())),
+            ("responses_created_count", Arc::new(self.responses.finish())),
+            ("tags", Arc::new(self.tags.finish())),
+            ("tag_count", Arc::new(self.tag_count.finish())),
+            ("link_count", Arc::new(self.link_count.finish())),
+            ("headline_words", Arc::new(self.headline_words.finish())),
+            ("headline_chars", Arc::new(self.headline_chars.finish())),
+            ("source", Arc::new(self.source.finish())),
+            ("observed_on", Arc::new(self.observed.finish())),
+        ];
+        schema::batch(schema::POSTS, schema::posts(), columns)
+    }
 }
 
-fn followings(h: &Harvest) -> Result<RecordBatch, TransformError> {
-    let mut follower = StringBuilder::new();
-    let mut followee = StringBuilder::new();
-    let mut username = StringBuilder::new();
-    let mut name = StringBuilder::new();
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    let mut observed = Date32Builder::new();
-    for a in &h.authors {
-        for (page, d) in dated(&h.date, &a.following) {
-            for u in &page.value {
-                if !seen.insert((a.user.user_id.as_str(), u.user_id.as_str())) {
-                    continue;
-                }
-                observed.append_option(date32(d));
-                follower.append_value(&a.user.user_id);
-                followee.append_value(&u.user_id);
-                username.append_option(non_empty(u.username.as_deref()));
-                name.append_option(non_empty(u.name.as_deref()));
-            }
-        }
-    }
-    let columns: Vec<(&str, ArrayRef)> = vec![
-        ("follower_id", Arc::new(follower.finish())),
-        ("followee_id", Arc::new(followee.finish())),
-        ("followee_username", Arc::new(username.finish())),
-        ("followee_name", Arc::new(name.finish())),
-        ("observed_on", Arc::new(observed.finish())),
-    ];
-    schema::batch(schema::FOLLOWINGS, schema::followings(), columns)
+/// The `followings` builders, cut into a batch at a time.
+#[derive(Default)]
+struct FollowingRows {
+    len: usize,
+    follower: StringBuilder,
+    followee: StringBuilder,
+    username: StringBuilder,
+    name: StringBuilder,
+    observed: Date32Builder,
 }
 
-fn publications(h: &Harvest) -> Result<RecordBatch, TransformError> {
+impl FollowingRows {
+    fn push(&mut self, follower: &str, u: &medium_api::models::User, observed: Option<i32>) {
+        self.len += 1;
+        self.observed.append_option(observed);
+        self.follower.append_value(follower);
+        self.followee.append_value(&u.user_id);
+        self.username
+            .append_option(non_empty(u.username.as_deref()));
+        self.name.append_option(non_empty(u.name.as_deref()));
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, TransformError> {
+        self.len = 0;
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("follower_id", Arc::new(self.follower.finish())),
+            ("followee_id", Arc::new(self.followee.finish())),
+            ("followee_username", Arc::new(self.username.finish())),
+            ("followee_name", Arc::new(self.name.finish())),
+            ("observed_on", Arc::new(self.observed.finish())),
+        ];
+        schema::batch(schema::FOLLOWINGS, schema::followings(), columns)
+    }
+}
+
+/// The publications: the harvested ones, then those their streams reference, then those the
+/// authors' streams reference (`referenced`, first copies in order).
+fn publications<S, F>(
+    h: &Harvest<S, F>,
+    referenced: &[Collection],
+) -> Result<RecordBatch, TransformError> {
     let mut rows: Vec<(&Collection, bool)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     let harvested = h
@@ -456,17 +792,13 @@ fn publications(h: &Harvest) -> Result<RecordBatch, TransformError> {
         .iter()
         .filter_map(|p| p.collection.as_ref())
         .map(|c| (c, true));
-    let referenced = h
+    let from_publications = h
         .publications
         .iter()
         .flat_map(|p| dated(&h.date, &p.stream))
-        .flat_map(|(page, _)| page.references.collections.0.iter())
-        .chain(
-            h.authors
-                .iter()
-                .flat_map(|a| dated(&h.date, &a.profile))
-                .flat_map(|(page, _)| page.references.collections.0.iter()),
-        )
+        .flat_map(|(page, _)| page.references.collections.0.iter());
+    let referenced = from_publications
+        .chain(referenced.iter())
         .map(|c| (c, false));
     for (c, is_harvested) in harvested.chain(referenced) {
         if c.id.is_empty() {

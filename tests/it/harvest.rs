@@ -402,3 +402,82 @@ async fn a_page_without_paging_or_with_a_null_next_ends_its_stream() {
     );
     assert_eq!(request_count(&server).await, 5);
 }
+
+/// #16: the crawl hands each author to the normalizer once their streams are read, in
+/// first-seen order, however out of order they finish: here every seventh author fails after
+/// retries (so finishes late) while two authors are worked on at once, and the window of
+/// authors started ahead of the oldest undelivered one is eight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authors_reach_the_normalizer_in_first_seen_order_whatever_order_they_finish_in() {
+    use medium_etl::raw_store::RawStore;
+    use medium_etl::run::{AuthorHarvest, AuthorSink, CancelFlag, FetchStats};
+    use medium_etl::sources::medium::client::MediumClient;
+    use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
+    use medium_etl::sources::medium::origin::Origin;
+    use std::sync::{Arc, Mutex};
+
+    struct Record(Arc<Mutex<Vec<(usize, String, usize)>>>);
+    impl AuthorSink for Record {
+        fn author(&mut self, index: usize, a: &AuthorHarvest) {
+            let pages = a.profile.pages.len();
+            self.0
+                .lock()
+                .unwrap()
+                .push((index, a.user.user_id.clone(), pages));
+        }
+    }
+    let spec = SyntheticSpec {
+        authors: 60,
+        stories_per_author: 3,
+        ..SyntheticSpec::default()
+    };
+    let medium = medium_synth::SyntheticMedium::new(spec.clone());
+    let failing: std::collections::HashSet<String> =
+        (0..60).step_by(7).map(|a| medium.user_id(a)).collect();
+    let faults = medium_synth::Faults {
+        always_fail: failing.clone(),
+        ..medium_synth::Faults::default()
+    };
+    let site = SyntheticSite::with_faults(spec, Duration::from_millis(2), faults).await;
+    let s = site.settings(&["--retries", "1", "--concurrency", "2"]);
+    let stats = Arc::new(FetchStats::default());
+    let client = MediumClient::new(s.client.clone(), stats.clone()).unwrap();
+    let harvester = Arc::new(Harvester::new(
+        Origin::Http(Box::new(client)),
+        RawStore::for_date(&s.out, &s.date.to_string()),
+        HarvestSettings {
+            refresh: false,
+            max_pages: s.max_pages,
+            max_authors: None,
+            tasks: 2,
+            cancel: CancelFlag::default(),
+            via: s.via,
+            date: s.date.to_string(),
+            previous: None,
+        },
+        stats,
+    ));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let harvest = tokio::time::timeout(
+        Duration::from_secs(120),
+        harvester.harvest(&s.publications, Box::new(Record(seen.clone()))),
+    )
+    .await
+    .expect("the harvest ends");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(harvest.authors.len(), 60);
+    let indices: Vec<usize> = seen.iter().map(|(i, _, _)| *i).collect();
+    assert_eq!(indices, (0..60).collect::<Vec<_>>(), "in first-seen order");
+    let ids: Vec<&str> = seen.iter().map(|(_, id, _)| id.as_str()).collect();
+    let kept: Vec<&str> = harvest
+        .authors
+        .iter()
+        .map(|a| a.user.user_id.as_str())
+        .collect();
+    assert_eq!(ids, kept, "the harvest keeps them in the same order");
+    for ((_, id, pages), a) in seen.iter().zip(&harvest.authors) {
+        // the sink saw the pages; the harvest keeps only how many there were
+        assert_eq!(*pages, a.profile.pages.len(), "{id}");
+        assert_eq!(a.is_complete(), !failing.contains(id), "{id}");
+    }
+}

@@ -422,3 +422,102 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// #16: the normalizer cuts `posts` and `followings` into batches as authors arrive; any
+    /// batch size gives the same tables, row for row, as one batch.
+    #[test]
+    fn batched_normalization_equals_one_batch(authors in gen_authors(), rows in 1usize..9) {
+        let harvest = harvest_of(&authors);
+        let whole = normalize::normalize(&harvest).unwrap();
+        let batched = normalize::normalize_in_batches(&harvest, rows).unwrap();
+        for ((name, a), (_, b)) in whole.named().into_iter().zip(batched.named()) {
+            prop_assert_eq!(a, b, "table {}", name);
+        }
+        prop_assert_eq!(whole.rejected, batched.rejected);
+    }
+}
+
+/// #16: which copy of a post is kept, and where its row goes: the creator's own copy wins
+/// wherever it was read, and the posts seen only outside their creators' streams come after
+/// the creators' own, publication streams first.
+#[test]
+fn a_posts_row_is_its_creators_copy_and_posts_seen_only_elsewhere_come_last() {
+    let post = |id: &str, creator: &str, claps: i64| {
+        json!({"id": id, "creatorId": creator, "title": id, "firstPublishedAt": 1_500_000_000_000i64,
+               "virtuals": {"totalClapCount": claps}})
+    };
+    let page = |posts: Vec<Value>| -> StreamPayload {
+        let map: serde_json::Map<String, Value> = posts
+            .into_iter()
+            .map(|p| (p["id"].as_str().unwrap().to_owned(), p))
+            .collect();
+        serde_json::from_value(json!({"references": {"Post": map}})).unwrap()
+    };
+    let mut harvest = harvest_of(&[
+        GenAuthor {
+            posts: Vec::new(),
+            followees: Vec::new(),
+        },
+        GenAuthor {
+            posts: Vec::new(),
+            followees: Vec::new(),
+        },
+    ]);
+    // the publication lists u1's post (an older copy), and a post by nobody harvested
+    harvest.publications[0].stream.pages =
+        vec![page(vec![post("p1", "u1", 1), post("lone", "zz", 5)])];
+    // u0's stream shows u1's p2 (another author's copy), then their own p0
+    harvest.authors[0].profile.pages = vec![
+        page(vec![post("p2", "u1", 2)]),
+        page(vec![post("p0", "u0", 3)]),
+    ];
+    // u1's own copies, with today's counts
+    harvest.authors[1].profile.pages = vec![page(vec![post("p1", "u1", 10), post("p2", "u1", 20)])];
+    // u0 also shows a post whose creator's stream was not read
+    harvest.authors[0]
+        .profile
+        .pages
+        .push(page(vec![post("elsewhere", "yy", 7)]));
+    let tables = normalize::normalize(&harvest).unwrap();
+    let df = {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posts.parquet");
+        write_batch(&path, &tables.posts, None).unwrap();
+        polars::prelude::ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap()
+    };
+    use polars::prelude::SerReader;
+    let ids: Vec<String> = (0..df.height())
+        .map(|i| {
+            df.column("post_id")
+                .unwrap()
+                .get(i)
+                .unwrap()
+                .get_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["p0", "p1", "p2", "lone", "elsewhere"]);
+    let claps: Vec<Option<i64>> = (0..df.height())
+        .map(|i| get_i64(&df, "total_clap_count", i))
+        .collect();
+    assert_eq!(
+        claps,
+        [Some(3), Some(10), Some(20), Some(5), Some(7)],
+        "the creators' copies win"
+    );
+    let own: Vec<bool> = (0..df.height())
+        .map(|i| {
+            matches!(
+                df.column("in_creator_profile").unwrap().get(i).unwrap(),
+                AnyValue::Boolean(true)
+            )
+        })
+        .collect();
+    assert_eq!(own, [true, true, true, false, false]);
+}

@@ -34,7 +34,8 @@ use crate::error::FetchError;
 use crate::events::{AuthorFound, AuthorHarvested};
 use crate::raw_store::RawStore;
 use crate::run::{
-    AuthorHarvest, CancelFlag, FetchStats, Harvest, PublicationHarvest, StreamHarvest, Unfinished,
+    AuthorHarvest, AuthorSink, CancelFlag, FetchStats, Harvest, PublicationHarvest, SpentAuthor,
+    SpentHarvest, StreamHarvest, Unfinished,
 };
 
 /// How a harvest runs.
@@ -91,9 +92,14 @@ impl Harvester {
 
     /// Harvests the publications and all their authors. An author's streams start as soon as
     /// the publication page that lists them arrives, so the (sequential) publication paging
-    /// overlaps with the author work instead of preceding it.
-    pub async fn harvest(self: Arc<Self>, publications: &[PublicationRef]) -> Harvest {
-        let mut authors = AuthorQueue::new(self.clone());
+    /// overlaps with the author work instead of preceding it. Each author is handed to `sink`
+    /// once their streams are read, in first-seen order, and kept spent.
+    pub async fn harvest(
+        self: Arc<Self>,
+        publications: &[PublicationRef],
+        sink: Box<dyn AuthorSink>,
+    ) -> SpentHarvest {
+        let mut authors = AuthorQueue::new(self.clone(), sink);
         let mut pubs = Vec::new();
         for publication in publications {
             let id = StreamId::Publication(publication.clone());
@@ -508,15 +514,14 @@ fn log_stream_end(stream: &StreamId, pages: usize, end: &Result<StreamEnd, Unfin
     }
 }
 
-type AuthorStreams = (
-    usize,
-    StreamHarvest<StreamPayload>,
-    StreamHarvest<FollowingPayload>,
-);
+/// How many authors past the oldest one not yet handed to the sink may be started: the
+/// authors that finish out of order wait with their pages (the sink takes them in order), so
+/// this bounds those pages, as a multiple of the authors worked on at once.
+const WINDOW_PER_TASK: usize = 4;
 
-/// Authors as they are found: de-duplicated, capped, and each one's streams started at once.
+/// Authors as they are found: de-duplicated, capped, and each one's streams started as soon
+/// as the delivery window has room.
 struct AuthorQueue {
-    harvester: Arc<Harvester>,
     users: Vec<User>,
     /// Every distinct author listed so far (beyond the cap too), with where.
     found_in: HashMap<String, Vec<PublicationRef>>,
@@ -525,67 +530,79 @@ struct AuthorQueue {
     /// Authors first found on publication pages carried from an earlier date: their profile
     /// fields are refreshed from today's first page of their stories.
     listed_earlier: std::collections::HashSet<String>,
-    /// Bounds the authors being worked on at once, so memory stays flat for large
-    /// publications (HTTP concurrency itself is the client's).
-    slots: Arc<tokio::sync::Semaphore>,
-    tasks: tokio::task::JoinSet<AuthorStreams>,
+    shared: Arc<Shared>,
+    delivered: tokio::sync::watch::Receiver<usize>,
 }
 
-impl AuthorQueue {
-    fn new(harvester: Arc<Harvester>) -> Self {
-        let slots = Arc::new(tokio::sync::Semaphore::new(harvester.settings.tasks.max(1)));
-        AuthorQueue {
-            harvester,
-            users: Vec::new(),
-            found_in: HashMap::new(),
-            capped: false,
-            skipped_ids: Vec::new(),
-            listed_earlier: std::collections::HashSet::new(),
-            slots,
-            tasks: tokio::task::JoinSet::new(),
+/// What the authors' tasks share: the delivery to the sink, in first-seen order.
+struct Shared {
+    harvester: Arc<Harvester>,
+    /// Bounds the authors being worked on at once (HTTP concurrency itself is the client's).
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Authors past the oldest undelivered one that may be started.
+    window: usize,
+    state: std::sync::Mutex<Delivery>,
+    /// How many authors have been delivered (or lost to a panic), for `finish`.
+    delivered: tokio::sync::watch::Sender<usize>,
+}
+
+struct Delivery {
+    sink: Box<dyn AuthorSink>,
+    /// The index of the next author the sink takes.
+    next: usize,
+    /// Authors finished out of order; `None`: the author's task panicked.
+    finished: std::collections::BTreeMap<usize, Option<AuthorHarvest>>,
+    /// Delivered authors, spent, by index, with the author as today's first page of their
+    /// stories describes them; `None`: lost to a panic.
+    spent: Vec<Option<(SpentAuthor, Option<User>)>>,
+    /// Authors found but not started yet (the window was full), in order.
+    queued: std::collections::VecDeque<(usize, User)>,
+    /// The authors' tasks, aborted if the harvest is dropped before it ends.
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Delivery> {
+        // a panic in the sink poisons the lock; what it guards is still consistent
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts `index`'s streams now, or queues them until the window has room.
+    fn found(self: &Arc<Self>, index: usize, user: User) {
+        let ready = {
+            let mut state = self.lock();
+            state.queued.push_back((index, user));
+            self.ready(&mut state)
+        };
+        for (index, user) in ready {
+            self.start(index, user);
         }
     }
 
-    fn capped_at(&self) -> Option<usize> {
-        self.capped
-            .then_some(self.harvester.settings.max_authors)
-            .flatten()
-    }
-
-    /// Records that `user` is listed by `publication`; starts their streams when new.
-    fn found(&mut self, user: &User, publication: &PublicationRef) {
-        if let Some(pubs) = self.found_in.get_mut(&user.user_id) {
-            if !pubs.contains(publication) {
-                pubs.push(publication.clone());
-            }
-            return;
-        }
-        self.found_in
-            .insert(user.user_id.clone(), vec![publication.clone()]);
-        if self
-            .harvester
-            .settings
-            .max_authors
-            .is_some_and(|cap| self.users.len() >= cap)
+    /// The queued authors the window now admits.
+    fn ready(&self, state: &mut Delivery) -> Vec<(usize, User)> {
+        let mut out = Vec::new();
+        while state
+            .queued
+            .front()
+            .is_some_and(|(i, _)| *i < state.next + self.window)
         {
-            self.capped = true;
-            return;
+            out.extend(state.queued.pop_front());
         }
-        if !StreamId::Profile(user.user_id.clone()).is_valid() {
-            tracing::warn!(user_id = %user.user_id, "AuthorSkipped");
-            self.skipped_ids.push(user.user_id.clone());
-            return;
-        }
-        let index = self.users.len();
-        self.users.push(user.clone());
-        AuthorFound.emit(&self.harvester.stats);
-        let this = self.harvester.clone();
-        let slots = self.slots.clone();
-        let user_id = user.user_id.clone();
-        let username = user.username.clone();
-        self.tasks.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            let username = username.as_deref();
+        out
+    }
+
+    fn start(self: &Arc<Self>, index: usize, listed: User) {
+        let shared = self.clone();
+        let task = tokio::spawn(async move {
+            let mut guard = Undelivered {
+                shared: shared.clone(),
+                index,
+            };
+            let _slot = shared.slots.clone().acquire_owned().await;
+            let this = &shared.harvester;
+            let user_id = listed.user_id.clone();
+            let username = listed.username.as_deref();
             let profile = async {
                 let profile = this
                     .stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username)
@@ -611,42 +628,180 @@ impl AuthorQueue {
                 None => tokio::join!(profile, this.following(&user_id, username, None)),
             };
             AuthorHarvested { user_id: &user_id }.emit(&this.stats);
-            (index, profile, following)
+            let author = AuthorHarvest {
+                user: listed,
+                found_in: Vec::new(),
+                profile,
+                following,
+            };
+            guard.index = usize::MAX;
+            shared.finished(index, Some(author));
         });
+        self.lock().tasks.push(task.abort_handle());
     }
 
-    /// Waits for every author; returns them in first-seen order.
-    async fn finish(mut self) -> Vec<AuthorHarvest> {
+    /// Takes a finished author (`None`: lost), and hands the sink every author now in order.
+    fn finished(self: &Arc<Self>, index: usize, author: Option<AuthorHarvest>) {
+        let (ready, next) = {
+            let mut state = self.lock();
+            state.finished.insert(index, author);
+            let first = state.next;
+            while let Some(author) = {
+                let next = state.next;
+                state.finished.remove(&next)
+            } {
+                let next = state.next;
+                let delivered = author.map(|a| {
+                    let fresh = a
+                        .profile
+                        .pages
+                        .first()
+                        .and_then(|page| fresh_user(page, &a.user));
+                    state.sink.author(next, &a);
+                    (a.spend(), fresh)
+                });
+                state.spent.push(delivered);
+                state.next += 1;
+            }
+            let ready = match state.next > first {
+                true => self.ready(&mut state),
+                false => Vec::new(),
+            };
+            (ready, state.next)
+        };
+        self.delivered.send_replace(next);
+        for (index, user) in ready {
+            self.start(index, user);
+        }
+    }
+}
+
+/// Marks an author's task as lost if it ends without delivering (a panic, which is a bug, or
+/// an abort), so the authors after it are still delivered.
+struct Undelivered {
+    shared: Arc<Shared>,
+    /// `usize::MAX` once delivered.
+    index: usize,
+}
+
+impl Drop for Undelivered {
+    fn drop(&mut self) {
+        if self.index != usize::MAX {
+            // (otherwise the task was aborted: the harvest was dropped)
+            if std::thread::panicking() {
+                tracing::error!(index = self.index, "AuthorTaskPanicked");
+            }
+            self.shared.finished(self.index, None);
+        }
+    }
+}
+
+impl Drop for AuthorQueue {
+    /// A harvest dropped before its end (its future was dropped) stops its authors' tasks.
+    fn drop(&mut self) {
+        for task in self.shared.lock().tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl AuthorQueue {
+    fn new(harvester: Arc<Harvester>, sink: Box<dyn AuthorSink>) -> Self {
+        let tasks = harvester.settings.tasks.max(1);
+        let slots = Arc::new(tokio::sync::Semaphore::new(tasks));
+        let (delivered, watch) = tokio::sync::watch::channel(0);
+        AuthorQueue {
+            users: Vec::new(),
+            found_in: HashMap::new(),
+            capped: false,
+            skipped_ids: Vec::new(),
+            listed_earlier: std::collections::HashSet::new(),
+            shared: Arc::new(Shared {
+                harvester,
+                slots,
+                window: tasks.saturating_mul(WINDOW_PER_TASK),
+                state: std::sync::Mutex::new(Delivery {
+                    sink,
+                    next: 0,
+                    finished: std::collections::BTreeMap::new(),
+                    spent: Vec::new(),
+                    queued: std::collections::VecDeque::new(),
+                    tasks: Vec::new(),
+                }),
+                delivered,
+            }),
+            delivered: watch,
+        }
+    }
+
+    fn capped_at(&self) -> Option<usize> {
+        self.capped
+            .then_some(self.shared.harvester.settings.max_authors)
+            .flatten()
+    }
+
+    /// Records that `user` is listed by `publication`; starts their streams when new.
+    fn found(&mut self, user: &User, publication: &PublicationRef) {
+        if let Some(pubs) = self.found_in.get_mut(&user.user_id) {
+            if !pubs.contains(publication) {
+                pubs.push(publication.clone());
+            }
+            return;
+        }
+        self.found_in
+            .insert(user.user_id.clone(), vec![publication.clone()]);
+        if self
+            .shared
+            .harvester
+            .settings
+            .max_authors
+            .is_some_and(|cap| self.users.len() >= cap)
+        {
+            self.capped = true;
+            return;
+        }
+        if !StreamId::Profile(user.user_id.clone()).is_valid() {
+            tracing::warn!(user_id = %user.user_id, "AuthorSkipped");
+            self.skipped_ids.push(user.user_id.clone());
+            return;
+        }
+        let index = self.users.len();
+        self.users.push(user.clone());
+        AuthorFound.emit(&self.shared.harvester.stats);
+        self.shared.found(index, user.clone());
+    }
+
+    /// Waits for every author to be delivered; returns them spent, in first-seen order (the
+    /// sink is dropped).
+    async fn finish(mut self) -> Vec<SpentAuthor> {
         let total = self.users.len();
         if self.capped {
             tracing::info!(found = self.found_in.len(), cap = total, "AuthorListCapped");
         }
-        let mut results: Vec<Option<AuthorHarvest>> = (0..total).map(|_| None).collect();
-        while let Some(joined) = self.tasks.join_next().await {
-            let Ok((index, profile, following)) = joined else {
-                // Only a panic (a bug) gets here; that author is then missing from the results.
-                tracing::error!("AuthorTaskPanicked");
+        // every started task delivers, or is marked lost when it ends
+        let _ = self.delivered.wait_for(|&n| n >= total).await;
+        let spent = {
+            let mut state = self.shared.lock();
+            state.sink = Box::new(());
+            std::mem::take(&mut state.spent)
+        };
+        let mut authors = Vec::with_capacity(total);
+        for (listed, delivered) in std::mem::take(&mut self.users).into_iter().zip(spent) {
+            let Some((mut author, fresh)) = delivered else {
                 continue;
             };
             // the author as their own stories' first page shows them today (an incremental
             // run may have found them only on pages carried from an earlier date)
-            let listed = self.users[index].clone();
-            let user = match self.listed_earlier.contains(&listed.user_id) {
-                true => profile
-                    .pages
-                    .first()
-                    .and_then(|page| fresh_user(page, &listed))
-                    .unwrap_or(listed),
+            author.user = match self.listed_earlier.contains(&listed.user_id) {
+                true => fresh.unwrap_or(listed),
                 false => listed,
             };
-            let found_in = self.found_in.remove(&user.user_id).unwrap_or_default();
-            results[index] = Some(AuthorHarvest {
-                user,
-                found_in,
-                profile,
-                following,
-            });
+            author.found_in = self
+                .found_in
+                .remove(&author.user.user_id)
+                .unwrap_or_default();
+            authors.push(author);
         }
-        results.into_iter().flatten().collect()
+        authors
     }
 }

@@ -1,0 +1,39 @@
+//! The process's allocator policy (glibc malloc), set once by `main`.
+//!
+//! A run's memory is bounded by design (authors are normalized and dropped as they finish,
+//! tables are written a batch at a time, queries run on polars' streaming engine), but glibc
+//! keeps what is freed: each thread's arena holds on to its high-water mark, and the
+//! threshold above which freed memory is given back grows with every large block freed. For
+//! the 10,000 × 50 replay of `docs/benchmarks.md` that was a third of the peak RSS (live heap
+//! 134 MB under heaptrack, peak RSS 280–300 MB). So:
+//! - at most two arenas (the two async workers and the writer threads share them);
+//! - freed memory above 1 MiB at the top of the heap is given back, and blocks of 1 MiB or
+//!   more are mapped on their own (fixed thresholds: glibc's dynamic ones only grow);
+//! - after the harvest, [`release_free`] hands back what the harvest freed before publishing
+//!   allocates anew.
+//!
+//! Elsewhere (musl, macOS) these are no-ops.
+
+/// Sets the allocator policy above; call before other threads start.
+pub fn configure() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const MIB: libc::c_int = 1 << 20;
+        // SAFETY: mallopt only changes glibc's tunables; it takes plain integers and is
+        // called before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, MIB);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MIB);
+        }
+    }
+}
+
+/// Gives the memory freed so far back to the system.
+pub fn release_free() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of glibc's arenas to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
