@@ -431,7 +431,7 @@ async fn authors_reach_the_normalizer_in_first_seen_order_whatever_order_they_fi
         stories_per_author: 3,
         ..SyntheticSpec::default()
     };
-    let medium = medium_synth::SyntheticMedium::new(spec.clone());
+    let medium = medium_synth::SyntheticMedium::new(spec);
     let failing: std::collections::HashSet<String> =
         (0..60).step_by(7).map(|a| medium.user_id(a)).collect();
     let faults = medium_synth::Faults {
