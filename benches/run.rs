@@ -118,6 +118,7 @@ fn harvest_only(rt: &tokio::runtime::Runtime, s: &Settings, concurrency: usize) 
                 via: s.via,
                 date: s.date.to_string(),
                 previous: None,
+                shard: None,
             },
             stats,
         ));

@@ -55,6 +55,12 @@ pub enum Command {
     /// Derive dates' tables and reports again from the raw store alone (no network), following
     /// what each date's run fetched and carried (after an upgrade changes a definition).
     Rebuild(RebuildArgs),
+    /// Publish a date harvested in shards: once every shard (`etl run --shard K/N`, K = 0..N-1)
+    /// has committed, the date's tables and reports are computed from the shards' raw stores
+    /// (no network) and published whole, as one `etl run` of the date would have. Takes the
+    /// shards' own flags (publications, --via, caps), and --out the shards were given.
+    #[command(args_override_self = true)]
+    Publish(PublishArgs),
     /// GET a URL and exit 0 when it answers 2xx, else 1 (a container health check, where there
     /// is no shell or curl: `etl probe http://127.0.0.1:8080/status`).
     Probe(ProbeArgs),
@@ -87,6 +93,15 @@ pub struct RebuildArgs {
     /// Print only warnings and errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// How many shards the date was harvested in (the N of `--shard K/N`).
+    #[arg(long, value_name = "N")]
+    pub shards: u32,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -258,6 +273,13 @@ pub struct RunArgs {
     /// data/sample) instead of the network.
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
+
+    /// Harvest shard K of N (K from 0): the authors whose user id hashes to K (every shard reads
+    /// the publication's pages). The shard's output, raw store included, goes under
+    /// OUT/shards/date=D/shard=K-of-N/; `etl publish --shards N` then publishes the date from
+    /// all N. Env ETL_SHARD (an Indexed Job: `--shard $(JOB_COMPLETION_INDEX)/N`).
+    #[arg(long, value_name = "K/N", env = "ETL_SHARD")]
+    pub shard: Option<String>,
 
     /// Print only warnings and errors, and no progress bars.
     #[arg(long, short = 'q')]

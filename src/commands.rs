@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medium_etl::cli::{ProbeArgs, RebuildArgs, RunArgs, ScheduleArgs, ServeArgs, SynthArgs};
+use medium_etl::cli::{
+    ProbeArgs, PublishArgs, RebuildArgs, RunArgs, ScheduleArgs, ServeArgs, SynthArgs,
+};
 use medium_etl::config::{LogFormat, Schedule};
 use medium_etl::error::{error_chain, exit, exit_code, RunError};
 use medium_etl::raw_store::{Captured, RawStore};
@@ -34,6 +36,22 @@ pub fn run(args: &RunArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    run_with(settings)
+}
+
+/// `etl publish`: the date computed from its shards' raw stores, once all have committed.
+pub fn publish(args: &PublishArgs) -> u8 {
+    let settings = match settings_of(&args.run) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match medium_etl::shards::publish_settings(settings, args.shards) {
+        Ok(settings) => run_with(settings),
+        Err(e) => fail(&e),
+    }
+}
+
+fn run_with(settings: Settings) -> u8 {
     init_tracing(&settings);
     let outcome = runtime().and_then(|rt| rt.block_on(pipeline::run(&settings)));
     match outcome {

@@ -38,6 +38,9 @@ pub mod exit {
     /// `--strict`: the date was published, but a quality check failed (the manifest's
     /// `checks` say which and why).
     pub const CHECKS_FAILED: u8 = 10;
+    /// `etl publish`: a shard of the date has not committed yet (or the shards disagree on
+    /// what they harvest); nothing was published.
+    pub const SHARDS_UNFINISHED: u8 = 11;
 }
 
 pub use medium_api::BodyError;
@@ -408,6 +411,13 @@ pub enum RunError {
     Publish(String),
     #[error("stopped before publishing; the pages fetched so far are kept in the raw store")]
     Cancelled,
+    /// `etl publish` cannot publish the date from its shards yet.
+    #[error("cannot publish {date} from {count} shard(s): {reason}")]
+    Shards {
+        date: String,
+        count: u32,
+        reason: String,
+    },
 }
 
 /// The exit code an error earns: the one table, by error kind (the codes are [`exit`]).
@@ -431,6 +441,7 @@ pub fn exit_code(err: &RunError) -> u8 {
         RunError::Locked(LockError::Busy { .. }) => exit::LOCKED,
         RunError::OtherOrigin { .. } => exit::USAGE,
         RunError::Rebuild { .. } => exit::IO,
+        RunError::Shards { .. } => exit::SHARDS_UNFINISHED,
         RunError::Locked(LockError::Io { .. }) => exit::IO,
         RunError::Cancelled => exit::OK,
     }

@@ -56,6 +56,17 @@ pub fn date_dir_name(date: &str) -> String {
     format!("date={date}")
 }
 
+/// Where shard `index` of `count` of `date` keeps its whole output (raw store, its part of the
+/// tables, its manifest): `<out>/shards/date=D/shard=K-of-N`.
+pub fn shard_root(out: &Path, date: &str, index: u32, count: u32) -> PathBuf {
+    out.join(SHARDS_DIR)
+        .join(date_dir_name(date))
+        .join(format!("shard={index}-of-{count}"))
+}
+
+/// The directory under the output root that holds sharded harvests (`etl run --shard`).
+pub const SHARDS_DIR: &str = "shards";
+
 /// The date of a partition directory name (`date=YYYY-MM-DD` → `YYYY-MM-DD`).
 pub fn date_of_dir_name(name: &str) -> Option<&str> {
     name.strip_prefix("date=")

@@ -34,6 +34,7 @@ pub mod run;
 pub mod schedule;
 pub mod schema;
 pub mod serve;
+pub mod shards;
 pub mod sinks;
 pub mod sources;
 pub mod summary;

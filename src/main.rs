@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve(&args),
         Command::Synth(args) => commands::synth(&args),
         Command::Rebuild(args) => commands::rebuild(&args),
+        Command::Publish(args) => commands::publish(&args),
         Command::Probe(args) => commands::probe(&args),
     };
     ExitCode::from(code)

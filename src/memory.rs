@@ -6,13 +6,16 @@
 //! threshold above which freed memory is given back grows with every large block freed. For
 //! the 10,000 × 50 replay of `docs/benchmarks.md` that was a third of the peak RSS (live heap
 //! 134 MB under heaptrack, peak RSS 280–300 MB). So:
-//! - at most two arenas (the two async workers and the writer threads share them);
+//! - at most two arenas, shared by the async workers, the writer thread and polars' pool (a
+//!   little more contention for much less kept memory: docs/benchmarks.md has both);
 //! - freed memory above 1 MiB at the top of the heap is given back, and blocks of 1 MiB or
 //!   more are mapped on their own (fixed thresholds: glibc's dynamic ones only grow);
 //! - after the harvest, [`release_free`] hands back what the harvest freed before publishing
 //!   allocates anew.
 //!
-//! Elsewhere (musl, macOS) these are no-ops.
+//! A `MALLOC_ARENA_MAX`, `MALLOC_TRIM_THRESHOLD_` or `MALLOC_MMAP_THRESHOLD_` in the
+//! environment wins (glibc's own tunables, for measuring). Elsewhere (musl, macOS) these are
+//! no-ops.
 
 /// Sets the allocator policy above; call before other threads start.
 pub fn configure() {
@@ -21,10 +24,17 @@ pub fn configure() {
         const MIB: libc::c_int = 1 << 20;
         // SAFETY: mallopt only changes glibc's tunables; it takes plain integers and is
         // called before any other thread exists.
+        let unset = |name: &str| std::env::var_os(name).is_none();
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, MIB);
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MIB);
+            if unset("MALLOC_ARENA_MAX") {
+                libc::mallopt(libc::M_ARENA_MAX, 2);
+            }
+            if unset("MALLOC_TRIM_THRESHOLD_") {
+                libc::mallopt(libc::M_TRIM_THRESHOLD, MIB);
+            }
+            if unset("MALLOC_MMAP_THRESHOLD_") {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MIB);
+            }
         }
     }
 }

@@ -253,7 +253,10 @@ fn harvester(
     previous: &Option<Arc<Previous>>,
 ) -> Result<Harvester, RunError> {
     let origin = match &settings.source {
-        Some(dir) => Origin::Replay(RawStore::new(dir)),
+        Some(_) if !settings.shard_sources.is_empty() => {
+            Origin::Replay(settings.shard_sources.iter().map(RawStore::new).collect())
+        }
+        Some(dir) => Origin::Replay(vec![RawStore::new(dir)]),
         None => Origin::Http(Box::new(MediumClient::new(
             settings.client.clone(),
             stats.clone(),
@@ -271,6 +274,7 @@ fn harvester(
             via: settings.via,
             date: settings.date.to_string(),
             previous: previous.clone(),
+            shard: settings.shard,
         },
         stats.clone(),
     ))

@@ -288,6 +288,65 @@ impl FileConfig {
     }
 }
 
+/// One shard of a sharded harvest (`--shard K/N`): the authors whose user id hashes to
+/// `index` modulo `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The most shards a date can be harvested in.
+    pub const MAX: u32 = 4096;
+
+    /// Parses `K/N` (0 <= K < N <= [`Shard::MAX`]).
+    pub fn parse(text: &str) -> Result<Shard, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Value {
+            flag: "--shard",
+            value: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| invalid("expected K/N, such as 0/4"))?;
+        let parse = |v: &str| v.trim().parse::<u32>().ok();
+        let (Some(index), Some(count)) = (parse(k), parse(n)) else {
+            return Err(invalid("expected K/N with whole numbers, such as 0/4"));
+        };
+        if count == 0 || count > Shard::MAX {
+            return Err(invalid(&format!("N must be from 1 to {}", Shard::MAX)));
+        }
+        if index >= count {
+            return Err(invalid("K must be from 0 to N-1"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the author `user_id` is this shard's: FNV-1a (64 bit) of the id's bytes,
+    /// modulo the shard count. The hash is fixed (not std's seeded one), so every shard and
+    /// every version assigns an author to the same shard.
+    pub fn owns(&self, user_id: &str) -> bool {
+        shard_of(user_id, self.count) == self.index
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The shard of `count` that `user_id` belongs to ([`Shard::owns`]).
+pub fn shard_of(user_id: &str, count: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in user_id.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % u64::from(count.max(1))) as u32
+}
+
 /// How the HTTP client behaves (`sources::medium::client`); built and validated here.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
@@ -354,9 +413,15 @@ pub struct CarryPolicy {
 pub struct Settings {
     pub date: RunDate,
     pub publications: Vec<PublicationRef>,
+    /// The output root the run writes (a shard's own root under `shards/` for `--shard`).
     pub out: PathBuf,
     /// Replay from this raw store instead of the network.
     pub source: Option<PathBuf>,
+    /// `--shard K/N`: harvest only the authors of this shard.
+    pub shard: Option<Shard>,
+    /// Replay from these raw stores, the first that holds a page answering (`etl publish`:
+    /// the shards' stores); `source` then names the directory holding them.
+    pub shard_sources: Vec<PathBuf>,
     pub refresh: bool,
     pub quiet: bool,
     pub verbose: u8,
@@ -693,11 +758,18 @@ impl Settings {
         client.backoff_base = positive_secs(&l, "--backoff", backoff)?;
         client.backoff_max = positive_secs(&l, "--max-backoff", max_backoff)?;
         client.http2 = http2;
+        let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+        let out = match shard {
+            Some(s) => crate::layout::shard_root(&out, &date.to_string(), s.index, s.count),
+            None => out,
+        };
         Ok(Settings {
             date,
             publications,
             out,
             source: args.source.clone(),
+            shard,
+            shard_sources: Vec::new(),
             refresh: args.refresh,
             quiet: args.quiet,
             verbose: args.verbose,

@@ -34,10 +34,19 @@ use crate::schema::{
 pub const TOP_N: usize = 10;
 
 fn scan(tables_dir: &Path, table: &str) -> PolarsResult<LazyFrame> {
-    let path = tables_dir.join(parquet_file(table));
+    scan_file(&tables_dir.join(parquet_file(table)))
+}
+
+/// Scans one Parquet file as it is: no columns from `key=value` directories in its path
+/// (the output root's `date=` partitions, a shard's `shard=K-of-N`: polars would add them,
+/// and a path with two `date=` parts fails).
+pub fn scan_file(path: &Path) -> PolarsResult<LazyFrame> {
     LazyFrame::scan_parquet(
         PlRefPath::new(path.to_string_lossy().as_ref()),
-        ScanArgsParquet::default(),
+        ScanArgsParquet {
+            hive_options: HiveOptions::new_disabled(),
+            ..ScanArgsParquet::default()
+        },
     )
 }
 
@@ -312,15 +321,10 @@ pub fn author_changes(
             ])
             .collect();
     };
-    let then = LazyFrame::scan_parquet(
-        PlRefPath::new(
-            before
-                .reports_dir
-                .join(parquet_file(schema::AUTHOR_METRICS))
-                .to_string_lossy()
-                .as_ref(),
-        ),
-        ScanArgsParquet::default(),
+    let then = scan_file(
+        &before
+            .reports_dir
+            .join(parquet_file(schema::AUTHOR_METRICS)),
     )?
     // an author whose harvest was incomplete then is no base to count gains from
     .filter(col("harvest_complete"))

@@ -264,8 +264,9 @@ pub struct Normalizer {
     /// Publications referenced by authors' stream pages, first copy of each, in order.
     referenced: Vec<Collection>,
     referenced_ids: HashSet<Box<str>>,
-    /// Each author's `SocialStats` counts (followers, followed), by first-seen index.
-    social: HashMap<usize, (Option<i64>, Option<i64>)>,
+    /// Each author's `SocialStats` counts (followers, followed), by user id (an author lost to
+    /// a panic leaves the first-seen indexes and the spent harvest's positions apart).
+    social: HashMap<String, (Option<i64>, Option<i64>)>,
     counts: Normalized,
 }
 
@@ -301,9 +302,13 @@ impl Normalizer {
         index: usize,
         a: &AuthorHarvest,
     ) -> Result<Vec<TableBatch>, TransformError> {
+        // (`index` orders the authors; the rows themselves are keyed by user id)
+        let _ = index;
         if let Some(s) = social_stats(a) {
-            self.social
-                .insert(index, (s.users_followed_by_count, s.users_followed_count));
+            self.social.insert(
+                a.user.user_id.clone(),
+                (s.users_followed_by_count, s.users_followed_count),
+            );
         }
         let uid = a.user.user_id.as_str();
         let date = std::mem::take(&mut self.date);
@@ -441,7 +446,7 @@ impl Normalizer {
 
 fn authors<S, F>(
     h: &Harvest<S, F>,
-    social: &HashMap<usize, (Option<i64>, Option<i64>)>,
+    social: &HashMap<String, (Option<i64>, Option<i64>)>,
     checked: &mut Checked,
 ) -> Result<RecordBatch, TransformError> {
     // found_in holds collection ids; a publication named by slug whose id never became known
@@ -507,7 +512,7 @@ fn authors<S, F>(
         following_complete.append_value(a.following.is_complete());
         profile_source.append_option(a.profile.via.map(|v| v.name()));
         following_source.append_option(a.following.via.map(|v| v.name()));
-        let (followers, followed) = social.get(&i).copied().unwrap_or_default();
+        let (followers, followed) = social.get(&u.user_id).copied().unwrap_or_default();
         follower_count.append_option(followers);
         following_reported.append_option(followed);
     }

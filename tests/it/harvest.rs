@@ -454,6 +454,7 @@ async fn authors_reach_the_normalizer_in_first_seen_order_whatever_order_they_fi
             via: s.via,
             date: s.date.to_string(),
             previous: None,
+            shard: None,
         },
         stats,
     ));
@@ -480,4 +481,59 @@ async fn authors_reach_the_normalizer_in_first_seen_order_whatever_order_they_fi
         assert_eq!(*pages, a.profile.pages.len(), "{id}");
         assert_eq!(a.is_complete(), !failing.contains(id), "{id}");
     }
+}
+
+/// #16: a sink that panics on one author (a bug) loses that author, not the harvest: the
+/// others are delivered and the crawl ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_panics_loses_one_author_and_the_harvest_ends() {
+    use medium_etl::raw_store::RawStore;
+    use medium_etl::run::{AuthorHarvest, AuthorSink, CancelFlag, FetchStats};
+    use medium_etl::sources::medium::client::MediumClient;
+    use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
+    use medium_etl::sources::medium::origin::Origin;
+    use std::sync::Arc;
+
+    struct Panics;
+    impl AuthorSink for Panics {
+        fn author(&mut self, index: usize, _: &AuthorHarvest) {
+            assert_ne!(index, 3, "a bug in the sink");
+        }
+    }
+    let spec = SyntheticSpec {
+        authors: 12,
+        stories_per_author: 2,
+        ..SyntheticSpec::default()
+    };
+    let site = SyntheticSite::start(spec, Duration::from_millis(1)).await;
+    let s = site.settings(&[]);
+    let stats = Arc::new(FetchStats::default());
+    let client = MediumClient::new(s.client.clone(), stats.clone()).unwrap();
+    let harvester = Arc::new(Harvester::new(
+        Origin::Http(Box::new(client)),
+        RawStore::for_date(&s.out, &s.date.to_string()),
+        HarvestSettings {
+            refresh: false,
+            max_pages: s.max_pages,
+            max_authors: None,
+            tasks: 2,
+            cancel: CancelFlag::default(),
+            via: s.via,
+            date: s.date.to_string(),
+            previous: None,
+            shard: None,
+        },
+        stats,
+    ));
+    let harvest = tokio::time::timeout(
+        Duration::from_secs(60),
+        harvester.harvest(&s.publications, Box::new(Panics)),
+    )
+    .await
+    .expect("the harvest ends");
+    assert_eq!(
+        harvest.authors.len(),
+        11,
+        "the author the sink panicked on is lost"
+    );
 }

@@ -277,10 +277,15 @@ async fn a_stopped_incremental_run_resumes() {
 /// Every published file of `day` under `out`, by name: bytes for CSV and JSON, decoded rows
 /// and metadata without the run id for Parquet.
 fn published(out: &Path, day: u32) -> BTreeMap<String, String> {
+    published_date(out, &date(day))
+}
+
+/// [`published`] of a date named as text.
+pub(crate) fn published_date(out: &Path, date: &str) -> BTreeMap<String, String> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut files = BTreeMap::new();
     for kind in ["tables", "reports"] {
-        let dir = out.join(format!("{kind}/date={}", date(day)));
+        let dir = out.join(format!("{kind}/date={date}"));
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let name = format!("{kind}/{}", path.file_name().unwrap().to_string_lossy());

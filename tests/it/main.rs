@@ -10,5 +10,6 @@ mod metrics;
 mod properties;
 mod schedule;
 mod serve;
+mod shards;
 mod sources;
 mod support;

@@ -57,6 +57,9 @@ pub struct HarvestSettings {
     pub date: String,
     /// What earlier dates read, for an incremental run (`None`: read every stream in full).
     pub previous: Option<Arc<Previous>>,
+    /// `--shard K/N`: only this shard's authors are harvested (the cap still counts every
+    /// author listed, so the shards of a capped run split the same authors).
+    pub shard: Option<crate::config::Shard>,
 }
 
 /// Runs harvests; shared by the tasks of one run.
@@ -523,6 +526,8 @@ const WINDOW_PER_TASK: usize = 4;
 /// as the delivery window has room.
 struct AuthorQueue {
     users: Vec<User>,
+    /// Authors within the cap, this shard's or not.
+    listed: usize,
     /// Every distinct author listed so far (beyond the cap too), with where.
     found_in: HashMap<String, Vec<PublicationRef>>,
     capped: bool,
@@ -557,8 +562,10 @@ struct Delivery {
     spent: Vec<Option<(SpentAuthor, Option<User>)>>,
     /// Authors found but not started yet (the window was full), in order.
     queued: std::collections::VecDeque<(usize, User)>,
-    /// The authors' tasks, aborted if the harvest is dropped before it ends.
-    tasks: Vec<tokio::task::AbortHandle>,
+    /// The running authors' tasks by index, aborted if the harvest is dropped before it ends.
+    tasks: HashMap<usize, tokio::task::AbortHandle>,
+    /// The harvest was dropped: nothing more is delivered or started.
+    aborted: bool,
 }
 
 impl Shared {
@@ -637,13 +644,23 @@ impl Shared {
             guard.index = usize::MAX;
             shared.finished(index, Some(author));
         });
-        self.lock().tasks.push(task.abort_handle());
+        let mut state = self.lock();
+        if state.aborted {
+            task.abort();
+        } else if !task.is_finished() {
+            state.tasks.insert(index, task.abort_handle());
+        }
     }
 
     /// Takes a finished author (`None`: lost), and hands the sink every author now in order.
     fn finished(self: &Arc<Self>, index: usize, author: Option<AuthorHarvest>) {
-        let (ready, next) = {
+        let ready = {
             let mut state = self.lock();
+            state.tasks.remove(&index);
+            if state.aborted {
+                // the harvest was dropped: deliver nothing more, start nothing more
+                return;
+            }
             state.finished.insert(index, author);
             let first = state.next;
             while let Some(author) = {
@@ -651,25 +668,36 @@ impl Shared {
                 state.finished.remove(&next)
             } {
                 let next = state.next;
-                let delivered = author.map(|a| {
+                // the count moves on before the sink runs: a sink that panics loses this
+                // author, not the harvest
+                state.next += 1;
+                let delivered = author.and_then(|a| {
                     let fresh = a
                         .profile
                         .pages
                         .first()
                         .and_then(|page| fresh_user(page, &a.user));
-                    state.sink.author(next, &a);
-                    (a.spend(), fresh)
+                    let sink = &mut state.sink;
+                    let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        sink.author(next, &a)
+                    }));
+                    match fed {
+                        Ok(()) => Some((a.spend(), fresh)),
+                        Err(_) => {
+                            tracing::error!(index = next, "AuthorSinkPanicked");
+                            None
+                        }
+                    }
                 });
                 state.spent.push(delivered);
-                state.next += 1;
             }
-            let ready = match state.next > first {
+            // sent under the lock, so the count the watch holds never goes back
+            self.delivered.send_replace(state.next);
+            match state.next > first {
                 true => self.ready(&mut state),
                 false => Vec::new(),
-            };
-            (ready, state.next)
+            }
         };
-        self.delivered.send_replace(next);
         for (index, user) in ready {
             self.start(index, user);
         }
@@ -699,7 +727,9 @@ impl Drop for Undelivered {
 impl Drop for AuthorQueue {
     /// A harvest dropped before its end (its future was dropped) stops its authors' tasks.
     fn drop(&mut self) {
-        for task in self.shared.lock().tasks.drain(..) {
+        let mut state = self.shared.lock();
+        state.aborted = true;
+        for (_, task) in state.tasks.drain() {
             task.abort();
         }
     }
@@ -712,6 +742,7 @@ impl AuthorQueue {
         let (delivered, watch) = tokio::sync::watch::channel(0);
         AuthorQueue {
             users: Vec::new(),
+            listed: 0,
             found_in: HashMap::new(),
             capped: false,
             skipped_ids: Vec::new(),
@@ -726,7 +757,8 @@ impl AuthorQueue {
                     finished: std::collections::BTreeMap::new(),
                     spent: Vec::new(),
                     queued: std::collections::VecDeque::new(),
-                    tasks: Vec::new(),
+                    tasks: HashMap::new(),
+                    aborted: false,
                 }),
                 delivered,
             }),
@@ -755,7 +787,7 @@ impl AuthorQueue {
             .harvester
             .settings
             .max_authors
-            .is_some_and(|cap| self.users.len() >= cap)
+            .is_some_and(|cap| self.listed >= cap)
         {
             self.capped = true;
             return;
@@ -764,6 +796,12 @@ impl AuthorQueue {
             tracing::warn!(user_id = %user.user_id, "AuthorSkipped");
             self.skipped_ids.push(user.user_id.clone());
             return;
+        }
+        self.listed += 1;
+        if let Some(shard) = self.shared.harvester.settings.shard {
+            if !shard.owns(&user.user_id) {
+                return;
+            }
         }
         let index = self.users.len();
         self.users.push(user.clone());

@@ -29,8 +29,9 @@ use crate::run::{CancelFlag, FetchStats, Unfinished};
 pub enum Origin {
     /// Medium (or a compatible server) over HTTP.
     Http(Box<MediumClient>),
-    /// A raw store directory (`--source`): no network at all.
-    Replay(RawStore),
+    /// Raw store directories (`--source`; `etl publish`: every shard's): no network at all.
+    /// A page is answered by the first store that holds it.
+    Replay(Vec<RawStore>),
 }
 
 /// One page to read: page `index` (1-based) of `stream` in format `via`, requested at `path`
@@ -106,7 +107,7 @@ impl ReadThrough {
         }
         let page = match &self.origin {
             Origin::Http(client) => self.fetch(client, &req).await?,
-            Origin::Replay(source) => self.replay(source, &req)?,
+            Origin::Replay(sources) => self.replay(sources, &req)?,
         };
         Ok(page)
     }
@@ -199,24 +200,42 @@ impl ReadThrough {
 
     fn replay<P: StreamPage>(
         &self,
-        source: &RawStore,
+        sources: &[RawStore],
         req: &PageRequest<'_>,
     ) -> Result<P, FetchError> {
         let url = self.url(req.path, req.query);
-        let not_in_source = |file: PathBuf| FetchError::NotInSource {
-            url: url.clone(),
-            dir: source.root().to_path_buf(),
-            file,
-        };
-        let stored = match source.load(req.stream, req.via, req.index, req.query)? {
-            Lookup::Found(stored) => stored,
-            Lookup::Missing { body_path } => return Err(not_in_source(body_path)),
-            Lookup::OtherQuery { body_path, stored } => {
-                return Err(not_in_source(PathBuf::from(format!(
-                    "{} (it holds the answer to ?{stored})",
-                    body_path.display()
-                ))))
+        let mut missing = None;
+        let mut found = None;
+        for source in sources {
+            let not_in_source = |file: PathBuf| FetchError::NotInSource {
+                url: url.clone(),
+                dir: source.root().to_path_buf(),
+                file,
+            };
+            match source.load(req.stream, req.via, req.index, req.query)? {
+                Lookup::Found(stored) => {
+                    found = Some((stored, source));
+                    break;
+                }
+                Lookup::Missing { body_path } => {
+                    missing.get_or_insert_with(|| not_in_source(body_path));
+                }
+                Lookup::OtherQuery { body_path, stored } => {
+                    missing.get_or_insert_with(|| {
+                        not_in_source(PathBuf::from(format!(
+                            "{} (it holds the answer to ?{stored})",
+                            body_path.display()
+                        )))
+                    });
+                }
             }
+        }
+        let Some((stored, source)) = found else {
+            return Err(missing.unwrap_or_else(|| FetchError::NotInSource {
+                url: url.clone(),
+                dir: PathBuf::new(),
+                file: PathBuf::new(),
+            }));
         };
         let payload = P::decode(req.via, req.stream, req.query, &stored.body).map_err(|kind| {
             FetchError::StoredBody {
