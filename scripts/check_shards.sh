@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# CI's check of the sharded deployment (#16), through the binary:
+#   - 4 shard processes side by side against a synthetic Medium, then `etl publish`: every
+#     report equals one process's; a publish before the last shard exits 11 and publishes
+#     nothing;
+#   - deploy/k8s/*.yaml against the Kubernetes schemas (kubernetes-validate --strict, offline).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
+cargo build --quiet --bin etl
+etl="$CARGO_TARGET_DIR/debug/etl"
+work="$(mktemp -d)"
+synth=""
+trap '[ -n "$synth" ] && kill $synth 2>/dev/null; rm -rf "$work"' EXIT
+"$etl" synth --authors 60 --latency-ms 2 > "$work/synth.txt" &
+synth=$!
+for _ in $(seq 100); do grep -q "http://" "$work/synth.txt" 2>/dev/null && break; sleep 0.1; done
+base="$(grep -o 'http://[0-9.:]*' "$work/synth.txt" | head -1)"
+flags=(--date 2026-11-27 --collection-id 5a17e71c0de5 --base-url "$base" --max-rps 0 --quiet)
+
+"$etl" run "${flags[@]}" --out "$work/single"
+pids=()
+for k in 0 1 2; do
+    "$etl" run "${flags[@]}" --shard "$k/4" --out "$work/sharded" &
+    pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+set +e
+"$etl" publish "${flags[@]}" --shards 4 --out "$work/sharded" 2> "$work/early.txt"
+code=$?
+set -e
+[ "$code" = 11 ] || { cat "$work/early.txt"; echo "publish before shard 3 exited $code, not 11"; exit 1; }
+grep -q "shard(s) 3 have not committed" "$work/early.txt"
+[ ! -e "$work/sharded/reports/date=2026-11-27" ] || { echo "a publish before every shard published something"; exit 1; }
+ETL_SHARD=3/4 "$etl" run "${flags[@]}" --out "$work/sharded"
+"$etl" publish "${flags[@]}" --shards 4 --out "$work/sharded"
+for f in author_metrics.csv publication_summary.csv author_changes.csv; do
+    cmp "$work/single/reports/date=2026-11-27/$f" "$work/sharded/reports/date=2026-11-27/$f"
+done
+echo "4 shards + publish: the reports of one process (exit 11 before the last shard)"
+
+command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet \
+    --disable-pip-version-check --root-user-action=ignore kubernetes-validate==1.37.0
+python3 -m kubernetes_validate --strict --quiet deploy/k8s/*.yaml 2>/dev/null \
+    || kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+echo "deploy/k8s: valid against the Kubernetes 1.37 schemas"
