@@ -557,48 +557,6 @@ fn social_stats(a: &AuthorHarvest) -> Option<&SocialStats> {
     })
 }
 
-/// The distinct posts of a harvest held in memory, in the order of the `posts` table, each
-/// with whether the kept copy came from its creator's own profile stream, and the date it was
-/// read on (the rules of the module docs, for tests and benches that look at the posts
-/// without building the table).
-pub fn distinct_posts(h: &Harvest) -> Vec<(&Post, bool, &str)> {
-    let mut own: Vec<(&Post, bool, &str)> = Vec::new();
-    let mut written: HashSet<&str> = HashSet::new();
-    let mut elsewhere: Vec<(&Post, &str)> = Vec::new();
-    let mut elsewhere_seen: HashSet<&str> = HashSet::new();
-    let mut from_authors: Vec<(&Post, &str)> = Vec::new();
-    for a in &h.authors {
-        for (page, d) in dated(&h.date, &a.profile) {
-            for post in page.references.posts.iter().flat_map(|p| p.0.iter()) {
-                if post.creator_id == a.user.user_id {
-                    if written.insert(post.id.as_str()) {
-                        own.push((post, true, d));
-                    }
-                } else {
-                    from_authors.push((post, d));
-                }
-            }
-        }
-    }
-    let pub_posts = h
-        .publications
-        .iter()
-        .flat_map(|p| dated(&h.date, &p.stream))
-        .flat_map(|(page, d)| {
-            page.references
-                .posts
-                .iter()
-                .flat_map(move |p| p.0.iter().map(move |post| (post, d)))
-        });
-    for (post, d) in pub_posts.chain(from_authors) {
-        if !written.contains(post.id.as_str()) && elsewhere_seen.insert(post.id.as_str()) {
-            elsewhere.push((post, d));
-        }
-    }
-    own.extend(elsewhere.into_iter().map(|(p, d)| (p, false, d)));
-    own
-}
-
 /// The `posts` builders, cut into a batch at a time.
 struct PostRows {
     len: usize,
