@@ -276,7 +276,7 @@ pub struct RunArgs {
 
     /// Harvest shard K of N (K from 0): the authors whose user id hashes to K (every shard reads
     /// the publication's pages). The shard's output, raw store included, goes under
-    /// OUT/shards/date=D/shard=K-of-N/; `etl publish --shards N` then publishes the date from
+    /// OUT/shards/shard=K-of-N/ (an output root of its own); `etl publish --shards N` then publishes the date from
     /// all N. Env ETL_SHARD (an Indexed Job: `--shard $(JOB_COMPLETION_INDEX)/N`).
     #[arg(long, value_name = "K/N", env = "ETL_SHARD")]
     pub shard: Option<String>,

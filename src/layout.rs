@@ -56,11 +56,11 @@ pub fn date_dir_name(date: &str) -> String {
     format!("date={date}")
 }
 
-/// Where shard `index` of `count` of `date` keeps its whole output (raw store, its part of the
-/// tables, its manifest): `<out>/shards/date=D/shard=K-of-N`.
-pub fn shard_root(out: &Path, date: &str, index: u32, count: u32) -> PathBuf {
+/// Where shard `index` of `count` keeps its whole output, every date's (raw stores, its part
+/// of the tables, its manifests): `<out>/shards/shard=K-of-N`, an output root of its own, so a
+/// shard's incremental run finds the shard's earlier dates there.
+pub fn shard_root(out: &Path, index: u32, count: u32) -> PathBuf {
     out.join(SHARDS_DIR)
-        .join(date_dir_name(date))
         .join(format!("shard={index}-of-{count}"))
 }
 

@@ -1,6 +1,6 @@
 //! Sharded harvests: `etl run --shard K/N` harvests the authors whose id hashes to K
 //! ([`crate::config::Shard::owns`]) into its own output root under
-//! `<out>/shards/date=D/shard=K-of-N/` (raw store, lock, its part of the tables, its manifest:
+//! `<out>/shards/shard=K-of-N/` (raw stores, locks, its part of the tables, its manifests:
 //! an ordinary run of its own, so a dead shard is re-run alone and resumes from its raw store).
 //! `etl publish --shards N` checks that every shard committed (its manifest is published) and
 //! that they harvested the same thing, then runs the date as an offline replay over the
@@ -46,7 +46,7 @@ pub fn publish_settings(mut settings: Settings, count: u32) -> Result<Settings, 
     let mut stores = Vec::new();
     let mut first: Option<(u32, crate::sinks::manifest::ManifestSettings)> = None;
     for index in 0..count {
-        let root = shard_root(&settings.out, &date, index, count);
+        let root = shard_root(&settings.out, index, count);
         let manifest = read_published(&root, &date).map_err(|e| refuse(e.to_string()))?;
         let Some(manifest) = manifest else {
             unfinished.push(index.to_string());
@@ -78,19 +78,15 @@ pub fn publish_settings(mut settings: Settings, count: u32) -> Result<Settings, 
         stores.push(RawStore::for_date(&root, &date).root().to_path_buf());
     }
     if !unfinished.is_empty() {
-        let example = shard_root(&settings.out, &date, 0, count);
         return Err(refuse(format!(
-            "shard(s) {} have not committed (no reports/{}/_manifest.json under {}); run \
-             `etl run --shard K/{count}` for each, then publish again",
+            "shard(s) {} have not committed (no {}/shard=K-of-{count}/reports/{}/_manifest.json); \
+             run `etl run --shard K/{count}` for each, then publish again",
             unfinished.join(", "),
+            settings.out.join(SHARDS_DIR).display(),
             date_dir_name(&date),
-            example
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
         )));
     }
-    settings.source = Some(settings.out.join(SHARDS_DIR).join(date_dir_name(&date)));
+    settings.source = Some(settings.out.join(SHARDS_DIR));
     settings.shard_sources = stores;
     settings.refresh = true;
     Ok(settings)

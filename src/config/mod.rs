@@ -760,7 +760,7 @@ impl Settings {
         client.http2 = http2;
         let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
         let out = match shard {
-            Some(s) => crate::layout::shard_root(&out, &date.to_string(), s.index, s.count),
+            Some(s) => crate::layout::shard_root(&out, s.index, s.count),
             None => out,
         };
         Ok(Settings {

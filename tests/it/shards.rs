@@ -39,7 +39,7 @@ async fn four_shards_and_a_publish_give_the_tables_and_reports_of_one_run() {
             o.tables_dir.starts_with(
                 sharded
                     .path()
-                    .join(format!("shards/date={date}/shard={k}-of-4"))
+                    .join(format!("shards/shard={k}-of-4/tables/date={date}"))
             ),
             "{}",
             o.tables_dir.display()
@@ -176,4 +176,35 @@ fn a_malformed_shard_is_a_usage_error_naming_the_flag() {
         .map(|i| medium_etl::config::shard_of(&format!("user{i}"), 4))
         .collect();
     assert_eq!(spread.len(), 4, "100 ids reach all 4 shards");
+}
+
+/// A shard's output root holds every date's, so a shard's incremental run carries from the
+/// shard's own earlier date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shards_incremental_run_carries_from_its_earlier_date() {
+    let site = SyntheticSite::start(spec(), Duration::from_millis(1)).await;
+    let out = tempfile::tempdir().unwrap();
+    let day = |date: &str| {
+        site.settings_into(
+            out.path(),
+            &["--shard", "1/2", "--incremental", "--date", date],
+        )
+    };
+    let first = pipeline::run(&day("2026-11-27")).await.unwrap();
+    assert_eq!(
+        first.manifest.run_mode(),
+        "full",
+        "nothing to carry from yet"
+    );
+    let second = pipeline::run(&day("2026-11-28")).await.unwrap();
+    assert!(second.is_complete(), "{:?}", second.failures);
+    assert_eq!(second.manifest.run_mode(), "incremental");
+    assert_eq!(
+        second
+            .manifest
+            .incremental
+            .as_ref()
+            .map(|i| i.previous_date.as_str()),
+        Some("2026-11-27")
+    );
 }
