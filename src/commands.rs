@@ -46,7 +46,12 @@ pub fn publish(args: &PublishArgs) -> u8 {
         Err(code) => return code,
     };
     match medium_etl::shards::publish_settings(settings, args.shards) {
-        Ok(settings) => run_with(settings),
+        // the shards' locks are held until the publish ends
+        Ok(publish) => {
+            let code = run_with(publish.settings);
+            drop(publish.locks);
+            code
+        }
         Err(e) => fail(&e),
     }
 }

@@ -38,8 +38,8 @@ pub mod exit {
     /// `--strict`: the date was published, but a quality check failed (the manifest's
     /// `checks` say which and why).
     pub const CHECKS_FAILED: u8 = 10;
-    /// `etl publish`: a shard of the date has not committed yet (or the shards disagree on
-    /// what they harvest); nothing was published.
+    /// `etl publish`: a shard of the date has not committed yet, or is being written (a
+    /// re-run holds its lock); nothing was published. Retry later.
     pub const SHARDS_UNFINISHED: u8 = 11;
 }
 
@@ -411,12 +411,14 @@ pub enum RunError {
     Publish(String),
     #[error("stopped before publishing; the pages fetched so far are kept in the raw store")]
     Cancelled,
-    /// `etl publish` cannot publish the date from its shards yet.
+    /// `etl publish` cannot publish the date from its shards yet (`unfinished`: a shard has
+    /// not committed, or is being written; else the shards or the flags disagree).
     #[error("cannot publish {date} from {count} shard(s): {reason}")]
     Shards {
         date: String,
         count: u32,
         reason: String,
+        unfinished: bool,
     },
 }
 
@@ -441,7 +443,10 @@ pub fn exit_code(err: &RunError) -> u8 {
         RunError::Locked(LockError::Busy { .. }) => exit::LOCKED,
         RunError::OtherOrigin { .. } => exit::USAGE,
         RunError::Rebuild { .. } => exit::IO,
-        RunError::Shards { .. } => exit::SHARDS_UNFINISHED,
+        RunError::Shards {
+            unfinished: true, ..
+        } => exit::SHARDS_UNFINISHED,
+        RunError::Shards { .. } => exit::USAGE,
         RunError::Locked(LockError::Io { .. }) => exit::IO,
         RunError::Cancelled => exit::OK,
     }

@@ -387,13 +387,9 @@ fn failed_then(record: &HarvestRecord, store: &RawStore, failure: &Failure) -> b
         .is_none_or(|s| !s.complete)
 }
 
-/// How the harvest read each stream, for later incremental runs and `etl rebuild`.
-fn harvest_record(
-    settings: &Settings,
-    store: &RawStore,
-    harvest: &SpentHarvest,
-    previous: &Option<Arc<Previous>>,
-) -> HarvestRecord {
+/// What a run is asked to harvest, as flags (its harvest record's `flags`): publications as
+/// `--collection-id` / `--publication`, `--max-authors`, `--max-pages` and `--via`.
+pub fn harvest_flags(settings: &Settings) -> Vec<String> {
     use medium_api::endpoints::PublicationRef;
     let mut flags = Vec::new();
     for p in &settings.publications {
@@ -408,6 +404,17 @@ fn harvest_record(
     }
     flags.extend(["--max-pages".to_owned(), settings.max_pages.to_string()]);
     flags.extend(["--via".to_owned(), settings.via.to_string()]);
+    flags
+}
+
+/// How the harvest read each stream, for later incremental runs and `etl rebuild`.
+fn harvest_record(
+    settings: &Settings,
+    store: &RawStore,
+    harvest: &SpentHarvest,
+    previous: &Option<Arc<Previous>>,
+) -> HarvestRecord {
+    let flags = harvest_flags(settings);
     fn record<P>(store: &RawStore, s: &StreamHarvest<P>) -> Option<(String, StreamRecord)> {
         Some((
             store.stream_key(&s.stream),

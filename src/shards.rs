@@ -16,78 +16,119 @@
 use crate::config::{Settings, Shard};
 use crate::error::RunError;
 use crate::layout::{date_dir_name, shard_root, SHARDS_DIR};
+use crate::lock::DateLock;
 use crate::raw_store::RawStore;
 use crate::sinks::manifest::read_published;
 
-/// The settings of `etl publish` for `count` shards: `settings` (the shards' own flags, and
-/// the output root they were given) turned into a replay over the shards' raw stores, which
-/// reads every page again (`--refresh`: a shard re-run since the last publish is read anew).
-pub fn publish_settings(mut settings: Settings, count: u32) -> Result<Settings, RunError> {
+/// What `etl publish` runs: the replay's settings, and the shards' date locks, held until the
+/// publish ends (no shard is re-run underneath it).
+#[derive(Debug)]
+pub struct Publish {
+    pub settings: Settings,
+    pub locks: Vec<DateLock>,
+}
+
+/// The publish of a date from `count` shards: `settings` (the shards' own flags, and the
+/// output root they were given) turned into a replay over the shards' raw stores. Refused
+/// (nothing published) while a shard has not committed or is being written (exit 11), and
+/// when the shards were asked for something else than this publish, or ran incrementally
+/// (usage). The replay reads every page again (`--refresh`), appending to the date's own raw
+/// store only the pages that changed.
+pub fn publish_settings(mut settings: Settings, count: u32) -> Result<Publish, RunError> {
     let date = settings.date.to_string();
-    let refuse = |reason: String| RunError::Shards {
+    let refuse = |unfinished: bool, reason: String| RunError::Shards {
         date: date.clone(),
         count,
         reason,
+        unfinished,
     };
     if settings.shard.is_some() {
         return Err(refuse(
-            "etl publish takes --shards N (all of them), not --shard".into(),
+            false,
+            "etl publish takes --shards N (all of them), not --shard (is ETL_SHARD set?)".into(),
         ));
     }
     if settings.source.is_some() {
         return Err(refuse(
+            false,
             "etl publish reads the shards' raw stores; --source is for etl run".into(),
         ));
     }
     if count == 0 || count > Shard::MAX {
-        return Err(refuse(format!("--shards must be from 1 to {}", Shard::MAX)));
+        return Err(refuse(
+            false,
+            format!("--shards must be from 1 to {}", Shard::MAX),
+        ));
     }
+    let asked = crate::pipeline::harvest_flags(&settings);
     let mut unfinished = Vec::new();
     let mut stores = Vec::new();
-    let mut first: Option<(u32, crate::sinks::manifest::ManifestSettings)> = None;
+    let mut locks = Vec::new();
     for index in 0..count {
         let root = shard_root(&settings.out, index, count);
-        let manifest = read_published(&root, &date).map_err(|e| refuse(e.to_string()))?;
-        let Some(manifest) = manifest else {
+        let shard = format!("shard {index}/{count}");
+        let store = RawStore::for_date(&root, &date);
+        let manifest = read_published(&root, &date).map_err(|e| refuse(false, e.to_string()))?;
+        if manifest.is_none() {
             unfinished.push(index.to_string());
             continue;
-        };
-        // the shards must have harvested the same publications with the same caps
-        let what = crate::sinks::manifest::ManifestSettings {
-            publications: manifest.settings.publications.clone(),
-            max_authors: manifest.settings.max_authors,
-            max_pages: manifest.settings.max_pages,
-            ..Default::default()
-        };
-        match &first {
-            None => first = Some((index, what)),
-            Some((k, then)) if *then != what => {
-                return Err(refuse(format!(
-                    "shard {index}/{count} harvested {:?} (--max-authors {:?}, --max-pages {}) \
-                     but shard {k}/{count} harvested {:?} (--max-authors {:?}, --max-pages {})",
-                    what.publications,
-                    what.max_authors,
-                    what.max_pages,
-                    then.publications,
-                    then.max_authors,
-                    then.max_pages
-                )))
-            }
-            Some(_) => {}
         }
-        stores.push(RawStore::for_date(&root, &date).root().to_path_buf());
+        let lock = DateLock::try_acquire(&root, &date).map_err(|e| refuse(true, e.to_string()))?;
+        let Some(lock) = lock else {
+            return Err(refuse(
+                true,
+                format!("{shard} is being written (a run holds its lock); publish once it ends"),
+            ));
+        };
+        locks.push(lock);
+        if store.origin()?.is_some_and(|o| o.refreshing) {
+            return Err(refuse(
+                true,
+                format!("a --refresh of {shard} did not finish; run it again, then publish"),
+            ));
+        }
+        let Some(record) = store.harvest_record()? else {
+            return Err(refuse(
+                false,
+                format!("{shard} has no harvest record ({})", store.root().display()),
+            ));
+        };
+        if record.incremental {
+            return Err(refuse(
+                false,
+                format!(
+                    "{shard} ran --incremental (its pages continue on earlier dates); publish \
+                     needs shards that read the date in full"
+                ),
+            ));
+        }
+        if record.flags != asked {
+            return Err(refuse(
+                false,
+                format!(
+                    "{shard} was asked for `{}`, this publish for `{}`: publish with the \
+                     shards' flags",
+                    record.flags.join(" "),
+                    asked.join(" ")
+                ),
+            ));
+        }
+        stores.push(store.root().to_path_buf());
     }
     if !unfinished.is_empty() {
-        return Err(refuse(format!(
-            "shard(s) {} have not committed (no {}/shard=K-of-{count}/reports/{}/_manifest.json); \
-             run `etl run --shard K/{count}` for each, then publish again",
-            unfinished.join(", "),
-            settings.out.join(SHARDS_DIR).display(),
-            date_dir_name(&date),
-        )));
+        return Err(refuse(
+            true,
+            format!(
+                "shard(s) {} have not committed (no {}/shard=K-of-{count}/reports/{}/_manifest.json); \
+                 run `etl run --shard K/{count}` for each, then publish again",
+                unfinished.join(", "),
+                settings.out.join(SHARDS_DIR).display(),
+                date_dir_name(&date),
+            ),
+        ));
     }
     settings.source = Some(settings.out.join(SHARDS_DIR));
     settings.shard_sources = stores;
     settings.refresh = true;
-    Ok(settings)
+    Ok(Publish { settings, locks })
 }

@@ -175,6 +175,18 @@ impl PageLog {
         Ok(state.index.contains_key(key))
     }
 
+    /// Whether the last whole record of `key` holds exactly `body` (its length and checksum).
+    pub fn holds(&self, key: &PageKey, body: &[u8]) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if !state.index.contains_key(key) {
+            self.catch_up(&mut state)?;
+        }
+        Ok(state
+            .index
+            .get(key)
+            .is_some_and(|e| e.body_len == body.len() as u64 && e.crc32 == crc32fast::hash(body)))
+    }
+
     /// The last whole record of `key`: its metadata and body. A body that does not match its
     /// checksum is an error naming the record.
     pub fn get(&self, key: &PageKey) -> Result<Option<(PageMeta, Vec<u8>)>, StoreError> {

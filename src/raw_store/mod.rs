@@ -471,6 +471,14 @@ impl RawStore {
         if self.same_directory(source) {
             return Ok(());
         }
+        // a replay read again (`etl publish` after a shard's re-run, a `--refresh` replay)
+        // appends only the pages that changed
+        if self
+            .log()
+            .holds(&self.key(stream, via, index), &stored.body)?
+        {
+            return Ok(());
+        }
         self.save(stream, via, index, &stored.body, &stored.meta)
     }
 

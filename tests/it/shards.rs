@@ -64,10 +64,30 @@ async fn four_shards_and_a_publish_give_the_tables_and_reports_of_one_run() {
         "nothing published yet"
     );
 
+    // a publish asked for something else than the shards were is refused (usage)
+    let other = site.settings_into(sharded.path(), &["--max-pages", "3"]);
+    let err = medium_etl::shards::publish_settings(other, 4).unwrap_err();
+    assert_eq!(medium_etl::exit_code(&err), 2, "{err}");
+    assert!(err.to_string().contains("was asked for"), "{err}");
+    // a shard being written (its lock held) holds the publish back (retry later)
+    {
+        let root = sharded.path().join("shards/shard=2-of-4");
+        let _held = medium_etl::lock::DateLock::try_acquire(&root, &date)
+            .unwrap()
+            .unwrap();
+        let err = medium_etl::shards::publish_settings(site.settings_into(sharded.path(), &[]), 4)
+            .unwrap_err();
+        assert_eq!(medium_etl::exit_code(&err), 11, "{err}");
+        assert!(
+            err.to_string().contains("shard 2/4 is being written"),
+            "{err}"
+        );
+    }
+
     let requests = site.requests();
-    let settings =
+    let publish =
         medium_etl::shards::publish_settings(site.settings_into(sharded.path(), &[]), 4).unwrap();
-    let published = pipeline::run(&settings).await.unwrap();
+    let published = pipeline::run(&publish.settings).await.unwrap();
     assert!(published.is_complete(), "{:?}", published.failures);
     assert_eq!(
         site.requests(),
@@ -79,6 +99,18 @@ async fn four_shards_and_a_publish_give_the_tables_and_reports_of_one_run() {
         published_date(sharded.path(), &date),
     );
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    // publishing again copies no page twice into the date's own raw store
+    drop(publish);
+    let log = sharded.path().join(format!("raw/date={date}/pages.log"));
+    let size = std::fs::metadata(&log).unwrap().len();
+    let again =
+        medium_etl::shards::publish_settings(site.settings_into(sharded.path(), &[]), 4).unwrap();
+    assert!(pipeline::run(&again.settings).await.unwrap().is_complete());
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        size,
+        "the page log did not grow"
+    );
     for (name, text) in &a {
         assert!(
             text == &b[name],
@@ -149,7 +181,8 @@ async fn a_dead_shard_is_rerun_alone_and_resumes_from_its_raw_store() {
         "kept {fetched_before} + fetched {rest} = {full}"
     );
 
-    let published = pipeline::run(&publish().unwrap()).await.unwrap();
+    let publish = publish().unwrap();
+    let published = pipeline::run(&publish.settings).await.unwrap();
     assert!(published.is_complete(), "{:?}", published.failures);
     assert_eq!(published.manifest.rows["authors"], 40);
 }
@@ -167,10 +200,11 @@ fn a_malformed_shard_is_a_usage_error_naming_the_flag() {
     }
     let s = medium_etl::config::Shard::parse("3/8").unwrap();
     assert_eq!((s.index, s.count, s.to_string()), (3, 8, "3/8".to_owned()));
-    // the assignment is fixed: these ids land where they always have
+    // the assignment is fixed (FNV-1a, not a seeded hash): these ids land where they always have
+    let of = medium_etl::config::shard_of;
     assert_eq!(
-        medium_etl::config::shard_of("a1", 4),
-        medium_etl::config::shard_of("a1", 4)
+        (of("a1", 4), of("32262feb6e95", 4), of("user7", 7)),
+        (3, 0, 2)
     );
     let spread: std::collections::BTreeSet<u32> = (0..100)
         .map(|i| medium_etl::config::shard_of(&format!("user{i}"), 4))
@@ -207,4 +241,17 @@ async fn a_shards_incremental_run_carries_from_its_earlier_date() {
             .map(|i| i.previous_date.as_str()),
         Some("2026-11-27")
     );
+    // its pages continue on the earlier date's: a publish from such shards is refused
+    let other = |date: &str| {
+        site.settings_into(
+            out.path(),
+            &["--shard", "0/2", "--incremental", "--date", date],
+        )
+    };
+    pipeline::run(&other("2026-11-27")).await.unwrap();
+    pipeline::run(&other("2026-11-28")).await.unwrap();
+    let publish = site.settings_into(out.path(), &["--date", "2026-11-28"]);
+    let err = medium_etl::shards::publish_settings(publish, 2).unwrap_err();
+    assert_eq!(medium_etl::exit_code(&err), 2, "{err}");
+    assert!(err.to_string().contains("ran --incremental"), "{err}");
 }
