@@ -205,6 +205,9 @@ pub async fn run_locked(
         .as_ref()
         .map(|p| carried_summary(p, settings, &harvest));
     manifest.stages.insert("harvest".into(), harvest_secs);
+    if !settings.shard_sources.is_empty() {
+        manifest.shards = Some(crate::shards::summary(&settings.shard_sources, &date));
+    }
 
     // Normalize → aggregate → publish. CPU-bound and synchronous: off the async workers.
     let out = settings.out.clone();

@@ -132,3 +132,37 @@ pub fn publish_settings(mut settings: Settings, count: u32) -> Result<Publish, R
     settings.refresh = true;
     Ok(Publish { settings, locks })
 }
+
+/// The `shards` section of a date published from the shards whose raw stores are `stores`
+/// (`<shard root>/raw/date=D`): each shard's run, as its manifest records it.
+pub fn summary(stores: &[std::path::PathBuf], date: &str) -> crate::sinks::manifest::ShardsSummary {
+    use crate::sinks::manifest::{ShardRun, ShardsSummary};
+    let mut out = ShardsSummary {
+        count: u32::try_from(stores.len()).unwrap_or(u32::MAX),
+        ..ShardsSummary::default()
+    };
+    for store in stores {
+        let Some(root) = store.parent().and_then(|p| p.parent()) else {
+            continue;
+        };
+        let Ok(Some(m)) = read_published(root, date) else {
+            continue;
+        };
+        out.requests_total += m.requests_total;
+        out.bytes_fetched += m.bytes_fetched;
+        let shard = root
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("shard="))
+            .map(|n| n.replacen("-of-", "/", 1))
+            .unwrap_or_default();
+        out.runs.push(ShardRun {
+            shard,
+            run_id: m.run_id.clone(),
+            authors: m.authors.harvested,
+            requests_total: m.requests_total,
+            failures: m.failures.len(),
+        });
+    }
+    out
+}

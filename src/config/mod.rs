@@ -763,6 +763,18 @@ impl Settings {
             Some(s) => crate::layout::shard_root(&out, s.index, s.count),
             None => out,
         };
+        if let Some(s) = shard {
+            // clap reads ETL_SHARD itself: say which of the two it was
+            let origin = match std::env::var("ETL_SHARD") {
+                Ok(v) if Some(v.as_str()) == args.shard.as_deref() => {
+                    Origin::Env("ETL_SHARD".into())
+                }
+                _ => Origin::Flag,
+            };
+            l.provenance.push(("shard", s.to_string(), origin.clone()));
+            l.provenance
+                .push(("out (the shard's root)", out.display().to_string(), origin));
+        }
         Ok(Settings {
             date,
             publications,

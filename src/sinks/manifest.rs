@@ -80,6 +80,33 @@ pub struct Manifest {
     /// What an incremental run carried from earlier dates (absent: a full run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<Incremental>,
+    /// For a date published from shards (`etl publish`): what each shard's run did (this
+    /// manifest's own `requests` are the replay's, none over the network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardsSummary>,
+}
+
+/// `shards` in the manifest of a date published from shards.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardsSummary {
+    pub count: u32,
+    /// The shards' requests and bytes over the network, summed.
+    pub requests_total: u64,
+    pub bytes_fetched: u64,
+    /// Each shard's run: `shard` (K/N), its `run_id`, `authors` harvested, `requests_total`,
+    /// `failures`.
+    pub runs: Vec<ShardRun>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardRun {
+    pub shard: String,
+    pub run_id: String,
+    pub authors: usize,
+    pub requests_total: u64,
+    pub failures: usize,
 }
 
 /// `incremental` in the manifest: where the run carried from and how much.
@@ -225,6 +252,7 @@ impl Manifest {
             files: Vec::new(),
             stages: BTreeMap::new(),
             incremental: None,
+            shards: None,
             checks: Vec::new(),
         }
     }

@@ -89,6 +89,18 @@ async fn four_shards_and_a_publish_give_the_tables_and_reports_of_one_run() {
         medium_etl::shards::publish_settings(site.settings_into(sharded.path(), &[]), 4).unwrap();
     let published = pipeline::run(&publish.settings).await.unwrap();
     assert!(published.is_complete(), "{:?}", published.failures);
+    let shards = published
+        .manifest
+        .shards
+        .as_ref()
+        .expect("a shards section");
+    assert_eq!((shards.count, shards.runs.len()), (4, 4));
+    assert_eq!(
+        shards.requests_total,
+        one.manifest.requests_total + 3 * publication_pages(&one)
+    );
+    assert_eq!(shards.runs.iter().map(|r| r.authors).sum::<usize>(), 40);
+    assert_eq!(shards.runs[1].shard, "1/4");
     assert_eq!(
         site.requests(),
         requests,
@@ -254,4 +266,9 @@ async fn a_shards_incremental_run_carries_from_its_earlier_date() {
     let err = medium_etl::shards::publish_settings(publish, 2).unwrap_err();
     assert_eq!(medium_etl::exit_code(&err), 2, "{err}");
     assert!(err.to_string().contains("ran --incremental"), "{err}");
+}
+
+/// The requests a run made for the publication's stream (each shard reads it again).
+fn publication_pages(o: &pipeline::RunOutcome) -> u64 {
+    o.manifest.requests["publication_stream"].requests
 }
