@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI's check of the sharded deployment (#16), through the binary:
 #   - 4 shard processes side by side against a synthetic Medium, then `etl publish`: every
-#     report equals one process's; a publish before the last shard exits 11 and publishes
+#     table and report equals one process's; a publish before the last shard exits 11 and publishes
 #     nothing;
 #   - deploy/k8s/*.yaml against the Kubernetes schemas (kubernetes-validate --strict, offline).
 set -euo pipefail
@@ -37,7 +37,17 @@ ETL_SHARD=3/4 "$etl" run "${flags[@]}" --out "$work/sharded"
 for f in author_metrics.csv publication_summary.csv author_changes.csv; do
     cmp "$work/single/reports/date=2026-11-27/$f" "$work/sharded/reports/date=2026-11-27/$f"
 done
-echo "4 shards + publish: the reports of one process (exit 11 before the last shard)"
+# and every table, row for row, read by pyarrow (installed by CI's readers step)
+python3 - "$work/single" "$work/sharded" <<'PY'
+import sys, pyarrow.parquet as pq
+a, b = sys.argv[1], sys.argv[2]
+for t in ["authors", "posts", "followings", "publications"]:
+    x = pq.read_table(f"{a}/tables/date=2026-11-27/{t}.parquet")
+    y = pq.read_table(f"{b}/tables/date=2026-11-27/{t}.parquet")
+    if not x.equals(y):
+        sys.exit(f"tables/{t}.parquet differs between one process and 4 shards + publish")
+PY
+echo "4 shards + publish: the tables and reports of one process (exit 11 before the last shard)"
 
 command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet \
     --disable-pip-version-check --root-user-action=ignore kubernetes-validate==1.37.0
