@@ -241,13 +241,17 @@ grep -q 'collection_ids = \["5a17e71c0de5"\] *# file /etc/medium-etl/etl.toml' "
 compose_stop
 # a restart finds the date complete and skips it; the logs are JSON, one object a line
 compose_up
-for _ in $(seq 100); do
+# (up to 30 s: a restart under podman-compose once took longer than 10 s here)
+for _ in $(seq 300); do
     podman logs "${project}_harvest_1" 2>&1 | grep -q '"ScheduledRunSkipped"' && break
     sleep 0.1
 done
 compose_stop
-podman logs "${project}_harvest_1" 2>&1 | grep -q '"message":"ScheduledRunSkipped"' \
-    || { echo "compose: the restarted harvest did not skip the complete date"; exit 1; }
+podman logs "${project}_harvest_1" 2>&1 | grep -q '"message":"ScheduledRunSkipped"' || {
+    echo "compose: the restarted harvest did not skip the complete date; its last log lines:"
+    podman logs "${project}_harvest_1" 2>&1 | tail -20
+    exit 1
+}
 for service in harvest reports; do
     podman logs "${project}_${service}_1" 2>/dev/null | python3 -c '
 import json, sys
