@@ -623,7 +623,7 @@ impl Building {
 struct FeedTables(Arc<Mutex<Building>>);
 
 impl AuthorSink for FeedTables {
-    fn author(&mut self, index: usize, author: &AuthorHarvest) {
+    fn author(&mut self, _index: usize, author: &AuthorHarvest) {
         let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if b.error.is_some() {
             return;
@@ -631,7 +631,7 @@ impl AuthorSink for FeedTables {
         let Some(normalizer) = b.normalizer.as_mut() else {
             return;
         };
-        match normalizer.author(index, author) {
+        match normalizer.author(author) {
             Ok(batches) => b.send(batches),
             Err(e) => b.error = Some(e),
         }
@@ -677,36 +677,19 @@ impl TablesInProgress {
     ) -> Result<(Vec<WrittenTable>, Normalized), RunError> {
         let mut b = self.building.lock().unwrap_or_else(|e| e.into_inner());
         let result = match (b.error.take(), b.normalizer.take()) {
-            (Some(e), _) => Err(e),
-            (None, Some(n)) => n.finish(harvest),
-            (None, None) => Err(TransformError::SchemaMismatch {
-                table: schema::POSTS,
-                expected: Vec::new(),
-                actual: Vec::new(),
-            }),
+            (Some(e), _) => Err(e.into()),
+            (None, Some(n)) => n.finish(harvest).map_err(RunError::from),
+            // only this consuming method takes the normalizer
+            (None, None) => Err(RunError::Publish("the tables were finished twice".into())),
         };
-        let normalized = match result {
-            Ok((batches, normalized)) => {
-                b.send(batches);
-                Ok(normalized)
-            }
-            Err(e) => Err(e),
-        };
+        let normalized = result.map(|(batches, normalized)| {
+            b.send(batches);
+            normalized
+        });
         b.to_writer = None;
         drop(b);
-        let written = self.join()?;
-        let mut written = written;
-        let order = |name: &str| {
-            [
-                schema::AUTHORS,
-                schema::POSTS,
-                schema::FOLLOWINGS,
-                schema::PUBLICATIONS,
-            ]
-            .iter()
-            .position(|t| *t == name)
-        };
-        written.sort_by_key(|t| order(t.name));
+        let mut written = self.join()?;
+        written.sort_by_key(|t| schema::TABLES.iter().position(|name| *name == t.name));
         Ok((written, normalized?))
     }
 

@@ -237,16 +237,8 @@ pub const PUBLICATION_SUMMARY_COLUMNS: &[&str] = &[
     "top_authors_by_mean_claps",
 ];
 
-/// The schema of the table named `table`; an unknown name has none.
-pub fn schema_of(table: &str) -> Option<SchemaRef> {
-    match table {
-        AUTHORS => Some(authors()),
-        POSTS => Some(posts()),
-        FOLLOWINGS => Some(followings()),
-        PUBLICATIONS => Some(publications()),
-        _ => None,
-    }
-}
+/// The four tables, in the order they are listed (manifest files, the row-drift check).
+pub const TABLES: [&str; 4] = [AUTHORS, POSTS, FOLLOWINGS, PUBLICATIONS];
 
 /// `table`'s batch from named columns, matched to `schema` by name, not by position: the
 /// batch has the schema's column order whatever order the columns come in. A column missing,

@@ -13,8 +13,9 @@
 //! the next run), never something under `tables/` or `reports/` that looks finished.
 //! Tables are written with arrow-rs' Parquet writer ([`parquet`]); reports, which are polars
 //! frames, with polars' writers ([`report`]). A date under construction is a [`DateSink`]
-//! (after delta-rs' writers): the pipeline hands it tables and reports and commits it with the
-//! manifest; [`partition::Staging`] is the local Hive-style one. Names on disk are
+//! (after delta-rs' writers): the tables are written into its staged directory a batch at a
+//! time as the harvest runs ([`parquet::TableFiles`]), then the pipeline hands it the reports
+//! and commits it with the manifest; [`partition::Staging`] is the local Hive-style one. Names on disk are
 //! [`crate::layout`]'s.
 
 pub mod manifest;
@@ -24,7 +25,6 @@ pub mod report;
 
 use std::path::PathBuf;
 
-use arrow::record_batch::RecordBatch;
 use polars::prelude::DataFrame;
 
 use crate::error::SinkError;
@@ -32,11 +32,8 @@ use manifest::{FileEntry, Manifest};
 
 /// One date's tables and reports, written whole and then published at once.
 pub trait DateSink {
-    /// Writes a table; returns its entry for the manifest.
-    fn write_table(&mut self, name: &str, batch: &RecordBatch) -> Result<FileEntry, SinkError>;
-
-    /// Where the tables written so far can be read back before the date is published (the
-    /// aggregation reads them there).
+    /// Where the tables are written (a batch at a time, [`parquet::TableFiles`]) and read back
+    /// before the date is published (the aggregation reads them there).
     fn staged_tables(&self) -> PathBuf;
 
     /// Writes a report as Parquet and CSV; returns their entries for the manifest.

@@ -23,7 +23,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use arrow::record_batch::RecordBatch;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
@@ -147,13 +146,6 @@ impl Staging {
 }
 
 impl DateSink for Staging {
-    fn write_table(&mut self, name: &str, batch: &RecordBatch) -> Result<FileEntry, SinkError> {
-        let file = parquet_file(name);
-        let path = self.dir(Kind::Tables).join(&file);
-        let bytes = parquet::write_batch(&path, batch, Some(&self.run_id))?;
-        Ok(self.entry(Kind::Tables, &file, bytes, batch.num_rows()))
-    }
-
     fn staged_tables(&self) -> PathBuf {
         self.dir(Kind::Tables)
     }
@@ -345,6 +337,7 @@ mod tests {
 
     use arrow::array::StringArray;
     use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
 
     use super::*;
 
@@ -357,11 +350,12 @@ mod tests {
 
     /// A staging area holding a real table and a report file, both saying `text`.
     fn staged(out: &Path, lock: &DateLock, id: &RunId, text: &str) -> Staging {
-        let mut s = Staging::create(out, lock, id).unwrap();
+        let s = Staging::create(out, lock, id).unwrap();
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Utf8, false)]));
         let batch =
             RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![text]))]).unwrap();
-        s.write_table("authors", &batch).unwrap();
+        let table = s.staged_tables().join(parquet_file("authors"));
+        parquet::write_batch(&table, &batch, Some(id)).unwrap();
         fs::write(s.dir(Kind::Reports).join("a.csv"), text).unwrap();
         s
     }

@@ -298,12 +298,7 @@ fn rows_of(path: &Path) -> usize {
 
 fn drift(rows: &BTreeMap<&'static str, usize>, date: &str, before: &Path, max_pct: f64) -> Check {
     let mut failing = Vec::new();
-    for table in [
-        schema::AUTHORS,
-        schema::POSTS,
-        schema::FOLLOWINGS,
-        schema::PUBLICATIONS,
-    ] {
+    for table in schema::TABLES {
         let now = rows.get(table).copied().unwrap_or(0);
         let then = rows_of(&before.join(parquet_file(table)));
         if then == 0 {

@@ -197,30 +197,23 @@ pub fn normalize_in_batches(h: &Harvest, batch_rows: usize) -> Result<Tables, Tr
         }
     };
     let mut n = Normalizer::with_batch_rows(&h.date, batch_rows);
-    for (i, a) in h.authors.iter().enumerate() {
-        keep(n.author(i, a)?);
+    for a in &h.authors {
+        keep(n.author(a)?);
     }
     let (out, normalized) = n.finish(h)?;
     keep(out);
-    let mut table = |name: &'static str| -> Result<RecordBatch, TransformError> {
+    let mut table = |name: &'static str, schema| -> Result<RecordBatch, TransformError> {
         let parts = batches.remove(name).unwrap_or_default();
-        let Some(schema) = schema::schema_of(name) else {
-            return Err(TransformError::SchemaMismatch {
-                table: name,
-                expected: Vec::new(),
-                actual: Vec::new(),
-            });
-        };
         arrow::compute::concat_batches(&schema, &parts).map_err(|source| TransformError::Arrow {
             table: name,
             source,
         })
     };
     Ok(Tables {
-        authors: table(schema::AUTHORS)?,
-        posts: table(schema::POSTS)?,
-        followings: table(schema::FOLLOWINGS)?,
-        publications: table(schema::PUBLICATIONS)?,
+        authors: table(schema::AUTHORS, schema::authors())?,
+        posts: table(schema::POSTS, schema::posts())?,
+        followings: table(schema::FOLLOWINGS, schema::followings())?,
+        publications: table(schema::PUBLICATIONS, schema::publications())?,
         rejected: normalized.rejected,
     })
 }
@@ -230,8 +223,6 @@ pub fn normalize_in_batches(h: &Harvest, batch_rows: usize) -> Result<Tables, Tr
 pub struct Normalized {
     /// Values out of range or malformed, left null in the tables.
     pub rejected: Vec<RejectedValue>,
-    /// Rows per table.
-    pub rows: std::collections::BTreeMap<&'static str, usize>,
     /// `posts` rows read on the run's date, and carried from earlier dates.
     pub posts_fetched: usize,
     pub posts_carried: usize,
@@ -295,15 +286,9 @@ impl Normalizer {
         }
     }
 
-    /// Takes the rows of the author first seen `index`-th (authors must arrive in that order);
-    /// returns the batches that are full.
-    pub fn author(
-        &mut self,
-        index: usize,
-        a: &AuthorHarvest,
-    ) -> Result<Vec<TableBatch>, TransformError> {
-        // (`index` orders the authors; the rows themselves are keyed by user id)
-        let _ = index;
+    /// Takes the rows of the next author in first-seen order (authors must arrive in that
+    /// order); returns the batches that are full.
+    pub fn author(&mut self, a: &AuthorHarvest) -> Result<Vec<TableBatch>, TransformError> {
         if let Some(s) = social_stats(a) {
             self.social.insert(
                 a.user.user_id.clone(),
@@ -311,10 +296,8 @@ impl Normalizer {
             );
         }
         let uid = a.user.user_id.as_str();
-        let date = std::mem::take(&mut self.date);
-        let result = self.author_rows(uid, &date, a);
-        self.date = date;
-        result?;
+        let date = self.date.clone();
+        self.author_rows(uid, &date, a)?;
         self.full_batches()
     }
 
@@ -401,14 +384,11 @@ impl Normalizer {
         }
         out.push((schema::POSTS, self.posts.finish()?));
         out.push((schema::FOLLOWINGS, self.followings.finish()?));
-        let authors = authors(h, &self.social, &mut self.checked)?;
-        self.counts.rows.insert(schema::AUTHORS, authors.num_rows());
-        out.push((schema::AUTHORS, authors));
-        let publications = publications(h, &self.referenced)?;
-        self.counts
-            .rows
-            .insert(schema::PUBLICATIONS, publications.num_rows());
-        out.push((schema::PUBLICATIONS, publications));
+        out.push((
+            schema::AUTHORS,
+            authors(h, &self.social, &mut self.checked)?,
+        ));
+        out.push((schema::PUBLICATIONS, publications(h, &self.referenced)?));
         self.counts.rejected = std::mem::take(&mut self.checked.rejected);
         Ok((out, self.counts))
     }
@@ -417,7 +397,6 @@ impl Normalizer {
         self.written.insert(post.id.as_str().into());
         self.posts
             .push(post, own_profile, observed, &mut self.checked);
-        *self.counts.rows.entry(schema::POSTS).or_default() += 1;
         match observed == self.today {
             true => self.counts.posts_fetched += 1,
             false => self.counts.posts_carried += 1,
@@ -425,7 +404,6 @@ impl Normalizer {
     }
 
     fn count_following(&mut self, observed: Option<i32>) {
-        *self.counts.rows.entry(schema::FOLLOWINGS).or_default() += 1;
         match observed == self.today {
             true => self.counts.followings_fetched += 1,
             false => self.counts.followings_carried += 1,

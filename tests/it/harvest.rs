@@ -409,11 +409,7 @@ async fn a_page_without_paging_or_with_a_null_next_ends_its_stream() {
 /// authors started ahead of the oldest undelivered one is eight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authors_reach_the_normalizer_in_first_seen_order_whatever_order_they_finish_in() {
-    use medium_etl::raw_store::RawStore;
-    use medium_etl::run::{AuthorHarvest, AuthorSink, CancelFlag, FetchStats};
-    use medium_etl::sources::medium::client::MediumClient;
-    use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
-    use medium_etl::sources::medium::origin::Origin;
+    use medium_etl::run::{AuthorHarvest, AuthorSink};
     use std::sync::{Arc, Mutex};
 
     struct Record(Arc<Mutex<Vec<(usize, String, usize)>>>);
@@ -440,24 +436,7 @@ async fn authors_reach_the_normalizer_in_first_seen_order_whatever_order_they_fi
     };
     let site = SyntheticSite::with_faults(spec, Duration::from_millis(2), faults).await;
     let s = site.settings(&["--retries", "1", "--concurrency", "2"]);
-    let stats = Arc::new(FetchStats::default());
-    let client = MediumClient::new(s.client.clone(), stats.clone()).unwrap();
-    let harvester = Arc::new(Harvester::new(
-        Origin::Http(Box::new(client)),
-        RawStore::for_date(&s.out, &s.date.to_string()),
-        HarvestSettings {
-            refresh: false,
-            max_pages: s.max_pages,
-            max_authors: None,
-            tasks: 2,
-            cancel: CancelFlag::default(),
-            via: s.via,
-            date: s.date.to_string(),
-            previous: None,
-            shard: None,
-        },
-        stats,
-    ));
+    let harvester = http_harvester(&s, 2);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let harvest = tokio::time::timeout(
         Duration::from_secs(120),
@@ -487,12 +466,7 @@ async fn authors_reach_the_normalizer_in_first_seen_order_whatever_order_they_fi
 /// others are delivered and the crawl ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_that_panics_loses_one_author_and_the_harvest_ends() {
-    use medium_etl::raw_store::RawStore;
-    use medium_etl::run::{AuthorHarvest, AuthorSink, CancelFlag, FetchStats};
-    use medium_etl::sources::medium::client::MediumClient;
-    use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
-    use medium_etl::sources::medium::origin::Origin;
-    use std::sync::Arc;
+    use medium_etl::run::{AuthorHarvest, AuthorSink};
 
     struct Panics;
     impl AuthorSink for Panics {
@@ -507,24 +481,7 @@ async fn a_sink_that_panics_loses_one_author_and_the_harvest_ends() {
     };
     let site = SyntheticSite::start(spec, Duration::from_millis(1)).await;
     let s = site.settings(&[]);
-    let stats = Arc::new(FetchStats::default());
-    let client = MediumClient::new(s.client.clone(), stats.clone()).unwrap();
-    let harvester = Arc::new(Harvester::new(
-        Origin::Http(Box::new(client)),
-        RawStore::for_date(&s.out, &s.date.to_string()),
-        HarvestSettings {
-            refresh: false,
-            max_pages: s.max_pages,
-            max_authors: None,
-            tasks: 2,
-            cancel: CancelFlag::default(),
-            via: s.via,
-            date: s.date.to_string(),
-            previous: None,
-            shard: None,
-        },
-        stats,
-    ));
+    let harvester = http_harvester(&s, 2);
     let harvest = tokio::time::timeout(
         Duration::from_secs(60),
         harvester.harvest(&s.publications, Box::new(Panics)),

@@ -386,3 +386,32 @@ impl SyntheticSite {
         o
     }
 }
+
+/// The crawl of a run of `s` alone, over HTTP into the date's raw store, `tasks` authors at
+/// once (the tests that hand the crawl a sink of their own).
+pub fn http_harvester(
+    s: &Settings,
+    tasks: usize,
+) -> std::sync::Arc<medium_etl::sources::medium::crawl::Harvester> {
+    use medium_etl::sources::medium::crawl::{HarvestSettings, Harvester};
+    let stats = std::sync::Arc::new(medium_etl::run::FetchStats::default());
+    let client =
+        medium_etl::sources::medium::client::MediumClient::new(s.client.clone(), stats.clone())
+            .expect("a client");
+    std::sync::Arc::new(Harvester::new(
+        medium_etl::sources::medium::origin::Origin::Http(Box::new(client)),
+        medium_etl::raw_store::RawStore::for_date(&s.out, &s.date.to_string()),
+        HarvestSettings {
+            refresh: false,
+            max_pages: s.max_pages,
+            max_authors: None,
+            tasks,
+            cancel: medium_etl::run::CancelFlag::default(),
+            via: s.via,
+            date: s.date.to_string(),
+            previous: None,
+            shard: None,
+        },
+        stats,
+    ))
+}
