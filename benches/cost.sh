@@ -26,14 +26,8 @@ else
     cargo build --release --quiet --bin etl
     etl="$CARGO_TARGET_DIR/release/etl"
 fi
-work="$(mktemp -d)"
-synth=""
-trap '[ -n "$synth" ] && kill $synth 2>/dev/null; rm -rf "$work"' EXIT
-
-"$etl" synth --authors "$authors" --latency-ms 20 > "$work/synth.txt" &
-synth=$!
-for _ in $(seq 100); do grep -q "http://" "$work/synth.txt" 2>/dev/null && break; sleep 0.1; done
-base="$(grep -o 'http://[0-9.:]*' "$work/synth.txt" | head -1)"
+. scripts/synth.sh
+start_synth --authors "$authors" --latency-ms 20
 
 for i in $(seq "$runs"); do
     out="$work/out$i"

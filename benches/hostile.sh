@@ -14,12 +14,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)"; exit 2; }
 cargo build --release --quiet
 etl="$CARGO_TARGET_DIR/release/etl"
-work="$(mktemp -d)"
-"$etl" synth --authors "$authors" --latency-ms 0 --rate-limit 50 --hostile "$mb" > "$work/synth.txt" &
-synth=$!
-trap 'kill $synth 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q "http://" "$work/synth.txt" 2>/dev/null && break; sleep 0.1; done
-base="$(grep -o 'http://[0-9.:]*' "$work/synth.txt" | head -1)"
+. scripts/synth.sh
+start_synth --authors "$authors" --latency-ms 0 --rate-limit 50 --hostile "$mb"
 set +e
 /usr/bin/time -v "$etl" run --date 2026-11-27 --collection-id 5a17e71c0de5 --base-url "$base" \
     --max-rps 1000 --out "$work/out" --quiet > "$work/summary.txt" 2> "$work/time.txt"

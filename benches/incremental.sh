@@ -14,17 +14,10 @@ followings="${3:-16}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
 cargo build --release --quiet
 etl="$CARGO_TARGET_DIR/release/etl"
-work="$(mktemp -d)"
-synth=""
-trap '[ -n "$synth" ] && kill $synth 2>/dev/null; rm -rf "$work"' EXIT
+. scripts/synth.sh
 
 serve_day() {
-    [ -n "$synth" ] && kill "$synth" 2>/dev/null && wait "$synth" 2>/dev/null || true
-    "$etl" synth --authors "$authors" --stories "$stories" --followings "$followings" \
-        --day "$1" > "$work/synth.txt" &
-    synth=$!
-    for _ in $(seq 100); do grep -q "http://" "$work/synth.txt" 2>/dev/null && break; sleep 0.1; done
-    base="$(grep -o 'http://[0-9.:]*' "$work/synth.txt" | head -1)"
+    start_synth --authors "$authors" --stories "$stories" --followings "$followings" --day "$1"
 }
 
 run() { # out date extra...

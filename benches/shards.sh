@@ -20,13 +20,8 @@ else
     cargo build --release --quiet --bin etl
     etl="$CARGO_TARGET_DIR/release/etl"
 fi
-work="$(mktemp -d)"
-synth=""
-trap '[ -n "$synth" ] && kill $synth 2>/dev/null; rm -rf "$work"' EXIT
-"$etl" synth --authors "$authors" --latency-ms 20 > "$work/synth.txt" &
-synth=$!
-for _ in $(seq 100); do grep -q "http://" "$work/synth.txt" 2>/dev/null && break; sleep 0.1; done
-base="$(grep -o 'http://[0-9.:]*' "$work/synth.txt" | head -1)"
+. scripts/synth.sh
+start_synth --authors "$authors" --latency-ms 20
 flags=(--date 2026-11-27 --collection-id 5a17e71c0de5 --base-url "$base" --max-rps 0 --quiet)
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }

@@ -9,13 +9,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
 cargo build --quiet --bin etl
 etl="$CARGO_TARGET_DIR/debug/etl"
-work="$(mktemp -d)"
-synth=""
-trap '[ -n "$synth" ] && kill $synth 2>/dev/null; rm -rf "$work"' EXIT
-"$etl" synth --authors 60 --latency-ms 2 > "$work/synth.txt" &
-synth=$!
-for _ in $(seq 100); do grep -q "http://" "$work/synth.txt" 2>/dev/null && break; sleep 0.1; done
-base="$(grep -o 'http://[0-9.:]*' "$work/synth.txt" | head -1)"
+. scripts/synth.sh
+start_synth --authors 60 --latency-ms 2
 flags=(--date 2026-11-27 --collection-id 5a17e71c0de5 --base-url "$base" --max-rps 0 --quiet)
 
 "$etl" run "${flags[@]}" --out "$work/single"
