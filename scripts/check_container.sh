@@ -100,9 +100,15 @@ podman_run --rm -v "$volume:/data" "$image" schedule --every 1h --max-runs 1 \
 
 # 4. SIGTERM ends a waiting schedule with exit 0 (once its handler is in place: it logs
 # RunScheduled after that)
+# Whether a container logged a message. Not `grep -q`: it exits at the first match, podman then
+# dies of SIGPIPE writing the later lines, and under pipefail the match reads as a miss (this
+# failed CI twice).
+logged() { # container message
+    podman logs "$1" 2>&1 | grep -F "\"message\":\"$2\"" >/dev/null
+}
 wait_log() { # container message
     for _ in $(seq 200); do
-        podman logs "$1" 2>&1 | grep -q "\"message\":\"$2\"" && return 0
+        logged "$1" "$2" && return 0
         sleep 0.1
     done
     echo "container: $1 never logged $2:"; podman logs "$1"; exit 1
@@ -217,8 +223,9 @@ compose_stop() {
 compose_up
 # the date the harvest published is the one it logs (a check that crosses midnight UTC moves on)
 wait_log "${project}_harvest_1" PartitionPublished
-today="$(podman logs "${project}_harvest_1" 2>/dev/null | grep '"PartitionPublished"' | head -1 \
-    | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["date"])')"
+today="$(podman logs "${project}_harvest_1" 2>/dev/null | python3 -c 'import json, sys
+lines = [json.loads(l) for l in sys.stdin if "\"PartitionPublished\"" in l]
+print(lines[0]["date"])')"
 code=""
 for _ in $(seq 150); do
     code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$web_port/date/$today" || true)"
@@ -243,11 +250,11 @@ compose_stop
 compose_up
 # (up to 30 s: a restart under podman-compose once took longer than 10 s here)
 for _ in $(seq 300); do
-    podman logs "${project}_harvest_1" 2>&1 | grep -q '"ScheduledRunSkipped"' && break
+    logged "${project}_harvest_1" ScheduledRunSkipped && break
     sleep 0.1
 done
 compose_stop
-podman logs "${project}_harvest_1" 2>&1 | grep -q '"message":"ScheduledRunSkipped"' || {
+logged "${project}_harvest_1" ScheduledRunSkipped || {
     echo "compose: the restarted harvest did not skip the complete date; its last log lines:"
     podman logs "${project}_harvest_1" 2>&1 | tail -20
     exit 1
