@@ -226,8 +226,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL", help = defaults::help("Medium, or any server that answers the same API", defaults::BASE_URL))]
     pub base_url: Option<String>,
 
-    #[arg(long, value_name = "DIR", help = defaults::help("The output root: raw/, tables/ and reports/ go under it", defaults::OUT))]
+    #[arg(long, value_name = "DIR|URL", help = defaults::help("The output root: raw/, tables/ and reports/ go under it; or a lake on object storage, s3://bucket/prefix (gs://, az://)", defaults::OUT))]
     pub out: Option<PathBuf>,
+
+    /// How tables and reports are published: hive-partitioned Parquet files, or Delta tables
+    /// partitioned by date (one commit a run, history kept). [default: parquet; delta on
+    /// object storage]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub table_format: Option<crate::lake::TableFormat>,
+
+    /// With a lake (object storage, or --table-format delta): the local directory a run works
+    /// in before it publishes (a cache, rebuilt from the lake when deleted). [default:
+    /// ~/.cache/medium-etl/<scheme>/<bucket>/<prefix>; OUT/.work for a local Delta output]
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 
     #[arg(long, value_name = "N", help = defaults::help("Requests in flight at once, across all authors", defaults::CONCURRENCY))]
     pub concurrency: Option<usize>,

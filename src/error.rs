@@ -269,6 +269,19 @@ pub enum SinkError {
     Lock(#[from] LockError),
 }
 
+/// Reading or writing the lake (object storage, or a local Delta output) failed.
+#[derive(Debug, Error)]
+pub enum LakeError {
+    #[error("--out {url}: {reason}")]
+    Open { url: String, reason: String },
+    #[error("{url}: {message}")]
+    Store { url: String, message: String },
+    #[error("{path}: {message}")]
+    Local { path: PathBuf, message: String },
+    #[error("the Delta table {table}: {reason}")]
+    Delta { table: String, reason: String },
+}
+
 /// Taking a date's lock failed: another run holds it, or the lock file cannot be opened.
 #[derive(Debug, Error)]
 pub enum LockError {
@@ -389,6 +402,8 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Locked(#[from] LockError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
     /// The date's raw store holds pages from elsewhere than this run reads from.
     #[error(
         "{store}: the date's raw store holds pages from {stored}, but this run reads from \
@@ -440,6 +455,8 @@ pub fn exit_code(err: &RunError) -> u8 {
         | RunError::Sink(_)
         | RunError::Publish(_)
         | RunError::Runtime(_) => exit::IO,
+        RunError::Lake(LakeError::Open { .. }) => exit::USAGE,
+        RunError::Lake(_) => exit::IO,
         RunError::Locked(LockError::Busy { .. }) => exit::LOCKED,
         RunError::OtherOrigin { .. } => exit::USAGE,
         RunError::Rebuild { .. } => exit::IO,

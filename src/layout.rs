@@ -64,6 +64,10 @@ pub fn shard_root(out: &Path, index: u32, count: u32) -> PathBuf {
         .join(format!("shard={index}-of-{count}"))
 }
 
+/// A local Delta output's work directory, under its root (`--table-format delta`): the local
+/// layout the run works in before it commits to the Delta tables beside it.
+pub const WORK_DIR: &str = ".work";
+
 /// The directory under the output root that holds sharded harvests (`etl run --shard`).
 pub const SHARDS_DIR: &str = "shards";
 

@@ -15,7 +15,7 @@
 //!
 //! [`pipeline`] wires the stages for one run date and is the only module below the command line
 //! that imports [`sources`]; the values a run produces live in [`run`], the names on disk in
-//! [`layout`], the settings and their defaults in [`config`]. What each format (`--via`)
+//! [`layout`], a lake on object storage or in Delta tables in [`lake`], the settings and their defaults in [`config`]. What each format (`--via`)
 //! carries is one table in the `medium-api` crate. The contract is `SPEC.md`.
 
 pub mod atomic_file;
@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod lake;
 pub mod layout;
 pub mod lock;
 pub mod memory;

@@ -50,6 +50,8 @@ pub struct RunOutcome {
     /// Where the date's tables and reports are.
     pub tables_dir: PathBuf,
     pub reports_dir: PathBuf,
+    /// What was committed to the lake, with one.
+    pub lake: Option<crate::lake::sync::LakePublished>,
 }
 
 impl RunOutcome {
@@ -75,7 +77,42 @@ pub async fn run_until(settings: &Settings, cancel: CancelFlag) -> Result<RunOut
 }
 
 /// [`run_until`] for a caller that holds the date's lock already (`etl schedule` waits for it).
+///
+/// With a lake ([`crate::lake`]) the run works in the local work directory `settings.out`:
+/// it first pulls what it reads from the lake, uploads its raw store as it goes (also when it
+/// fails or is stopped, so a rerun anywhere resumes), and publishes to the lake after it has
+/// published locally.
 pub async fn run_locked(
+    settings: &Settings,
+    cancel: CancelFlag,
+    lock: DateLock,
+    run_id: RunId,
+) -> Result<RunOutcome, RunError> {
+    let Some(lake_settings) = &settings.lake else {
+        return run_local(settings, cancel, lock, run_id).await;
+    };
+    use crate::lake::{sync, Lake};
+    let lake = Lake::open(lake_settings)?;
+    let date = settings.date.to_string();
+    sync::pull(&lake, &settings.out, &date, settings.incremental).await?;
+    let uploader = sync::RawUploader::new(
+        lake.clone(),
+        RawStore::for_date(&settings.out, &date),
+        &date,
+        run_id.as_str(),
+    );
+    let uploading = sync::Uploading::start(uploader, sync::UPLOAD_EVERY);
+    let ran = run_local(settings, cancel, lock, run_id.clone()).await;
+    let uploaded = uploading.finish().await;
+    let mut outcome = ran?;
+    uploaded?;
+    let published = sync::publish(&lake, &settings.out, &date, run_id.as_str()).await?;
+    outcome.lake = Some(published);
+    Ok(outcome)
+}
+
+/// The run in a local output root.
+async fn run_local(
     settings: &Settings,
     cancel: CancelFlag,
     lock: DateLock,
@@ -243,6 +280,7 @@ pub async fn run_locked(
         failures,
         duration: started.elapsed(),
         manifest,
+        lake: None,
     })
 }
 

@@ -121,6 +121,17 @@ pub async fn run_schedule(
         if let Err(e) = crate::sinks::partition::recover_date(&settings.out, &lock) {
             tracing::error!(date = %date_text, error = %e, "ScheduledRunFailed");
         }
+        if let Some(lake) = &settings.lake {
+            let pulled = match crate::lake::Lake::open(lake) {
+                Ok(lake) => {
+                    crate::lake::sync::pull_published(&lake, &settings.out, &date_text).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = pulled {
+                tracing::warn!(date = %date_text, error = %e, "LakeUnreachable");
+            }
+        }
         let last_code = if date_is_complete(&settings, &date_text) {
             tracing::info!(date = %date_text, "ScheduledRunSkipped");
             exit::OK

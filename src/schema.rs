@@ -240,6 +240,9 @@ pub const PUBLICATION_SUMMARY_COLUMNS: &[&str] = &[
 /// The four tables, in the order they are listed (manifest files, the row-drift check).
 pub const TABLES: [&str; 4] = [AUTHORS, POSTS, FOLLOWINGS, PUBLICATIONS];
 
+/// The reports, in the order a date writes them.
+pub const REPORTS: [&str; 3] = [AUTHOR_METRICS, PUBLICATION_SUMMARY, AUTHOR_CHANGES];
+
 /// `table`'s batch from named columns, matched to `schema` by name, not by position: the
 /// batch has the schema's column order whatever order the columns come in. A column missing,
 /// unknown or named twice is a [`TransformError::SchemaMismatch`] naming both sides; a column

@@ -17,6 +17,7 @@ use reqwest::Url;
 
 use crate::cli::RunArgs;
 use crate::error::ConfigError;
+use crate::lake::{LakeSettings, TableFormat};
 
 /// The date a run is for (UTC). Names the partitions it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -256,6 +257,11 @@ pub struct FileConfig {
     pub strict: Option<bool>,
     pub max_drift: Option<f64>,
     pub schedule: Option<ScheduleConfig>,
+    pub table_format: Option<TableFormat>,
+    pub work_dir: Option<PathBuf>,
+    /// `[storage]`: object_store options for an `s3://`, `gs://` or `az://` `out`
+    /// (`aws_endpoint = "http://127.0.0.1:9000"`, `aws_region`, …).
+    pub storage: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `[schedule]` in the config file: `every = "24h"` or `at = "02:00"` (UTC).
@@ -413,8 +419,12 @@ pub struct CarryPolicy {
 pub struct Settings {
     pub date: RunDate,
     pub publications: Vec<PublicationRef>,
-    /// The output root the run writes (a shard's own root under `shards/` for `--shard`).
+    /// The output root the run writes (a shard's own root under `shards/` for `--shard`); with
+    /// a lake, the local work directory the run works in before it publishes to the lake.
     pub out: PathBuf,
+    /// Publish to this lake (`--out s3://…`, or `--table-format delta`), from `out`.
+    pub lake: Option<LakeSettings>,
+    pub table_format: TableFormat,
     /// Replay from this raw store instead of the network.
     pub source: Option<PathBuf>,
     /// `--shard K/N`: harvest only the authors of this shard.
@@ -482,7 +492,7 @@ macro_rules! shown_by_name {
         }
     })*};
 }
-shown_by_name!(ViaMode, LogFormat);
+shown_by_name!(ViaMode, LogFormat, TableFormat);
 
 /// Picks setting `$key` from the layers, else `$default`: `$key` names the field of the flags
 /// (`RunArgs`) and of the file (`FileConfig`), the `ETL_*` variable and the `etl config` line.
@@ -674,6 +684,66 @@ impl Settings {
             !shown.trim().is_empty(),
             "expected a directory",
         )?;
+        let remote = crate::lake::is_url(&shown);
+        let format_default = match remote {
+            true => TableFormat::Delta,
+            false => TableFormat::Parquet,
+        };
+        let table_format = pick!(l, args, f, table_format, format_default)?;
+        l.check(
+            "--table-format",
+            table_format,
+            !(remote && table_format == TableFormat::Parquet),
+            "delta on object storage: it has no rename, so hive Parquet files could not be published whole",
+        )?;
+        let work_dir = pick_opt!(l, args, f, work_dir, None)?;
+        let lake = match (remote, table_format) {
+            (false, TableFormat::Parquet) => None,
+            (true, _) => {
+                let url = url::Url::parse(&shown).map_err(|e| ConfigError::Value {
+                    flag: "--out",
+                    value: shown.clone(),
+                    reason: format!("not a URL: {e}"),
+                })?;
+                let work = work_dir.unwrap_or_else(|| crate::lake::default_work_dir(&url));
+                Some((url, work))
+            }
+            (false, TableFormat::Delta) => {
+                let dir = std::path::absolute(&out).map_err(|e| ConfigError::Value {
+                    flag: "--out",
+                    value: shown.clone(),
+                    reason: e.to_string(),
+                })?;
+                let url = url::Url::from_directory_path(&dir).map_err(|()| ConfigError::Value {
+                    flag: "--out",
+                    value: shown.clone(),
+                    reason: "not a directory path".into(),
+                })?;
+                let work = work_dir.unwrap_or_else(|| out.join(crate::layout::WORK_DIR));
+                Some((url, work))
+            }
+        };
+        let lake = lake.map(|(url, work)| {
+            let options: Vec<(String, String)> = f
+                .storage
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (k, _) in &options {
+                l.provenance.push((
+                    "storage",
+                    format!("{k} = (set)"),
+                    Origin::File(l.file_path.clone().unwrap_or_default()),
+                ));
+            }
+            l.provenance.push((
+                "work_dir (the lake's local cache)",
+                work.display().to_string(),
+                Origin::Default,
+            ));
+            (LakeSettings { url, options }, work)
+        });
         let concurrency = pick!(l, args, f, concurrency, defaults::CONCURRENCY)?;
         let ok = (1..=1024).contains(&concurrency);
         l.check("--concurrency", concurrency, ok, "expected 1 to 1024")?;
@@ -759,6 +829,23 @@ impl Settings {
         client.backoff_max = positive_secs(&l, "--max-backoff", max_backoff)?;
         client.http2 = http2;
         let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+        let (out, lake) = match lake {
+            Some((mut settings, work)) => {
+                if let Some(s) = shard {
+                    // the shard's part of the lake, as of a local root
+                    let mut path = settings.url.path().trim_end_matches('/').to_owned();
+                    path.push_str(&format!(
+                        "/{}/shard={}-of-{}",
+                        crate::layout::SHARDS_DIR,
+                        s.index,
+                        s.count
+                    ));
+                    settings.url.set_path(&path);
+                }
+                (work, Some(settings))
+            }
+            None => (out, None),
+        };
         let out = match shard {
             Some(s) => crate::layout::shard_root(&out, s.index, s.count),
             None => out,
@@ -779,6 +866,8 @@ impl Settings {
             date,
             publications,
             out,
+            lake,
+            table_format,
             source: args.source.clone(),
             shard,
             shard_sources: Vec::new(),

@@ -298,6 +298,14 @@ impl PageLog {
         Ok(())
     }
 
+    /// Where the last whole record ends: what may be copied without copying half a record
+    /// (the lake's uploader copies the log in segments up to here).
+    pub fn whole_len(&self) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        self.catch_up(&mut state)?;
+        Ok(state.end)
+    }
+
     /// Makes the log ready for appending now (read to its end, a torn tail cut), so that the
     /// first append does not do it on an async worker. Creates nothing.
     pub fn prepare(&self) -> Result<(), StoreError> {

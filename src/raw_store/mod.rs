@@ -218,6 +218,11 @@ impl RawStore {
         })
     }
 
+    /// The page log's file, and where its last whole record ends (0 without a log).
+    pub fn log_extent(&self) -> Result<(PathBuf, u64), StoreError> {
+        Ok((self.root.join(log::LOG_FILE), self.log().whole_len()?))
+    }
+
     fn log(&self) -> &log::PageLog {
         self.log.get_or_init(|| log::shared(&self.root))
     }

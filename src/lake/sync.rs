@@ -1,0 +1,600 @@
+//! Keeping a lake in step with its local work directory: what a run pulls before it starts,
+//! the raw store's upload while it runs, and the publish after it.
+//!
+//! The raw store is synced as its page log ([`crate::raw_store::log`]): the log only grows,
+//! by whole records, so its bytes between two offsets are a valid log of their own. The
+//! uploader puts each new stretch as an immutable segment, `raw/date=D/pages/<run id>-<seq>.log`,
+//! and `_lake.json` in the local store records which segments the local log holds and how far
+//! it is in the lake. A work directory that lacks segments (a run killed on another machine, a
+//! cache deleted) appends them to its log before the run reads it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::delta::{Committed, DeltaTable};
+use object_store::ObjectStoreExt;
+
+use super::Lake;
+use crate::error::LakeError;
+use crate::layout::{csv_file, date_dir_name, parquet_file, partition_dir, Kind, MANIFEST_FILE};
+use crate::raw_store::{RawStore, HARVEST_FILE, ORIGIN_FILE};
+use crate::schema;
+
+/// How often the uploader puts the page log's new records (what a kill -9 can lose).
+pub const UPLOAD_EVERY: Duration = Duration::from_secs(5);
+
+/// The local record of a raw store's sync, `_lake.json` in the store.
+pub const SYNC_FILE: &str = "_lake.json";
+
+/// Where a date's manifest is in the lake: `published/date=D/_manifest.json`.
+pub fn manifest_key(date: &str) -> String {
+    format!("{PUBLISHED}/{}/{MANIFEST_FILE}", date_dir_name(date))
+}
+
+/// The lake's directory of published dates' manifests and CSV reports.
+pub const PUBLISHED: &str = "published";
+
+fn raw_key(date: &str, name: &str) -> String {
+    format!("{}/{}/{name}", Kind::Raw.dir_name(), date_dir_name(date))
+}
+
+fn segments_prefix(date: &str) -> String {
+    raw_key(date, "pages")
+}
+
+/// A table's or report's Delta table in the lake: `tables/<name>` or `reports/<name>`.
+pub fn table_dir(kind: Kind, name: &str) -> String {
+    format!("{}/{name}", kind.dir_name())
+}
+
+/// The tables and reports a date publishes, in commit order.
+pub fn published_tables() -> Vec<(Kind, &'static str)> {
+    schema::TABLES
+        .iter()
+        .map(|t| (Kind::Tables, *t))
+        .chain(schema::REPORTS.iter().map(|r| (Kind::Reports, *r)))
+        .collect()
+}
+
+/// What `_lake.json` records.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct SyncState {
+    /// The segments the local log holds (pulled or uploaded).
+    segments: BTreeSet<String>,
+    /// The local log is in the lake up to this offset.
+    synced_to: u64,
+}
+
+fn read_state(store: &Path) -> SyncState {
+    std::fs::read(store.join(SYNC_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_state(store: &Path, state: &SyncState) -> Result<(), LakeError> {
+    let path = store.join(SYNC_FILE);
+    let bytes = serde_json::to_vec_pretty(state).unwrap_or_default();
+    crate::atomic_file::write_atomic(&path, &bytes, false).map_err(|e| LakeError::Local {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// What a pull brought.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// Segments appended to local page logs.
+    pub segments: usize,
+    pub bytes: u64,
+    /// Files downloaded (manifests, records, table files).
+    pub files: usize,
+}
+
+/// The dates the lake has published (their manifests), in order.
+pub async fn published_dates(lake: &Lake) -> Result<Vec<String>, LakeError> {
+    let mut dates = Vec::new();
+    for (key, _) in lake.list(PUBLISHED).await? {
+        let mut parts = key.split('/');
+        if let (Some(_), Some(dir), Some(MANIFEST_FILE), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            if let Some(d) = crate::layout::date_of_dir_name(dir) {
+                if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok() {
+                    dates.push(d.to_owned());
+                }
+            }
+        }
+    }
+    Ok(dates)
+}
+
+/// Pulls what a run of `date` reads into the work directory `work`:
+/// - the date's raw store (segments the local log lacks, its origin and harvest records) and
+///   its manifest, if the lake has one;
+/// - every earlier published date's manifest and harvest record (small: what `--incremental`
+///   decides from);
+/// - the latest earlier date's tables and reports (what `author_changes` compares with);
+/// - with `incremental`, the raw stores of the dates since the latest full run (what is carried).
+pub async fn pull(
+    lake: &Lake,
+    work: &Path,
+    date: &str,
+    incremental: bool,
+) -> Result<Pulled, LakeError> {
+    let mut pulled = Pulled::default();
+    let dates = published_dates(lake).await?;
+    pull_raw(lake, work, date, &mut pulled).await?;
+    if dates.iter().any(|d| d == date) {
+        pull_manifest(lake, work, date, &mut pulled).await?;
+    }
+    let earlier: Vec<&String> = dates.iter().filter(|d| d.as_str() < date).collect();
+    for d in &earlier {
+        pull_manifest(lake, work, d, &mut pulled).await?;
+        for name in [HARVEST_FILE, ORIGIN_FILE] {
+            let local = partition_dir(work, Kind::Raw, d).join(name);
+            if !local.exists() && lake.download(&raw_key(d, name), &local).await? {
+                pulled.files += 1;
+            }
+        }
+    }
+    if let Some(previous) = earlier.last() {
+        pull_date_tables(lake, work, previous, &mut pulled).await?;
+    }
+    if incremental {
+        // a full run carries nothing: the chains of carried pages start at the latest one
+        let mut since = None;
+        for d in earlier.iter().rev() {
+            let record = RawStore::for_date(work, d).harvest_record().ok().flatten();
+            if record.is_some_and(|r| !r.incremental) {
+                since = Some(d.as_str());
+                break;
+            }
+        }
+        for d in earlier
+            .iter()
+            .filter(|d| since.is_some_and(|s| d.as_str() >= s))
+        {
+            pull_raw(lake, work, d, &mut pulled).await?;
+        }
+    }
+    if pulled != Pulled::default() {
+        tracing::info!(
+            lake = %lake.url(),
+            segments = pulled.segments,
+            bytes = pulled.bytes,
+            files = pulled.files,
+            "LakePulled"
+        );
+    }
+    Ok(pulled)
+}
+
+/// Pulls `date`'s manifest from the lake, if it has one (`etl schedule` judges from it whether
+/// the date is done).
+pub async fn pull_published(lake: &Lake, work: &Path, date: &str) -> Result<(), LakeError> {
+    pull_manifest(lake, work, date, &mut Pulled::default()).await
+}
+
+async fn pull_manifest(
+    lake: &Lake,
+    work: &Path,
+    date: &str,
+    pulled: &mut Pulled,
+) -> Result<(), LakeError> {
+    let local = crate::layout::manifest_path(work, date);
+    let remote = lake.get(&manifest_key(date)).await?;
+    let Some(remote) = remote else {
+        return Ok(());
+    };
+    if std::fs::read(&local).ok().as_deref() != Some(&remote[..]) {
+        write_local(&local, &remote)?;
+        pulled.files += 1;
+    }
+    Ok(())
+}
+
+fn write_local(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
+    crate::atomic_file::write_atomic(path, bytes, false).map_err(|e| LakeError::Local {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Downloads `date`'s live file of every table and report (its latest snapshot) to the local
+/// layout, unless the local copy is that file already.
+async fn pull_date_tables(
+    lake: &Lake,
+    work: &Path,
+    date: &str,
+    pulled: &mut Pulled,
+) -> Result<(), LakeError> {
+    for (kind, name) in published_tables() {
+        let table = DeltaTable::new(lake, &table_dir(kind, name));
+        let snapshot = table.snapshot(None).await?;
+        let files = snapshot.files_of(date);
+        let file = match files.as_slice() {
+            [] => continue,
+            [one] => *one,
+            many => {
+                return Err(LakeError::Delta {
+                    table: table.url(),
+                    reason: format!(
+                        "date {date} has {} files; medium-etl writes one a date",
+                        many.len()
+                    ),
+                })
+            }
+        };
+        let dir = partition_dir(work, kind, date);
+        let local = dir.join(parquet_file(name));
+        // which lake file the local copy is, beside it
+        let marker = dir.join(format!(".{name}.lake"));
+        if std::fs::read_to_string(&marker).ok().as_deref() == Some(file.path.as_str())
+            && local.exists()
+        {
+            continue;
+        }
+        let key = format!("{}/{}", table_dir(kind, name), file.path);
+        if !lake.download(&key, &local).await? {
+            return Err(LakeError::Delta {
+                table: table.url(),
+                reason: format!("its log names {}, which is not there", file.path),
+            });
+        }
+        write_local(&marker, file.path.as_bytes())?;
+        pulled.files += 1;
+    }
+    Ok(())
+}
+
+/// Appends the lake's segments of `date` that the local page log lacks, after uploading what
+/// the local log holds and the lake does not (pages a run here fetched before it was killed).
+async fn pull_raw(
+    lake: &Lake,
+    work: &Path,
+    date: &str,
+    pulled: &mut Pulled,
+) -> Result<(), LakeError> {
+    let store = RawStore::for_date(work, date);
+    let dir = store.root().to_path_buf();
+    let remote = lake.list(&segments_prefix(date)).await?;
+    let local_log = dir.join(crate::raw_store::log::LOG_FILE);
+    if remote.is_empty() && !local_log.exists() {
+        // nothing either side; the date's records still may be in the lake
+        for name in [HARVEST_FILE, ORIGIN_FILE] {
+            if lake.download(&raw_key(date, name), &dir.join(name)).await? {
+                pulled.files += 1;
+            }
+        }
+        return Ok(());
+    }
+    // cut a torn tail, and put what only this machine has first (under a name no other
+    // machine's segment has)
+    store
+        .prepare_for_appending()
+        .map_err(|e| LakeError::Local {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
+    let name = format!("local-{}", crate::lock::RunId::new(chrono::Utc::now()));
+    let mut uploader = RawUploader::new(lake.clone(), store.clone(), date, &name);
+    uploader.flush().await?;
+    drop(uploader);
+    let mut state = read_state(&dir);
+    let missing: Vec<&(String, u64)> = remote
+        .iter()
+        .filter(|(key, _)| {
+            let name = key.rsplit('/').next().unwrap_or_default();
+            !state.segments.contains(name)
+        })
+        .collect();
+    if !missing.is_empty() {
+        std::fs::create_dir_all(&dir).map_err(|e| LakeError::Local {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&local_log)
+            .await
+            .map_err(|e| LakeError::Local {
+                path: local_log.clone(),
+                message: e.to_string(),
+            })?;
+        for (key, _) in missing {
+            let n = lake.append_to(key, &mut file, &local_log).await?;
+            file.flush().await.map_err(|e| LakeError::Local {
+                path: local_log.clone(),
+                message: e.to_string(),
+            })?;
+            state
+                .segments
+                .insert(key.rsplit('/').next().unwrap_or_default().to_owned());
+            pulled.segments += 1;
+            pulled.bytes += n;
+        }
+        file.sync_all().await.map_err(|e| LakeError::Local {
+            path: local_log.clone(),
+            message: e.to_string(),
+        })?;
+        state.synced_to = std::fs::metadata(&local_log).map(|m| m.len()).unwrap_or(0);
+        write_state(&dir, &state)?;
+    }
+    // the lake's records are the newest whole ones (a run elsewhere wrote them last)
+    for name in [HARVEST_FILE, ORIGIN_FILE] {
+        if let Some(bytes) = lake.get(&raw_key(date, name)).await? {
+            let local = dir.join(name);
+            if std::fs::read(&local).ok().as_deref() != Some(&bytes[..]) {
+                write_local(&local, &bytes)?;
+                pulled.files += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts a raw store's new page-log records in the lake as segments, and its records.
+pub struct RawUploader {
+    lake: Lake,
+    store: RawStore,
+    date: String,
+    run_id: String,
+    seq: u32,
+    /// The records' bytes last put, so an unchanged one is not put again.
+    records: BTreeMap<&'static str, Vec<u8>>,
+}
+
+impl RawUploader {
+    pub fn new(lake: Lake, store: RawStore, date: &str, run_id: &str) -> RawUploader {
+        RawUploader {
+            lake,
+            store,
+            date: date.to_owned(),
+            run_id: run_id.to_owned(),
+            seq: 0,
+            records: BTreeMap::new(),
+        }
+    }
+
+    /// Puts the records appended since the last flush as one segment, then the origin and
+    /// harvest records if they changed.
+    pub async fn flush(&mut self) -> Result<u64, LakeError> {
+        let dir = self.store.root().to_path_buf();
+        let (log, end) = self.store.log_extent().map_err(|e| LakeError::Local {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
+        let mut state = read_state(&dir);
+        let mut put = 0;
+        if end > state.synced_to {
+            self.seq += 1;
+            let name = format!("{}-{:06}.log", self.run_id, self.seq);
+            let key = format!("{}/{name}", segments_prefix(&self.date));
+            put = self
+                .lake
+                .upload_range(&log, state.synced_to, end - state.synced_to, &key)
+                .await?;
+            state.segments.insert(name);
+            state.synced_to = end;
+            write_state(&dir, &state)?;
+        } else if end < state.synced_to {
+            // the log was cut shorter than what was put (a torn tail after the put cannot
+            // be: only whole records are put); trust the log
+            state.synced_to = end;
+            write_state(&dir, &state)?;
+        }
+        for name in [ORIGIN_FILE, HARVEST_FILE] {
+            let Ok(bytes) = std::fs::read(dir.join(name)) else {
+                continue;
+            };
+            if self.records.get(name) != Some(&bytes) {
+                self.lake
+                    .put(&raw_key(&self.date, name), Bytes::from(bytes.clone()))
+                    .await?;
+                self.records.insert(name, bytes);
+            }
+        }
+        Ok(put)
+    }
+}
+
+/// The uploader of a running harvest: flushes every [`UPLOAD_EVERY`] until finished.
+pub struct Uploading {
+    stop: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<(RawUploader, Result<(), LakeError>)>,
+}
+
+impl Uploading {
+    pub fn start(mut uploader: RawUploader, every: Duration) -> Uploading {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stopped.notified() => return (uploader, Ok(())),
+                }
+                if let Err(e) = uploader.flush().await {
+                    // the next flush tries again; the last one's error is the run's
+                    tracing::warn!(error = %e, "LakeUploadFailed");
+                }
+            }
+        });
+        Uploading { stop, task }
+    }
+
+    /// Stops the ticks and flushes what is left.
+    pub async fn finish(self) -> Result<(), LakeError> {
+        self.stop.notify_one();
+        let (mut uploader, _) = self.task.await.map_err(|e| LakeError::Store {
+            url: "the raw store's uploader".into(),
+            message: e.to_string(),
+        })?;
+        uploader.flush().await.map(drop)
+    }
+}
+
+/// What a publish to the lake committed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct LakePublished {
+    pub url: String,
+    /// `tables/authors` → the version committed.
+    pub versions: BTreeMap<String, u64>,
+    /// Versions other writers took first, retried.
+    pub conflicts: u32,
+}
+
+/// Publishes `date` from the work directory: one Delta commit a table and report, then the
+/// CSV reports, then the manifest (with the versions committed), which says the date is
+/// published.
+pub async fn publish(
+    lake: &Lake,
+    work: &Path,
+    date: &str,
+    run_id: &str,
+) -> Result<LakePublished, LakeError> {
+    let mut commits = Vec::new();
+    for (kind, name) in published_tables() {
+        let file = partition_dir(work, kind, date).join(parquet_file(name));
+        let lake = lake.clone();
+        let run_id = run_id.to_owned();
+        let date = date.to_owned();
+        commits.push(async move {
+            let (schema, rows) = parquet_schema(&file)?;
+            let table = DeltaTable::new(&lake, &table_dir(kind, name));
+            let committed: Committed = table
+                .replace_date(&date, &file, &schema, rows, &run_id)
+                .await?;
+            Ok::<_, LakeError>((table_dir(kind, name), committed))
+        });
+    }
+    let mut published = LakePublished {
+        url: lake.url().to_owned(),
+        ..Default::default()
+    };
+    for (dir, committed) in futures_util::future::try_join_all(commits).await? {
+        published.conflicts += committed.conflicts;
+        published.versions.insert(dir, committed.version);
+    }
+    let reports = partition_dir(work, Kind::Reports, date);
+    for name in schema::REPORTS {
+        let csv = csv_file(name);
+        let key = format!("{PUBLISHED}/{}/{csv}", date_dir_name(date));
+        lake.upload(&reports.join(&csv), &key).await?;
+    }
+    let manifest_path = reports.join(MANIFEST_FILE);
+    let mut manifest: serde_json::Value = std::fs::read(&manifest_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| LakeError::Local {
+            path: manifest_path.clone(),
+            message: "the date's manifest is missing or not JSON".into(),
+        })?;
+    if let Some(m) = manifest.as_object_mut() {
+        m.insert(
+            "lake".into(),
+            serde_json::to_value(&published).unwrap_or_default(),
+        );
+    }
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    lake.put(&manifest_key(date), Bytes::from(bytes.clone()))
+        .await?;
+    write_local(&manifest_path, &bytes)?;
+    tracing::info!(date, lake = %lake.url(), conflicts = published.conflicts, "LakePublished");
+    Ok(published)
+}
+
+/// A local Parquet file's Arrow schema and row count.
+fn parquet_schema(path: &PathBuf) -> Result<(arrow::datatypes::Schema, u64), LakeError> {
+    let bad = |message: String| LakeError::Local {
+        path: path.clone(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| bad(e.to_string()))?;
+    let rows = builder.metadata().file_metadata().num_rows();
+    let mut schema = builder.schema().as_ref().clone();
+    schema.metadata.clear();
+    Ok((schema, u64::try_from(rows).unwrap_or(0)))
+}
+
+impl Lake {
+    /// Streams `rel` onto the end of the open local `file`; the bytes appended.
+    pub async fn append_to(
+        &self,
+        rel: &str,
+        file: &mut tokio::fs::File,
+        path: &Path,
+    ) -> Result<u64, LakeError> {
+        use futures_util::StreamExt;
+        let got = self
+            .store
+            .get(&self.path(rel))
+            .await
+            .map_err(|e| self.error(rel, e))?;
+        let mut stream = got.into_stream();
+        let mut n = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.error(rel, e))?;
+            file.write_all(&chunk).await.map_err(|e| LakeError::Local {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            n += chunk.len() as u64;
+        }
+        Ok(n)
+    }
+
+    /// Uploads `len` bytes of the local file `from` from `offset` to `rel`.
+    pub async fn upload_range(
+        &self,
+        from: &Path,
+        offset: u64,
+        len: u64,
+        rel: &str,
+    ) -> Result<u64, LakeError> {
+        let io = |e: std::io::Error| LakeError::Local {
+            path: from.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut file = tokio::fs::File::open(from).await.map_err(io)?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(io)?;
+        let mut part = file.take(len);
+        let mut writer = object_store::buffered::BufWriter::with_capacity(
+            self.store.clone(),
+            self.path(rel),
+            super::UPLOAD_PART,
+        );
+        let fail = |e: std::io::Error| LakeError::Store {
+            url: self.url_of(rel),
+            message: e.to_string(),
+        };
+        match tokio::io::copy(&mut part, &mut writer).await {
+            Ok(n) if n == len => {
+                writer.shutdown().await.map_err(fail)?;
+                Ok(n)
+            }
+            Ok(n) => {
+                let _ = writer.abort().await;
+                Err(io(std::io::Error::other(format!(
+                    "{n} of {len} bytes could be read"
+                ))))
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(fail(e))
+            }
+        }
+    }
+}
