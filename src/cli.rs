@@ -124,9 +124,18 @@ pub struct ServeArgs {
     /// Address to listen on (loopback by default; 0.0.0.0 exposes it to the network).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
-    /// The output root to serve (as given to `etl run --out`).
-    #[arg(long, value_name = "DIR", default_value = defaults::OUT)]
+    /// The output root to serve (as given to `etl run --out`): a directory, or a lake on
+    /// object storage (s3://bucket/prefix, reached with the AWS_* variables), whose reports are
+    /// mirrored into --work-dir and refreshed every --refresh-every seconds.
+    #[arg(long, value_name = "DIR|URL", default_value = defaults::OUT)]
     pub data: PathBuf,
+    /// With a lake: where its reports are mirrored [default: as etl run's --work-dir].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// With a lake: look for newly published dates this often.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub refresh_every: u64,
     /// Connections open at once, at most (more wait; lowered to fit the open-file limit).
     #[arg(long, value_name = "N", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
@@ -240,6 +249,9 @@ pub struct RunArgs {
     /// ~/.cache/medium-etl/<scheme>/<bucket>/<prefix>; OUT/.work for a local Delta output]
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+
+    #[arg(long, value_name = "SECS", help = defaults::help("With a lake: upload the raw store's new pages this often (what a killed run can lose)", defaults::UPLOAD_EVERY_SECS))]
+    pub upload_every: Option<f64>,
 
     #[arg(long, value_name = "N", help = defaults::help("Requests in flight at once, across all authors", defaults::CONCURRENCY))]
     pub concurrency: Option<usize>,

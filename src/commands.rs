@@ -45,6 +45,22 @@ pub fn publish(args: &PublishArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Some(lake) = &settings.lake {
+        // the shards' raw stores and manifests, from their parts of the lake
+        let date = settings.date.to_string();
+        let pulled = runtime().and_then(|rt| {
+            rt.block_on(medium_etl::lake::sync::pull_shards(
+                lake,
+                &settings.out,
+                &date,
+                args.shards,
+            ))
+            .map_err(RunError::from)
+        });
+        if let Err(e) = pulled {
+            return fail(&e);
+        }
+    }
     match medium_etl::shards::publish_settings(settings, args.shards) {
         // the shards' locks are held until the publish ends
         Ok(publish) => {
@@ -211,6 +227,46 @@ async fn stop_on_signal(stop: CancelFlag, stopped: Arc<tokio::sync::Notify>) {
     stopped.notify_waiters();
 }
 
+/// For `etl serve --data s3://…`: mirrors the lake's published reports into the work
+/// directory now and every `--refresh-every` seconds after; the directory to serve.
+async fn serve_lake(args: &ServeArgs) -> Result<Option<std::path::PathBuf>, RunError> {
+    use medium_etl::lake::{sync, Lake, LakeSettings};
+    let text = args.data.to_string_lossy().into_owned();
+    if !medium_etl::lake::is_url(&text) {
+        return Ok(None);
+    }
+    let url = url::Url::parse(&text).map_err(|e| {
+        RunError::Lake(medium_etl::error::LakeError::Open {
+            url: text.clone(),
+            reason: e.to_string(),
+        })
+    })?;
+    let work = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| medium_etl::lake::default_work_dir(&url));
+    let lake = Lake::open(&LakeSettings {
+        url,
+        options: Vec::new(),
+        upload_every: Duration::from_secs(5),
+    })?;
+    let pulled = sync::mirror_published(&lake, &work).await?;
+    tracing::info!(lake = %lake.url(), work = %work.display(), files = pulled.files, "LakeMirrored");
+    let every = Duration::from_secs(args.refresh_every);
+    let mirror = work.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match sync::mirror_published(&lake, &mirror).await {
+                Ok(p) if p.files > 0 => tracing::info!(files = p.files, "LakeMirrored"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "LakeMirrorFailed"),
+            }
+        }
+    });
+    Ok(Some(work))
+}
+
 /// `etl serve`: the partitions over HTTP until SIGINT.
 pub fn serve(args: &ServeArgs) -> u8 {
     init_logs(args.log_format, "info");
@@ -219,7 +275,12 @@ pub fn serve(args: &ServeArgs) -> u8 {
         Err(e) => return fail(&e),
     };
     rt.block_on(async {
-        let mut server = match serve::start(args.addr, args.data.clone(), args.limits()).await {
+        let data = match serve_lake(args).await {
+            Ok(Some(work)) => work,
+            Ok(None) => args.data.clone(),
+            Err(e) => return fail(&e),
+        };
+        let mut server = match serve::start(args.addr, data, args.limits()).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!(

@@ -88,6 +88,10 @@ pub async fn run_locked(
     lock: DateLock,
     run_id: RunId,
 ) -> Result<RunOutcome, RunError> {
+    if let (Some(from), Some(dir)) = (&settings.source_lake, &settings.source) {
+        let pulled = crate::lake::sync::pull_source(from, dir).await?;
+        tracing::info!(source = %from.url, segments = pulled.segments, bytes = pulled.bytes, "SourcePulled");
+    }
     let Some(lake_settings) = &settings.lake else {
         return run_local(settings, cancel, lock, run_id).await;
     };
@@ -98,10 +102,10 @@ pub async fn run_locked(
     let uploader = sync::RawUploader::new(
         lake.clone(),
         RawStore::for_date(&settings.out, &date),
-        &date,
+        &sync::raw_prefix(&date),
         run_id.as_str(),
     );
-    let uploading = sync::Uploading::start(uploader, sync::UPLOAD_EVERY);
+    let uploading = sync::Uploading::start(uploader, lake_settings.upload_every);
     let ran = run_local(settings, cancel, lock, run_id.clone()).await;
     let uploaded = uploading.finish().await;
     let mut outcome = ran?;

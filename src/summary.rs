@@ -185,6 +185,23 @@ fn written(s: &mut String, outcome: &RunOutcome) {
         schema::AUTHOR_CHANGES,
         MANIFEST_FILE
     );
+    if let Some(lake) = &outcome.lake {
+        let versions: Vec<String> = lake
+            .versions
+            .iter()
+            .map(|(table, v)| format!("{} v{v}", table.rsplit('/').next().unwrap_or(table)))
+            .collect();
+        let conflicts = match lake.conflicts {
+            0 => String::new(),
+            n => format!("; {n} commit(s) retried after another writer's"),
+        };
+        let _ = writeln!(
+            s,
+            "  lake: {} (Delta: {}{conflicts})",
+            lake.url,
+            versions.join(", ")
+        );
+    }
 }
 
 fn failures(s: &mut String, outcome: &RunOutcome) {

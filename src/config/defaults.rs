@@ -33,6 +33,8 @@ pub const FULL_EVERY_DAYS: u32 = 7;
 pub const MAX_DRIFT_PCT: f64 = 50.0;
 /// HTTP/1.1 only: Cloudflare refuses HTTP/2 from clients that are not browsers.
 pub const HTTP2: bool = false;
+/// With a lake: the page log's new records are uploaded this often (what a kill -9 can lose).
+pub const UPLOAD_EVERY_SECS: f64 = 5.0;
 /// The config file read when it exists and none is named.
 pub const CONFIG_FILE: &str = "etl.toml";
 /// Names the tool and where it comes from (Medium refuses requests without a User-Agent).

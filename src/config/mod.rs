@@ -259,6 +259,7 @@ pub struct FileConfig {
     pub schedule: Option<ScheduleConfig>,
     pub table_format: Option<TableFormat>,
     pub work_dir: Option<PathBuf>,
+    pub upload_every: Option<f64>,
     /// `[storage]`: object_store options for an `s3://`, `gs://` or `az://` `out`
     /// (`aws_endpoint = "http://127.0.0.1:9000"`, `aws_region`, …).
     pub storage: Option<std::collections::BTreeMap<String, String>>,
@@ -427,6 +428,9 @@ pub struct Settings {
     pub table_format: TableFormat,
     /// Replay from this raw store instead of the network.
     pub source: Option<PathBuf>,
+    /// `--source s3://…/raw/date=D`: the raw store in a lake that `source` is a local copy of
+    /// (brought before the run).
+    pub source_lake: Option<LakeSettings>,
     /// `--shard K/N`: harvest only the authors of this shard.
     pub shard: Option<Shard>,
     /// Replay from these raw stores, the first that holds a page answering (`etl publish`:
@@ -697,6 +701,8 @@ impl Settings {
             "delta on object storage: it has no rename, so hive Parquet files could not be published whole",
         )?;
         let work_dir = pick_opt!(l, args, f, work_dir, None)?;
+        let upload_every = pick!(l, args, f, upload_every, defaults::UPLOAD_EVERY_SECS)?;
+        let upload_every = positive_secs(&l, "--upload-every", upload_every)?;
         let lake = match (remote, table_format) {
             (false, TableFormat::Parquet) => None,
             (true, _) => {
@@ -742,7 +748,14 @@ impl Settings {
                 work.display().to_string(),
                 Origin::Default,
             ));
-            (LakeSettings { url, options }, work)
+            (
+                LakeSettings {
+                    url,
+                    options,
+                    upload_every,
+                },
+                work,
+            )
         });
         let concurrency = pick!(l, args, f, concurrency, defaults::CONCURRENCY)?;
         let ok = (1..=1024).contains(&concurrency);
@@ -806,7 +819,17 @@ impl Settings {
             let origin = Origin::File(l.file_path.clone().unwrap_or_default());
             l.provenance.push(("schedule", s.to_string(), origin));
         }
-        if let Some(dir) = &args.source {
+        let source_url = match &args.source {
+            Some(dir) if crate::lake::is_url(&dir.to_string_lossy()) => {
+                let text = dir.to_string_lossy().into_owned();
+                Some(url::Url::parse(&text).map_err(|e| ConfigError::Source {
+                    path: dir.clone(),
+                    reason: format!("not a URL: {e}"),
+                })?)
+            }
+            _ => None,
+        };
+        if let Some(dir) = args.source.as_ref().filter(|_| source_url.is_none()) {
             if !dir.is_dir() {
                 return Err(ConfigError::Source {
                     path: dir.clone(),
@@ -850,6 +873,24 @@ impl Settings {
             Some(s) => crate::layout::shard_root(&out, s.index, s.count),
             None => out,
         };
+        // a raw store in a lake is replayed from a local copy, kept under the output root
+        let (source, source_lake) = match source_url {
+            Some(url) => {
+                let dir = out.join(".sources").join(crate::lake::url_dir(&url));
+                let settings = LakeSettings {
+                    url,
+                    options: f
+                        .storage
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    upload_every,
+                };
+                (Some(dir), Some(settings))
+            }
+            None => (args.source.clone(), None),
+        };
         if let Some(s) = shard {
             // clap reads ETL_SHARD itself: say which of the two it was
             let origin = match std::env::var("ETL_SHARD") {
@@ -868,7 +909,8 @@ impl Settings {
             out,
             lake,
             table_format,
-            source: args.source.clone(),
+            source,
+            source_lake,
             shard,
             shard_sources: Vec::new(),
             refresh: args.refresh,

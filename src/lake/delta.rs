@@ -434,6 +434,7 @@ mod tests {
         Lake::open(&LakeSettings {
             url: url::Url::parse("memory:///lake").unwrap(),
             options: vec![],
+            upload_every: std::time::Duration::from_secs(5),
         })
         .unwrap()
     }

@@ -75,6 +75,8 @@ pub struct LakeSettings {
     /// `object_store` options (`aws_endpoint`, `aws_region`, …) from the config file's
     /// `[storage]` table; the `AWS_*`, `GOOGLE_*` and `AZURE_*` variables are read as well.
     pub options: Vec<(String, String)>,
+    /// How often a running harvest uploads its new pages (`--upload-every`).
+    pub upload_every: std::time::Duration,
 }
 
 /// Whether `--out` names object storage (a URL with a scheme) rather than a directory.
@@ -293,6 +295,17 @@ impl Lake {
 
     /// The objects under the prefix `rel`, as paths relative to the lake, sorted.
     pub async fn list(&self, rel: &str) -> Result<Vec<(String, u64)>, LakeError> {
+        Ok(self
+            .list_versions(rel)
+            .await?
+            .into_iter()
+            .map(|(key, size, _)| (key, size))
+            .collect())
+    }
+
+    /// As [`Lake::list`], with each object's version: its size and last modification (what
+    /// tells a replaced object from the copy already here).
+    pub async fn list_versions(&self, rel: &str) -> Result<Vec<(String, u64, String)>, LakeError> {
         let prefix = self.path(rel);
         let metas: Vec<object_store::ObjectMeta> = self
             .store
@@ -301,7 +314,7 @@ impl Lake {
             .await
             .map_err(|e| self.error(rel, e))?;
         let root = self.root.as_ref();
-        let mut out: Vec<(String, u64)> = metas
+        let mut out: Vec<(String, u64, String)> = metas
             .into_iter()
             .map(|m| {
                 let full = m.location.as_ref();
@@ -310,7 +323,13 @@ impl Lake {
                     .unwrap_or(full)
                     .trim_start_matches('/')
                     .to_owned();
-                (rel, m.size)
+                let version = format!(
+                    "{} {} {}",
+                    m.size,
+                    m.last_modified.to_rfc3339(),
+                    m.e_tag.unwrap_or_default()
+                );
+                (rel, m.size, version)
             })
             .collect();
         out.sort();
@@ -329,16 +348,10 @@ impl Lake {
 /// Above this, an upload goes in parts (S3's minimum part is 5 MiB).
 const UPLOAD_PART: usize = 16 << 20;
 
-/// The default work directory of a lake: `$ETL_WORK_DIR`, else
-/// `$XDG_CACHE_HOME/medium-etl/<scheme>/<bucket>/<prefix>` (`~/.cache` without it), else
-/// `.medium-etl-work/…` in the current directory.
-pub fn default_work_dir(url: &url::Url) -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|c| c.join("medium-etl"))
-        .unwrap_or_else(|| PathBuf::from(".medium-etl-work"));
-    let mut dir = base.join(url.scheme());
+/// A URL as a relative directory, `<scheme>/<bucket>/<prefix…>` (`.` and `..` dropped, so it
+/// stays under whatever it is joined to).
+pub fn url_dir(url: &url::Url) -> PathBuf {
+    let mut dir = PathBuf::from(url.scheme());
     for part in url
         .host_str()
         .into_iter()
@@ -348,6 +361,17 @@ pub fn default_work_dir(url: &url::Url) -> PathBuf {
         dir.push(part);
     }
     dir
+}
+
+/// The default work directory of a lake: `$XDG_CACHE_HOME/medium-etl/<scheme>/<bucket>/<prefix>`
+/// (`~/.cache` without it), else `.medium-etl-work/…` in the current directory.
+pub fn default_work_dir(url: &url::Url) -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|c| c.join("medium-etl"))
+        .unwrap_or_else(|| PathBuf::from(".medium-etl-work"));
+    base.join(url_dir(url))
 }
 
 #[cfg(test)]
@@ -376,6 +400,7 @@ mod tests {
         let lake = Lake::open(&LakeSettings {
             url: url::Url::parse("memory:///lake").unwrap(),
             options: vec![],
+            upload_every: std::time::Duration::from_secs(5),
         })
         .unwrap();
         assert!(lake

@@ -26,9 +26,6 @@ use crate::layout::{csv_file, date_dir_name, parquet_file, partition_dir, Kind, 
 use crate::raw_store::{RawStore, HARVEST_FILE, ORIGIN_FILE};
 use crate::schema;
 
-/// How often the uploader puts the page log's new records (what a kill -9 can lose).
-pub const UPLOAD_EVERY: Duration = Duration::from_secs(5);
-
 /// The local record of a raw store's sync, `_lake.json` in the store.
 pub const SYNC_FILE: &str = "_lake.json";
 
@@ -40,12 +37,28 @@ pub fn manifest_key(date: &str) -> String {
 /// The lake's directory of published dates' manifests and CSV reports.
 pub const PUBLISHED: &str = "published";
 
-fn raw_key(date: &str, name: &str) -> String {
-    format!("{}/{}/{name}", Kind::Raw.dir_name(), date_dir_name(date))
+/// Where a date's raw store is in the lake: `raw/date=D`.
+pub fn raw_prefix(date: &str) -> String {
+    format!("{}/{}", Kind::Raw.dir_name(), date_dir_name(date))
 }
 
-fn segments_prefix(date: &str) -> String {
-    raw_key(date, "pages")
+fn raw_key(date: &str, name: &str) -> String {
+    format!("{}/{name}", raw_prefix(date))
+}
+
+/// The directory of a raw store's segments, under its prefix.
+fn segments_of(prefix: &str) -> String {
+    match prefix.trim_matches('/') {
+        "" => "pages".to_owned(),
+        p => format!("{p}/pages"),
+    }
+}
+
+fn key_in(prefix: &str, name: &str) -> String {
+    match prefix.trim_matches('/') {
+        "" => name.to_owned(),
+        p => format!("{p}/{name}"),
+    }
 }
 
 /// A table's or report's Delta table in the lake: `tables/<name>` or `reports/<name>`.
@@ -130,7 +143,8 @@ pub async fn pull(
 ) -> Result<Pulled, LakeError> {
     let mut pulled = Pulled::default();
     let dates = published_dates(lake).await?;
-    pull_raw(lake, work, date, &mut pulled).await?;
+    let store = RawStore::for_date(work, date);
+    pull_store(lake, &raw_prefix(date), &store, &mut pulled).await?;
     if dates.iter().any(|d| d == date) {
         pull_manifest(lake, work, date, &mut pulled).await?;
     }
@@ -161,7 +175,8 @@ pub async fn pull(
             .iter()
             .filter(|d| since.is_some_and(|s| d.as_str() >= s))
         {
-            pull_raw(lake, work, d, &mut pulled).await?;
+            let store = RawStore::for_date(work, d);
+            pull_store(lake, &raw_prefix(d), &store, &mut pulled).await?;
         }
     }
     if pulled != Pulled::default() {
@@ -172,6 +187,85 @@ pub async fn pull(
             files = pulled.files,
             "LakePulled"
         );
+    }
+    Ok(pulled)
+}
+
+/// Pulls what `etl publish --shards count` reads of each shard's part of the lake
+/// (`<lake>/shards/shard=K-of-N`): the date's raw store and manifest, into the shard's root
+/// under the work directory, where a shard run on this machine would have left them.
+pub async fn pull_shards(
+    lake: &super::LakeSettings,
+    work: &Path,
+    date: &str,
+    count: u32,
+) -> Result<Pulled, LakeError> {
+    let mut total = Pulled::default();
+    for index in 0..count {
+        let mut part = lake.clone();
+        let path = format!(
+            "{}/{}/shard={index}-of-{count}",
+            lake.url.path().trim_end_matches('/'),
+            crate::layout::SHARDS_DIR
+        );
+        part.url.set_path(&path);
+        let root = crate::layout::shard_root(work, index, count);
+        let pulled = pull(&Lake::open(&part)?, &root, date, false).await?;
+        total.segments += pulled.segments;
+        total.bytes += pulled.bytes;
+        total.files += pulled.files;
+    }
+    Ok(total)
+}
+
+/// Mirrors every published date's reports (Parquet from the Delta tables, CSV, and last the
+/// manifest) into the work directory, for `etl serve`. A date whose manifest has not changed
+/// since the last mirror is not read again.
+pub async fn mirror_published(lake: &Lake, work: &Path) -> Result<Pulled, LakeError> {
+    let mut pulled = Pulled::default();
+    let mut snapshots = BTreeMap::new();
+    for (key, _, version) in lake.list_versions(PUBLISHED).await? {
+        let mut parts = key.split('/');
+        let (Some(_), Some(dir), Some(MANIFEST_FILE), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Some(date) = crate::layout::date_of_dir_name(dir)
+            .filter(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+        else {
+            continue;
+        };
+        let reports = partition_dir(work, Kind::Reports, date);
+        let marker = reports.join(".manifest.lake");
+        if std::fs::read_to_string(&marker).ok().as_deref() == Some(version.as_str())
+            && reports.join(MANIFEST_FILE).exists()
+        {
+            continue;
+        }
+        for name in schema::REPORTS {
+            let csv = csv_file(name);
+            let key = format!("{PUBLISHED}/{dir}/{csv}");
+            if lake.download(&key, &reports.join(&csv)).await? {
+                pulled.files += 1;
+            }
+            let table = table_dir(Kind::Reports, name);
+            if !snapshots.contains_key(&table) {
+                let snapshot = DeltaTable::new(lake, &table).snapshot(None).await?;
+                snapshots.insert(table.clone(), snapshot);
+            }
+            if let Some([file]) = snapshots.get(&table).map(|s| s.files_of(date)).as_deref() {
+                let key = format!("{table}/{}", file.path);
+                if lake
+                    .download(&key, &reports.join(parquet_file(name)))
+                    .await?
+                {
+                    pulled.files += 1;
+                }
+            }
+        }
+        pull_manifest(lake, work, date, &mut pulled).await?;
+        write_local(&marker, version.as_bytes())?;
     }
     Ok(pulled)
 }
@@ -254,22 +348,40 @@ async fn pull_date_tables(
     Ok(())
 }
 
-/// Appends the lake's segments of `date` that the local page log lacks, after uploading what
-/// the local log holds and the lake does not (pages a run here fetched before it was killed).
-async fn pull_raw(
+/// Brings the raw store at `url` (`s3://…/raw/date=D`) into the local directory `dir`, for
+/// `--source` (a replay from a lake).
+pub async fn pull_source(url: &super::LakeSettings, dir: &Path) -> Result<Pulled, LakeError> {
+    let lake = Lake::open(url)?;
+    let mut pulled = Pulled::default();
+    pull_store(&lake, "", &RawStore::new(dir), &mut pulled).await?;
+    if !dir.join(crate::raw_store::log::LOG_FILE).exists() && pulled.files == 0 {
+        return Err(LakeError::Store {
+            url: lake.url().to_owned(),
+            message: "no raw store there (no pages/ segments, no _harvest.json)".into(),
+        });
+    }
+    Ok(pulled)
+}
+
+/// Appends the lake's segments under `prefix` that the local page log of `store` lacks,
+/// after uploading what the local log holds and the lake does not (pages a run here fetched
+/// before it was killed).
+async fn pull_store(
     lake: &Lake,
-    work: &Path,
-    date: &str,
+    prefix: &str,
+    store: &RawStore,
     pulled: &mut Pulled,
 ) -> Result<(), LakeError> {
-    let store = RawStore::for_date(work, date);
     let dir = store.root().to_path_buf();
-    let remote = lake.list(&segments_prefix(date)).await?;
+    let remote = lake.list(&segments_of(prefix)).await?;
     let local_log = dir.join(crate::raw_store::log::LOG_FILE);
     if remote.is_empty() && !local_log.exists() {
         // nothing either side; the date's records still may be in the lake
         for name in [HARVEST_FILE, ORIGIN_FILE] {
-            if lake.download(&raw_key(date, name), &dir.join(name)).await? {
+            if lake
+                .download(&key_in(prefix, name), &dir.join(name))
+                .await?
+            {
                 pulled.files += 1;
             }
         }
@@ -284,7 +396,7 @@ async fn pull_raw(
             message: e.to_string(),
         })?;
     let name = format!("local-{}", crate::lock::RunId::new(chrono::Utc::now()));
-    let mut uploader = RawUploader::new(lake.clone(), store.clone(), date, &name);
+    let mut uploader = RawUploader::new(lake.clone(), store.clone(), prefix, &name);
     uploader.flush().await?;
     drop(uploader);
     let mut state = read_state(&dir);
@@ -330,7 +442,7 @@ async fn pull_raw(
     }
     // the lake's records are the newest whole ones (a run elsewhere wrote them last)
     for name in [HARVEST_FILE, ORIGIN_FILE] {
-        if let Some(bytes) = lake.get(&raw_key(date, name)).await? {
+        if let Some(bytes) = lake.get(&key_in(prefix, name)).await? {
             let local = dir.join(name);
             if std::fs::read(&local).ok().as_deref() != Some(&bytes[..]) {
                 write_local(&local, &bytes)?;
@@ -345,7 +457,8 @@ async fn pull_raw(
 pub struct RawUploader {
     lake: Lake,
     store: RawStore,
-    date: String,
+    /// The store's place in the lake (`raw/date=D`).
+    prefix: String,
     run_id: String,
     seq: u32,
     /// The records' bytes last put, so an unchanged one is not put again.
@@ -353,11 +466,11 @@ pub struct RawUploader {
 }
 
 impl RawUploader {
-    pub fn new(lake: Lake, store: RawStore, date: &str, run_id: &str) -> RawUploader {
+    pub fn new(lake: Lake, store: RawStore, prefix: &str, run_id: &str) -> RawUploader {
         RawUploader {
             lake,
             store,
-            date: date.to_owned(),
+            prefix: prefix.to_owned(),
             run_id: run_id.to_owned(),
             seq: 0,
             records: BTreeMap::new(),
@@ -377,7 +490,7 @@ impl RawUploader {
         if end > state.synced_to {
             self.seq += 1;
             let name = format!("{}-{:06}.log", self.run_id, self.seq);
-            let key = format!("{}/{name}", segments_prefix(&self.date));
+            let key = format!("{}/{name}", segments_of(&self.prefix));
             put = self
                 .lake
                 .upload_range(&log, state.synced_to, end - state.synced_to, &key)
@@ -397,7 +510,7 @@ impl RawUploader {
             };
             if self.records.get(name) != Some(&bytes) {
                 self.lake
-                    .put(&raw_key(&self.date, name), Bytes::from(bytes.clone()))
+                    .put(&key_in(&self.prefix, name), Bytes::from(bytes.clone()))
                     .await?;
                 self.records.insert(name, bytes);
             }
