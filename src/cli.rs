@@ -253,6 +253,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", help = defaults::help("With a lake: upload the raw store's new pages this often (what a killed run can lose)", defaults::UPLOAD_EVERY_SECS))]
     pub upload_every: Option<f64>,
 
+    #[arg(long, value_name = "SECS", help = defaults::help("With a lake: the date's lease (one writer at a time) lasts this long unrenewed, so a killed run keeps others out this long", defaults::LEASE_SECS))]
+    pub lease_secs: Option<f64>,
+
     #[arg(long, value_name = "N", help = defaults::help("Requests in flight at once, across all authors", defaults::CONCURRENCY))]
     pub concurrency: Option<usize>,
 

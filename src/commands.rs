@@ -244,11 +244,13 @@ async fn serve_lake(args: &ServeArgs) -> Result<Option<std::path::PathBuf>, RunE
     let work = args
         .work_dir
         .clone()
-        .unwrap_or_else(|| medium_etl::lake::default_work_dir(&url));
+        // beside etl run's work directory, not in it: the mirror writes no run's files
+        .unwrap_or_else(|| medium_etl::lake::default_work_dir(&url).join(".serve"));
     let lake = Lake::open(&LakeSettings {
         url,
         options: Vec::new(),
         upload_every: Duration::from_secs(5),
+        lease_ttl: Duration::from_secs(120),
     })?;
     let pulled = sync::mirror_published(&lake, &work).await?;
     tracing::info!(lake = %lake.url(), work = %work.display(), files = pulled.files, "LakeMirrored");

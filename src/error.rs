@@ -280,6 +280,12 @@ pub enum LakeError {
     Local { path: PathBuf, message: String },
     #[error("the Delta table {table}: {reason}")]
     Delta { table: String, reason: String },
+    #[error("{url}: the date is being written by {holder} (its lease runs until {until}); wait for it, or let the lease run out if its run was killed")]
+    Leased {
+        url: String,
+        holder: String,
+        until: String,
+    },
 }
 
 /// Taking a date's lock failed: another run holds it, or the lock file cannot be opened.
@@ -456,6 +462,7 @@ pub fn exit_code(err: &RunError) -> u8 {
         | RunError::Publish(_)
         | RunError::Runtime(_) => exit::IO,
         RunError::Lake(LakeError::Open { .. }) => exit::USAGE,
+        RunError::Lake(LakeError::Leased { .. }) => exit::LOCKED,
         RunError::Lake(_) => exit::IO,
         RunError::Locked(LockError::Busy { .. }) => exit::LOCKED,
         RunError::OtherOrigin { .. } => exit::USAGE,

@@ -95,10 +95,38 @@ pub async fn run_locked(
     let Some(lake_settings) = &settings.lake else {
         return run_local(settings, cancel, lock, run_id).await;
     };
-    use crate::lake::{sync, Lake};
+    use crate::lake::Lake;
     let lake = Lake::open(lake_settings)?;
     let date = settings.date.to_string();
-    sync::pull(&lake, &settings.out, &date, settings.incremental).await?;
+    // one writer of the date across machines, from before the pull to after the manifest
+    let lease =
+        crate::lake::lease::Lease::acquire(&lake, &date, run_id.as_str(), lake_settings.lease_ttl)
+            .await?;
+    let outcome = run_in_lake(settings, cancel, lock, run_id, &lake, lake_settings).await;
+    let lost = lease.lost();
+    let released = lease.release().await;
+    let outcome = outcome?;
+    if lost {
+        tracing::warn!(date = %date, "LakeLeaseLostDuringRun");
+    }
+    if let Err(e) = released {
+        tracing::warn!(date = %date, error = %e, "LakeLeaseNotReleased");
+    }
+    Ok(outcome)
+}
+
+/// A run of a lake's date under its lease: pull, run locally while uploading, publish.
+async fn run_in_lake(
+    settings: &Settings,
+    cancel: CancelFlag,
+    lock: DateLock,
+    run_id: RunId,
+    lake: &crate::lake::Lake,
+    lake_settings: &crate::lake::LakeSettings,
+) -> Result<RunOutcome, RunError> {
+    use crate::lake::sync;
+    let date = settings.date.to_string();
+    sync::pull(lake, &settings.out, &date, settings.incremental).await?;
     let uploader = sync::RawUploader::new(
         lake.clone(),
         RawStore::for_date(&settings.out, &date),
@@ -110,7 +138,7 @@ pub async fn run_locked(
     let uploaded = uploading.finish().await;
     let mut outcome = ran?;
     uploaded?;
-    let published = sync::publish(&lake, &settings.out, &date, run_id.as_str()).await?;
+    let published = sync::publish(lake, &settings.out, &date, run_id.as_str()).await?;
     outcome.lake = Some(published);
     Ok(outcome)
 }
@@ -329,11 +357,15 @@ fn harvester(
 /// (replaying) whose origin is unknown, or that a `--refresh` left half-replaced (unless `--refresh`, which reads every page anew),
 /// and records this run's origin: as `refreshing` until a `--refresh` has read every stream.
 fn check_origin(settings: &Settings, store: &RawStore) -> Result<(), RunError> {
-    let requested = match &settings.source {
-        Some(dir) => StoreOrigin::Source {
+    let requested = match (&settings.source, &settings.source_lake) {
+        // a raw store in a lake is the same source from any machine's copy of it
+        (Some(_), Some(from)) => StoreOrigin::Source {
+            dir: PathBuf::from(from.url.as_str()),
+        },
+        (Some(dir), None) => StoreOrigin::Source {
             dir: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()),
         },
-        None => StoreOrigin::Network {
+        (None, _) => StoreOrigin::Network {
             base_url: crate::config::redact(settings.client.base_url.as_str()),
         },
     };

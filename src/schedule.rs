@@ -121,18 +121,23 @@ pub async fn run_schedule(
         if let Err(e) = crate::sinks::partition::recover_date(&settings.out, &lock) {
             tracing::error!(date = %date_text, error = %e, "ScheduledRunFailed");
         }
-        if let Some(lake) = &settings.lake {
-            let pulled = match crate::lake::Lake::open(lake) {
-                Ok(lake) => {
-                    crate::lake::sync::pull_published(&lake, &settings.out, &date_text).await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = pulled {
-                tracing::warn!(date = %date_text, error = %e, "LakeUnreachable");
+        // with a lake, the lake says whether the date is done (unreachable: it is not)
+        let in_lake = match &settings.lake {
+            None => true,
+            Some(lake) => {
+                let published = match crate::lake::Lake::open(lake) {
+                    Ok(lake) => {
+                        crate::lake::sync::pull_published(&lake, &settings.out, &date_text).await
+                    }
+                    Err(e) => Err(e),
+                };
+                published.unwrap_or_else(|e| {
+                    tracing::warn!(date = %date_text, error = %e, "LakeUnreachable");
+                    false
+                })
             }
-        }
-        let last_code = if date_is_complete(&settings, &date_text) {
+        };
+        let last_code = if in_lake && date_is_complete(&settings, &date_text) {
             tracing::info!(date = %date_text, "ScheduledRunSkipped");
             exit::OK
         } else {

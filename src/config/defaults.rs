@@ -35,6 +35,9 @@ pub const MAX_DRIFT_PCT: f64 = 50.0;
 pub const HTTP2: bool = false;
 /// With a lake: the page log's new records are uploaded this often (what a kill -9 can lose).
 pub const UPLOAD_EVERY_SECS: f64 = 5.0;
+/// With a lake: a date's lease lasts this long unrenewed (how long a killed run keeps other
+/// writers of its date out).
+pub const LEASE_SECS: f64 = 120.0;
 /// The config file read when it exists and none is named.
 pub const CONFIG_FILE: &str = "etl.toml";
 /// Names the tool and where it comes from (Medium refuses requests without a User-Agent).

@@ -260,6 +260,7 @@ pub struct FileConfig {
     pub table_format: Option<TableFormat>,
     pub work_dir: Option<PathBuf>,
     pub upload_every: Option<f64>,
+    pub lease_secs: Option<f64>,
     /// `[storage]`: object_store options for an `s3://`, `gs://` or `az://` `out`
     /// (`aws_endpoint = "http://127.0.0.1:9000"`, `aws_region`, …).
     pub storage: Option<std::collections::BTreeMap<String, String>>,
@@ -702,7 +703,21 @@ impl Settings {
         )?;
         let work_dir = pick_opt!(l, args, f, work_dir, None)?;
         let upload_every = pick!(l, args, f, upload_every, defaults::UPLOAD_EVERY_SECS)?;
+        l.check(
+            "--upload-every",
+            upload_every,
+            upload_every >= 0.1,
+            "expected 0.1 seconds or more",
+        )?;
         let upload_every = positive_secs(&l, "--upload-every", upload_every)?;
+        let lease_secs = pick!(l, args, f, lease_secs, defaults::LEASE_SECS)?;
+        l.check(
+            "--lease-secs",
+            lease_secs,
+            (1.0..86_400.0).contains(&lease_secs),
+            "expected 1 to 86399 seconds",
+        )?;
+        let lease_ttl = Duration::from_secs_f64(lease_secs);
         let lake = match (remote, table_format) {
             (false, TableFormat::Parquet) => None,
             (true, _) => {
@@ -711,6 +726,17 @@ impl Settings {
                     value: shown.clone(),
                     reason: format!("not a URL: {e}"),
                 })?;
+                if !matches!(
+                    url.scheme(),
+                    "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "azure" | "file"
+                ) {
+                    return Err(ConfigError::Value {
+                        flag: "--out",
+                        value: shown.clone(),
+                        reason: "expected s3://, gs://, az:// (or abfs://), file:// or a directory"
+                            .into(),
+                    });
+                }
                 let work = work_dir.unwrap_or_else(|| crate::lake::default_work_dir(&url));
                 Some((url, work))
             }
@@ -753,6 +779,7 @@ impl Settings {
                     url,
                     options,
                     upload_every,
+                    lease_ttl,
                 },
                 work,
             )
@@ -886,6 +913,7 @@ impl Settings {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
                     upload_every,
+                    lease_ttl,
                 };
                 (Some(dir), Some(settings))
             }

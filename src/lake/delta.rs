@@ -33,6 +33,10 @@ pub const PARTITION_COLUMN: &str = "date";
 /// How many versions a commit tries before it gives up (each try reads the commits it lost to).
 pub const MAX_ATTEMPTS: u32 = 50;
 
+/// How many times a commit whose outcome is unknown (an error, and no commit at its version)
+/// is tried again at the same version.
+const MAX_UNCLEAR: u32 = 4;
+
 /// A data file of a table, as its `add` action records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
@@ -52,6 +56,8 @@ pub struct Snapshot {
     pub schema_string: Option<String>,
     /// Live files by path.
     pub files: BTreeMap<String, DataFile>,
+    /// The writer version the latest protocol asks for.
+    pub min_writer: Option<u64>,
 }
 
 impl Snapshot {
@@ -103,6 +109,7 @@ impl Snapshot {
                     .get("minReaderVersion")
                     .and_then(Value::as_u64)
                     .unwrap_or(1);
+                self.min_writer = protocol.get("minWriterVersion").and_then(Value::as_u64);
                 if reader > 1 {
                     // deletion vectors, column mapping…: files would not mean what they say
                     return Err(bad(format!(
@@ -228,6 +235,18 @@ impl DeltaTable {
         Ok(snapshot)
     }
 
+    /// Whether version `version` is the commit that adds `path` (ours: the path holds 64 random
+    /// bits), as opposed to another writer's.
+    async fn commit_is_ours(&self, version: u64, path: &str) -> Result<bool, LakeError> {
+        let name = format!("{}/{}", self.log(), commit_name(version));
+        let Some(commit) = self.lake.get(&name).await? else {
+            return Ok(false);
+        };
+        let mut probe = Snapshot::default();
+        probe.apply(version, &commit, &self.url())?;
+        Ok(probe.files.contains_key(path))
+    }
+
     /// Reads the commits after `snapshot`'s version (up to `until`) into it.
     async fn advance(&self, snapshot: &mut Snapshot, until: Option<u64>) -> Result<(), LakeError> {
         let next = snapshot.version.map_or(0, |v| v + 1);
@@ -272,7 +291,15 @@ impl DeltaTable {
             .upload(data, &format!("{}/{path}", self.dir))
             .await?;
         let mut snapshot = self.snapshot(None).await?;
+        if let Some(writer) = snapshot.min_writer.filter(|w| *w > 2) {
+            // appendOnly, invariants, constraints, table features: rules this writer keeps not
+            return Err(LakeError::Delta {
+                table: self.url(),
+                reason: format!("writer version {writer} is needed (this writer knows version 2)"),
+            });
+        }
         let mut conflicts = 0;
+        let mut unclear = 0;
         loop {
             let now = chrono::Utc::now().timestamp_millis();
             let version = snapshot.version.map_or(0, |v| v + 1);
@@ -328,7 +355,27 @@ impl DeltaTable {
                 body.push(b'\n');
             }
             let name = format!("{}/{}", self.log(), commit_name(version));
-            if self.lake.put_new(&name, Bytes::from(body)).await? {
+            let won = match self.lake.put_new(&name, Bytes::from(body)).await {
+                Ok(true) => true,
+                // Lost, or unknown: a PUT that timed out may have landed, and one retried by
+                // the store's client after it landed is answered "exists". Whose is it?
+                Ok(false) => self.commit_is_ours(version, &path).await?,
+                Err(e) => match self.lake.get(&name).await {
+                    Ok(None) => {
+                        // not there: try the same version again, a few times
+                        unclear += 1;
+                        if unclear >= MAX_UNCLEAR {
+                            return Err(e);
+                        }
+                        tracing::warn!(table = %self.url(), version, error = %e, "DeltaCommitRetried");
+                        tokio::time::sleep(Duration::from_millis(200 * u64::from(unclear))).await;
+                        continue;
+                    }
+                    Ok(Some(_)) => self.commit_is_ours(version, &path).await?,
+                    Err(_) => return Err(e),
+                },
+            };
+            if won {
                 tracing::debug!(table = %self.url(), version, removed = removed.len(), "DeltaCommitted");
                 return Ok(Committed {
                     version,
@@ -435,6 +482,7 @@ mod tests {
             url: url::Url::parse("memory:///lake").unwrap(),
             options: vec![],
             upload_every: std::time::Duration::from_secs(5),
+            lease_ttl: std::time::Duration::from_secs(120),
         })
         .unwrap()
     }

@@ -26,6 +26,7 @@
 //! The work directory is a cache: deleted, it is rebuilt from the lake by the next run.
 
 pub mod delta;
+pub mod lease;
 pub mod sync;
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,9 @@ pub struct LakeSettings {
     pub options: Vec<(String, String)>,
     /// How often a running harvest uploads its new pages (`--upload-every`).
     pub upload_every: std::time::Duration,
+    /// How long the date's lease lasts unrenewed (`--lease-secs`): how long a killed run
+    /// keeps other writers of its date out.
+    pub lease_ttl: std::time::Duration,
 }
 
 /// Whether `--out` names object storage (a URL with a scheme) rather than a directory.
@@ -401,6 +405,7 @@ mod tests {
             url: url::Url::parse("memory:///lake").unwrap(),
             options: vec![],
             upload_every: std::time::Duration::from_secs(5),
+            lease_ttl: std::time::Duration::from_secs(120),
         })
         .unwrap();
         assert!(lake

@@ -78,23 +78,50 @@ pub fn published_tables() -> Vec<(Kind, &'static str)> {
 /// What `_lake.json` records.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct SyncState {
+    /// The lake URL of the store this local store is a copy of (a work directory serves one
+    /// lake: pointed at another, it would publish pages that lake does not have).
+    #[serde(default)]
+    lake: String,
     /// The segments the local log holds (pulled or uploaded).
     segments: BTreeSet<String>,
     /// The local log is in the lake up to this offset.
     synced_to: u64,
 }
 
-fn read_state(store: &Path) -> SyncState {
-    std::fs::read(store.join(SYNC_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+fn read_state(store: &Path, url: &str) -> Result<SyncState, LakeError> {
+    let path = store.join(SYNC_FILE);
+    let state = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<SyncState>(&bytes).map_err(|e| LakeError::Local {
+            path: path.clone(),
+            message: format!(
+                "unreadable ({e}); delete the work directory's copy of this date to pull it again"
+            ),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SyncState::default(),
+        Err(e) => {
+            return Err(LakeError::Local {
+                path,
+                message: e.to_string(),
+            })
+        }
+    };
+    if !state.lake.is_empty() && state.lake != url {
+        return Err(LakeError::Local {
+            path,
+            message: format!(
+                "this work directory's store is a copy of {}, not of {url}: give this lake a --work-dir of its own",
+                state.lake
+            ),
+        });
+    }
+    Ok(state)
 }
 
-fn write_state(store: &Path, state: &SyncState) -> Result<(), LakeError> {
+fn write_state(store: &Path, url: &str, state: &mut SyncState) -> Result<(), LakeError> {
     let path = store.join(SYNC_FILE);
+    state.lake = url.to_owned();
     let bytes = serde_json::to_vec_pretty(state).unwrap_or_default();
-    crate::atomic_file::write_atomic(&path, &bytes, false).map_err(|e| LakeError::Local {
+    crate::atomic_file::write_atomic(&path, &bytes, true).map_err(|e| LakeError::Local {
         path,
         message: e.to_string(),
     })
@@ -143,8 +170,9 @@ pub async fn pull(
 ) -> Result<Pulled, LakeError> {
     let mut pulled = Pulled::default();
     let dates = published_dates(lake).await?;
+    drop_unpublished(work, &dates)?;
     let store = RawStore::for_date(work, date);
-    pull_store(lake, &raw_prefix(date), &store, &mut pulled).await?;
+    pull_store(lake, &raw_prefix(date), &store, Access::Sync, &mut pulled).await?;
     if dates.iter().any(|d| d == date) {
         pull_manifest(lake, work, date, &mut pulled).await?;
     }
@@ -152,10 +180,13 @@ pub async fn pull(
     for d in &earlier {
         pull_manifest(lake, work, d, &mut pulled).await?;
         for name in [HARVEST_FILE, ORIGIN_FILE] {
-            let local = partition_dir(work, Kind::Raw, d).join(name);
-            if !local.exists() && lake.download(&raw_key(d, name), &local).await? {
-                pulled.files += 1;
-            }
+            pull_record(
+                lake,
+                &raw_key(d, name),
+                &partition_dir(work, Kind::Raw, d).join(name),
+                &mut pulled,
+            )
+            .await?;
         }
     }
     if let Some(previous) = earlier.last() {
@@ -176,7 +207,7 @@ pub async fn pull(
             .filter(|d| since.is_some_and(|s| d.as_str() >= s))
         {
             let store = RawStore::for_date(work, d);
-            pull_store(lake, &raw_prefix(d), &store, &mut pulled).await?;
+            pull_store(lake, &raw_prefix(d), &store, Access::Sync, &mut pulled).await?;
         }
     }
     if pulled != Pulled::default() {
@@ -189,6 +220,65 @@ pub async fn pull(
         );
     }
     Ok(pulled)
+}
+
+/// Removes the manifests of dates the work directory published but the lake does not have
+/// (a run whose lake publish failed): such a date is not done, and not the previous date of
+/// the next.
+fn drop_unpublished(work: &Path, dates: &[String]) -> Result<(), LakeError> {
+    let reports = work.join(Kind::Reports.dir_name());
+    let Ok(entries) = std::fs::read_dir(&reports) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(date) = crate::layout::date_of_dir_name(&name) else {
+            continue;
+        };
+        let manifest = e.path().join(MANIFEST_FILE);
+        if !dates.iter().any(|d| d == date) && manifest.exists() {
+            tracing::warn!(date, manifest = %manifest.display(), "LocalOnlyDateDropped");
+            std::fs::remove_file(&manifest).map_err(|e| LakeError::Local {
+                path: manifest.clone(),
+                message: e.to_string(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings a small record (`_harvest.json`, `_origin.json`) to `local` when the lake's differs.
+async fn pull_record(
+    lake: &Lake,
+    key: &str,
+    local: &Path,
+    pulled: &mut Pulled,
+) -> Result<(), LakeError> {
+    if let Some(bytes) = lake.get(key).await? {
+        if std::fs::read(local).ok().as_deref() != Some(&bytes[..]) {
+            write_local(local, &bytes)?;
+            pulled.files += 1;
+        }
+    }
+    Ok(())
+}
+
+/// How a pull treats the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// The run's own lake: what only the local log holds is uploaded first.
+    Sync,
+    /// Somebody else's raw store (`--source s3://…`): only read.
+    ReadOnly,
+}
+
+/// The versions of the tables a date's manifest (in the lake) says it published.
+fn manifest_versions(manifest: &[u8]) -> BTreeMap<String, u64> {
+    serde_json::from_slice::<serde_json::Value>(manifest)
+        .ok()
+        .and_then(|m| m.get("lake")?.get("versions").cloned())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }
 
 /// Pulls what `etl publish --shards count` reads of each shard's part of the lake
@@ -243,37 +333,74 @@ pub async fn mirror_published(lake: &Lake, work: &Path) -> Result<Pulled, LakeEr
         {
             continue;
         }
+        let Some(manifest) = lake.get(&key).await? else {
+            continue;
+        };
+        let versions = manifest_versions(&manifest);
+        let mut complete = true;
         for name in schema::REPORTS {
             let csv = csv_file(name);
             let key = format!("{PUBLISHED}/{dir}/{csv}");
             if lake.download(&key, &reports.join(&csv)).await? {
                 pulled.files += 1;
+            } else {
+                complete = false;
             }
             let table = table_dir(Kind::Reports, name);
-            if !snapshots.contains_key(&table) {
-                let snapshot = DeltaTable::new(lake, &table).snapshot(None).await?;
-                snapshots.insert(table.clone(), snapshot);
+            let version = versions.get(&table).copied();
+            if !snapshots.contains_key(&(table.clone(), version)) {
+                let snapshot = DeltaTable::new(lake, &table).snapshot(version).await?;
+                snapshots.insert((table.clone(), version), snapshot);
             }
-            if let Some([file]) = snapshots.get(&table).map(|s| s.files_of(date)).as_deref() {
-                let key = format!("{table}/{}", file.path);
-                if lake
-                    .download(&key, &reports.join(parquet_file(name)))
-                    .await?
-                {
-                    pulled.files += 1;
+            let files = snapshots
+                .get(&(table.clone(), version))
+                .map(|s| s.files_of(date))
+                .unwrap_or_default();
+            match files.as_slice() {
+                [file] => {
+                    let key = format!("{table}/{}", file.path);
+                    if lake
+                        .download(&key, &reports.join(parquet_file(name)))
+                        .await?
+                    {
+                        pulled.files += 1;
+                    } else {
+                        complete = false;
+                    }
                 }
+                _ => complete = false,
             }
         }
-        pull_manifest(lake, work, date, &mut pulled).await?;
-        write_local(&marker, version.as_bytes())?;
+        write_local(&reports.join(MANIFEST_FILE), &manifest)?;
+        pulled.files += 1;
+        if complete {
+            write_local(&marker, version.as_bytes())?;
+        } else {
+            tracing::warn!(date, "LakeDateIncomplete");
+        }
     }
     Ok(pulled)
 }
 
 /// Pulls `date`'s manifest from the lake, if it has one (`etl schedule` judges from it whether
 /// the date is done).
-pub async fn pull_published(lake: &Lake, work: &Path, date: &str) -> Result<(), LakeError> {
-    pull_manifest(lake, work, date, &mut Pulled::default()).await
+/// Whether the lake has published `date`. A local manifest of a date the lake does not have
+/// (its lake publish failed) is removed: the date is not done.
+pub async fn pull_published(lake: &Lake, work: &Path, date: &str) -> Result<bool, LakeError> {
+    let published = lake.get(&manifest_key(date)).await?.is_some();
+    if published {
+        pull_manifest(lake, work, date, &mut Pulled::default()).await?;
+    } else {
+        let manifest = crate::layout::manifest_path(work, date);
+        if manifest.exists() {
+            tracing::warn!(date, manifest = %manifest.display(), "LocalOnlyDateDropped");
+            std::fs::remove_file(&manifest).map_err(|e| LakeError::Local {
+                path: manifest.clone(),
+                message: e.to_string(),
+            })?;
+        }
+    }
+    Ok(published)
 }
 
 async fn pull_manifest(
@@ -309,9 +436,14 @@ async fn pull_date_tables(
     date: &str,
     pulled: &mut Pulled,
 ) -> Result<(), LakeError> {
+    // the versions the date's manifest names: the tables of one run, even if a later run of
+    // the date committed some tables and not the rest
+    let manifest = std::fs::read(crate::layout::manifest_path(work, date)).unwrap_or_default();
+    let versions = manifest_versions(&manifest);
     for (kind, name) in published_tables() {
-        let table = DeltaTable::new(lake, &table_dir(kind, name));
-        let snapshot = table.snapshot(None).await?;
+        let dir = table_dir(kind, name);
+        let table = DeltaTable::new(lake, &dir);
+        let snapshot = table.snapshot(versions.get(&dir).copied()).await?;
         let files = snapshot.files_of(date);
         let file = match files.as_slice() {
             [] => continue,
@@ -353,7 +485,14 @@ async fn pull_date_tables(
 pub async fn pull_source(url: &super::LakeSettings, dir: &Path) -> Result<Pulled, LakeError> {
     let lake = Lake::open(url)?;
     let mut pulled = Pulled::default();
-    pull_store(&lake, "", &RawStore::new(dir), &mut pulled).await?;
+    pull_store(
+        &lake,
+        "",
+        &RawStore::new(dir),
+        Access::ReadOnly,
+        &mut pulled,
+    )
+    .await?;
     if !dir.join(crate::raw_store::log::LOG_FILE).exists() && pulled.files == 0 {
         return Err(LakeError::Store {
             url: lake.url().to_owned(),
@@ -363,92 +502,89 @@ pub async fn pull_source(url: &super::LakeSettings, dir: &Path) -> Result<Pulled
     Ok(pulled)
 }
 
-/// Appends the lake's segments under `prefix` that the local page log of `store` lacks,
-/// after uploading what the local log holds and the lake does not (pages a run here fetched
-/// before it was killed).
+/// Appends the lake's segments under `prefix` that the local page log of `store` lacks (with
+/// [`Access::Sync`], after uploading what the local log holds and the lake does not: pages a
+/// run here fetched before it was killed), then takes the lake's records. Each segment is
+/// checked to be as long as the lake lists it and recorded as held once appended, so a pull
+/// killed half-way goes on where it stopped.
 async fn pull_store(
     lake: &Lake,
     prefix: &str,
     store: &RawStore,
+    access: Access,
     pulled: &mut Pulled,
 ) -> Result<(), LakeError> {
     let dir = store.root().to_path_buf();
+    let url = lake.url_of(prefix);
     let remote = lake.list(&segments_of(prefix)).await?;
     let local_log = dir.join(crate::raw_store::log::LOG_FILE);
-    if remote.is_empty() && !local_log.exists() {
-        // nothing either side; the date's records still may be in the lake
-        for name in [HARVEST_FILE, ORIGIN_FILE] {
-            if lake
-                .download(&key_in(prefix, name), &dir.join(name))
-                .await?
-            {
-                pulled.files += 1;
+    let local = |path: &Path, e: std::io::Error| LakeError::Local {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    if !remote.is_empty() || local_log.exists() {
+        read_state(&dir, &url)?;
+        // cut a torn tail (what a killed writer left) before anything is appended
+        store
+            .prepare_for_appending()
+            .map_err(|e| LakeError::Local {
+                path: dir.clone(),
+                message: e.to_string(),
+            })?;
+        if access == Access::Sync {
+            // under a name no other machine's segment has
+            let name = format!("{}-local", crate::lock::RunId::new(chrono::Utc::now()));
+            let mut uploader = RawUploader::new(lake.clone(), store.clone(), prefix, &name);
+            uploader.flush_segments().await?;
+        }
+        let mut state = read_state(&dir, &url)?;
+        let missing: Vec<&(String, u64)> = remote
+            .iter()
+            .filter(|(key, _)| {
+                !state
+                    .segments
+                    .contains(key.rsplit('/').next().unwrap_or_default())
+            })
+            .collect();
+        if !missing.is_empty() {
+            std::fs::create_dir_all(&dir).map_err(|e| local(&dir, e))?;
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&local_log)
+                .await
+                .map_err(|e| local(&local_log, e))?;
+            for (key, size) in missing {
+                let before = file
+                    .metadata()
+                    .await
+                    .map_err(|e| local(&local_log, e))?
+                    .len();
+                let n = lake.append_to(key, &mut file, &local_log).await?;
+                file.sync_all().await.map_err(|e| local(&local_log, e))?;
+                if n != *size {
+                    // a short (or long) answer: cut it off again, and say which
+                    file.set_len(before)
+                        .await
+                        .map_err(|e| local(&local_log, e))?;
+                    return Err(LakeError::Store {
+                        url: lake.url_of(key),
+                        message: format!("read {n} bytes of a segment listed at {size}"),
+                    });
+                }
+                state
+                    .segments
+                    .insert(key.rsplit('/').next().unwrap_or_default().to_owned());
+                state.synced_to = before + n;
+                write_state(&dir, &url, &mut state)?;
+                pulled.segments += 1;
+                pulled.bytes += n;
             }
         }
-        return Ok(());
-    }
-    // cut a torn tail, and put what only this machine has first (under a name no other
-    // machine's segment has)
-    store
-        .prepare_for_appending()
-        .map_err(|e| LakeError::Local {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-    let name = format!("local-{}", crate::lock::RunId::new(chrono::Utc::now()));
-    let mut uploader = RawUploader::new(lake.clone(), store.clone(), prefix, &name);
-    uploader.flush().await?;
-    drop(uploader);
-    let mut state = read_state(&dir);
-    let missing: Vec<&(String, u64)> = remote
-        .iter()
-        .filter(|(key, _)| {
-            let name = key.rsplit('/').next().unwrap_or_default();
-            !state.segments.contains(name)
-        })
-        .collect();
-    if !missing.is_empty() {
-        std::fs::create_dir_all(&dir).map_err(|e| LakeError::Local {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&local_log)
-            .await
-            .map_err(|e| LakeError::Local {
-                path: local_log.clone(),
-                message: e.to_string(),
-            })?;
-        for (key, _) in missing {
-            let n = lake.append_to(key, &mut file, &local_log).await?;
-            file.flush().await.map_err(|e| LakeError::Local {
-                path: local_log.clone(),
-                message: e.to_string(),
-            })?;
-            state
-                .segments
-                .insert(key.rsplit('/').next().unwrap_or_default().to_owned());
-            pulled.segments += 1;
-            pulled.bytes += n;
-        }
-        file.sync_all().await.map_err(|e| LakeError::Local {
-            path: local_log.clone(),
-            message: e.to_string(),
-        })?;
-        state.synced_to = std::fs::metadata(&local_log).map(|m| m.len()).unwrap_or(0);
-        write_state(&dir, &state)?;
     }
     // the lake's records are the newest whole ones (a run elsewhere wrote them last)
     for name in [HARVEST_FILE, ORIGIN_FILE] {
-        if let Some(bytes) = lake.get(&key_in(prefix, name)).await? {
-            let local = dir.join(name);
-            if std::fs::read(&local).ok().as_deref() != Some(&bytes[..]) {
-                write_local(&local, &bytes)?;
-                pulled.files += 1;
-            }
-        }
+        pull_record(lake, &key_in(prefix, name), &dir.join(name), pulled).await?;
     }
     Ok(())
 }
@@ -466,44 +602,30 @@ pub struct RawUploader {
 }
 
 impl RawUploader {
+    /// An uploader of `store` to `prefix` in the lake. The records as they are now (just
+    /// pulled: the lake's) are not put again until the run changes them.
     pub fn new(lake: Lake, store: RawStore, prefix: &str, run_id: &str) -> RawUploader {
+        let mut records = BTreeMap::new();
+        for name in [ORIGIN_FILE, HARVEST_FILE] {
+            if let Ok(bytes) = std::fs::read(store.root().join(name)) {
+                records.insert(name, bytes);
+            }
+        }
         RawUploader {
             lake,
             store,
             prefix: prefix.to_owned(),
             run_id: run_id.to_owned(),
             seq: 0,
-            records: BTreeMap::new(),
+            records,
         }
     }
 
     /// Puts the records appended since the last flush as one segment, then the origin and
     /// harvest records if they changed.
     pub async fn flush(&mut self) -> Result<u64, LakeError> {
+        let put = self.flush_segments().await?;
         let dir = self.store.root().to_path_buf();
-        let (log, end) = self.store.log_extent().map_err(|e| LakeError::Local {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-        let mut state = read_state(&dir);
-        let mut put = 0;
-        if end > state.synced_to {
-            self.seq += 1;
-            let name = format!("{}-{:06}.log", self.run_id, self.seq);
-            let key = format!("{}/{name}", segments_of(&self.prefix));
-            put = self
-                .lake
-                .upload_range(&log, state.synced_to, end - state.synced_to, &key)
-                .await?;
-            state.segments.insert(name);
-            state.synced_to = end;
-            write_state(&dir, &state)?;
-        } else if end < state.synced_to {
-            // the log was cut shorter than what was put (a torn tail after the put cannot
-            // be: only whole records are put); trust the log
-            state.synced_to = end;
-            write_state(&dir, &state)?;
-        }
         for name in [ORIGIN_FILE, HARVEST_FILE] {
             let Ok(bytes) = std::fs::read(dir.join(name)) else {
                 continue;
@@ -516,6 +638,42 @@ impl RawUploader {
             }
         }
         Ok(put)
+    }
+
+    /// Puts the page log's records after what the lake has as one segment (whole records
+    /// only: up to where the last whole one ends).
+    async fn flush_segments(&mut self) -> Result<u64, LakeError> {
+        let dir = self.store.root().to_path_buf();
+        let url = self.lake.url_of(&self.prefix);
+        let (log, end) = self.store.log_extent().map_err(|e| LakeError::Local {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
+        let mut state = read_state(&dir, &url)?;
+        if end > state.synced_to {
+            self.seq += 1;
+            let name = format!(
+                "{}-{:06}-{:08x}.log",
+                self.run_id,
+                self.seq,
+                fastrand::u32(..)
+            );
+            let key = format!("{}/{name}", segments_of(&self.prefix));
+            let put = self
+                .lake
+                .upload_range(&log, state.synced_to, end - state.synced_to, &key)
+                .await?;
+            state.segments.insert(name);
+            state.synced_to = end;
+            write_state(&dir, &url, &mut state)?;
+            return Ok(put);
+        }
+        if end < state.synced_to {
+            // the log is shorter than what was put (it was cut by hand): trust the log
+            state.synced_to = end;
+            write_state(&dir, &url, &mut state)?;
+        }
+        Ok(0)
     }
 }
 
@@ -574,6 +732,7 @@ pub async fn publish(
     date: &str,
     run_id: &str,
 ) -> Result<LakePublished, LakeError> {
+    probe_create_only(lake).await?;
     let mut commits = Vec::new();
     for (kind, name) in published_tables() {
         let file = partition_dir(work, kind, date).join(parquet_file(name));
@@ -593,9 +752,20 @@ pub async fn publish(
         url: lake.url().to_owned(),
         ..Default::default()
     };
-    for (dir, committed) in futures_util::future::try_join_all(commits).await? {
-        published.conflicts += committed.conflicts;
-        published.versions.insert(dir, committed.version);
+    // every table is committed or fails on its own: none is cancelled half-way because
+    // another failed (the manifest, not put then, says the date is not published)
+    let mut failed = None;
+    for result in futures_util::future::join_all(commits).await {
+        match result {
+            Ok((dir, committed)) => {
+                published.conflicts += committed.conflicts;
+                published.versions.insert(dir, committed.version);
+            }
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     let reports = partition_dir(work, Kind::Reports, date);
     for name in schema::REPORTS {
@@ -623,6 +793,24 @@ pub async fn publish(
     write_local(&manifest_path, &bytes)?;
     tracing::info!(date, lake = %lake.url(), conflicts = published.conflicts, "LakePublished");
     Ok(published)
+}
+
+/// Refuses a store that does not honour create-only writes (some S3-compatible servers ignore
+/// `If-None-Match`): on it, two writers' commits would overwrite each other unseen.
+async fn probe_create_only(lake: &Lake) -> Result<(), LakeError> {
+    let key = format!("locks/.probe-{:016x}", fastrand::u64(..));
+    let first = lake.put_new(&key, Bytes::from_static(b"1")).await?;
+    let second = lake.put_new(&key, Bytes::from_static(b"2")).await?;
+    lake.delete(&key).await?;
+    if first && !second {
+        return Ok(());
+    }
+    Err(LakeError::Store {
+        url: lake.url_of(&key),
+        message: "this store does not refuse a second create-only write of one object \
+                  (If-None-Match), so Delta commits could overwrite each other"
+            .into(),
+    })
 }
 
 /// A local Parquet file's Arrow schema and row count.
