@@ -348,9 +348,10 @@ pub async fn mirror_published(lake: &Lake, work: &Path) -> Result<Pulled, LakeEr
             }
             let table = table_dir(Kind::Reports, name);
             let version = versions.get(&table).copied();
-            if !snapshots.contains_key(&(table.clone(), version)) {
-                let snapshot = DeltaTable::new(lake, &table).snapshot(version).await?;
-                snapshots.insert((table.clone(), version), snapshot);
+            if let std::collections::btree_map::Entry::Vacant(e) =
+                snapshots.entry((table.clone(), version))
+            {
+                e.insert(DeltaTable::new(lake, &table).snapshot(version).await?);
             }
             let files = snapshots
                 .get(&(table.clone(), version))
