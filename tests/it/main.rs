@@ -6,6 +6,7 @@ mod faults;
 mod graphql;
 mod harvest;
 mod incremental;
+mod lake;
 mod metrics;
 mod properties;
 mod schedule;
