@@ -702,6 +702,7 @@ impl Settings {
             "delta on object storage: it has no rename, so hive Parquet files could not be published whole",
         )?;
         let work_dir = pick_opt!(l, args, f, work_dir, None)?;
+        let work_dir_given = work_dir.is_some();
         let upload_every = pick!(l, args, f, upload_every, defaults::UPLOAD_EVERY_SECS)?;
         l.check(
             "--upload-every",
@@ -769,11 +770,20 @@ impl Settings {
                     Origin::File(l.file_path.clone().unwrap_or_default()),
                 ));
             }
-            l.provenance.push((
-                "work_dir (the lake's local cache)",
-                work.display().to_string(),
-                Origin::Default,
-            ));
+            let from_out = l
+                .provenance
+                .iter()
+                .find(|(k, _, _)| *k == "out")
+                .map(|(_, _, o)| o.clone())
+                .unwrap_or(Origin::Default);
+            l.provenance.push(("lake", url.to_string(), from_out));
+            if !work_dir_given {
+                l.provenance.push((
+                    "work_dir (this lake's default)",
+                    work.display().to_string(),
+                    Origin::Default,
+                ));
+            }
             (
                 LakeSettings {
                     url,
@@ -928,6 +938,13 @@ impl Settings {
                 _ => Origin::Flag,
             };
             l.provenance.push(("shard", s.to_string(), origin.clone()));
+            if let Some(lake) = &lake {
+                l.provenance.push((
+                    "lake (the shard's part)",
+                    lake.url.to_string(),
+                    origin.clone(),
+                ));
+            }
             l.provenance
                 .push(("out (the shard's root)", out.display().to_string(), origin));
         }
