@@ -233,7 +233,10 @@ async fn serve_lake(args: &ServeArgs) -> Result<Option<std::path::PathBuf>, RunE
     use medium_etl::lake::{sync, Lake, LakeSettings};
     let text = args.data.to_string_lossy().into_owned();
     if !medium_etl::lake::is_url(&text) {
-        return Ok(None);
+        // a local Delta output: its work directory has the dates in the local layout
+        let work = args.data.join(medium_etl::layout::WORK_DIR);
+        let lake = args.data.join(sync::PUBLISHED).is_dir() && work.is_dir();
+        return Ok(lake.then_some(work));
     }
     let url = url::Url::parse(&text).map_err(|e| {
         RunError::Lake(medium_etl::error::LakeError::Open {

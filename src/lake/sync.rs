@@ -206,6 +206,17 @@ pub async fn pull(
             .iter()
             .filter(|d| since.is_some_and(|s| d.as_str() >= s))
         {
+            // an earlier date's store is another date's: written only under its lock (a run
+            // of that date here holds it; then its store is its own business)
+            let Some(_held) =
+                crate::lock::DateLock::try_acquire(work, d).map_err(|e| LakeError::Local {
+                    path: work.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            else {
+                tracing::warn!(date = %d, "LakePullSkippedLocked");
+                continue;
+            };
             let store = RawStore::for_date(work, d);
             pull_store(lake, &raw_prefix(d), &store, Access::Sync, &mut pulled).await?;
         }
@@ -300,6 +311,15 @@ pub async fn pull_shards(
         );
         part.url.set_path(&path);
         let root = crate::layout::shard_root(work, index, count);
+        // a shard being written here is pulled by its own run, not under it
+        let Some(_held) =
+            crate::lock::DateLock::try_acquire(&root, date).map_err(|e| LakeError::Local {
+                path: root.clone(),
+                message: e.to_string(),
+            })?
+        else {
+            continue;
+        };
         let pulled = pull(&Lake::open(&part)?, &root, date, false).await?;
         total.segments += pulled.segments;
         total.bytes += pulled.bytes;
@@ -532,13 +552,39 @@ async fn pull_store(
                 path: dir.clone(),
                 message: e.to_string(),
             })?;
+        let mut tail = 0;
         if access == Access::Sync {
             // under a name no other machine's segment has
             let name = format!("{}-local", crate::lock::RunId::new(chrono::Utc::now()));
             let mut uploader = RawUploader::new(lake.clone(), store.clone(), prefix, &name);
-            uploader.flush_segments().await?;
+            tail = uploader.flush_segments().await?;
         }
         let mut state = read_state(&dir, &url)?;
+        let mut remote = remote;
+        let lacks = |state: &SyncState, remote: &[(String, u64)]| {
+            remote.iter().any(|(key, _)| {
+                !state
+                    .segments
+                    .contains(key.rsplit('/').next().unwrap_or_default())
+            })
+        };
+        if tail > 0 && lacks(&state, &remote) {
+            // This machine's pages (a killed run's) now follow segments another machine put
+            // since, in the lake's order, but precede them here. A position both hold would
+            // be answered by different records here and on a machine that pulls it all.
+            // Rebuild this log in the lake's order; the old one is kept beside it.
+            remote = lake.list(&segments_of(prefix)).await?;
+            let aside = dir.join(format!(
+                "{}.before-pull-{}",
+                crate::raw_store::log::LOG_FILE,
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            std::fs::rename(&local_log, &aside).map_err(|e| local(&local_log, e))?;
+            tracing::warn!(store = %dir.display(), kept = %aside.display(), "RawLogRebuiltInLakeOrder");
+            state.segments.clear();
+            state.synced_to = 0;
+            write_state(&dir, &url, &mut state)?;
+        }
         let missing: Vec<&(String, u64)> = remote
             .iter()
             .filter(|(key, _)| {

@@ -320,3 +320,84 @@ fn object_storage_settings() {
     assert_eq!(local.out, Path::new("data/.work"));
     assert!(local.lake.unwrap().url.as_str().starts_with("file:///"));
 }
+
+/// A machine whose killed run left pages the lake lacks, pulling after another machine
+/// finished the date, ends with the log every other machine pulls: the lake's order, byte for
+/// byte (else a position both hold could be answered differently on each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_machine_reads_a_date_s_pages_in_the_lake_s_order() {
+    let site = SyntheticSite::start(spec(), Duration::from_millis(40)).await;
+    let out = tempfile::tempdir().unwrap();
+    let w = |name: &str| out.path().join(name);
+    let settings = |work: &Path| {
+        let work = work.to_string_lossy().into_owned();
+        site.settings_into(
+            out.path(),
+            &[
+                "--table-format",
+                "delta",
+                "--work-dir",
+                &work,
+                "--concurrency",
+                "2",
+            ],
+        )
+    };
+    let cancel = CancelFlag::default();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        stopper.cancel();
+    });
+    let err = pipeline::run_until(&settings(&w("a")), cancel)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, medium_etl::RunError::Cancelled), "{err}");
+    // as if its last uploads had been lost with the machine: the lake lacks the log's tail
+    let store = w("a/raw/date=2026-11-27");
+    let sync_file = store.join(medium_etl::lake::sync::SYNC_FILE);
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sync_file).unwrap()).unwrap();
+    let end = state["synced_to"].as_u64().unwrap();
+    let log = std::fs::read(store.join("pages.log")).unwrap();
+    // the start of a record about half-way, where a flush could have ended
+    let half = (end / 2) as usize;
+    let cut = half
+        + log[half..]
+            .windows(7)
+            .position(|w| w == b"\n@page ")
+            .unwrap()
+        + 1;
+    state["synced_to"] = serde_json::json!(cut);
+    std::fs::write(&sync_file, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    // another machine finishes the date
+    let done = pipeline::run(&settings(&w("b"))).await.unwrap();
+    assert!(done.is_complete(), "{:?}", done.failures);
+    let lake = lake_at(out.path());
+    medium_etl::lake::sync::pull(&lake, &w("a"), "2026-11-27", false)
+        .await
+        .unwrap();
+    medium_etl::lake::sync::pull(&lake, &w("c"), "2026-11-27", false)
+        .await
+        .unwrap();
+    let a = std::fs::read(w("a/raw/date=2026-11-27/pages.log")).unwrap();
+    let c = std::fs::read(w("c/raw/date=2026-11-27/pages.log")).unwrap();
+    assert!(
+        a == c,
+        "machine a's log ({} bytes) is not the lake's ({} bytes)",
+        a.len(),
+        c.len()
+    );
+    let kept = std::fs::read_dir(&store)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("pages.log.before-pull-")
+        })
+        .count();
+    assert_eq!(kept, 1, "the old log is kept beside the rebuilt one");
+}
