@@ -24,7 +24,7 @@ fi
 moto_server="$(command -v moto_server || echo "$HOME/.cache/medium-etl-lakevenv/bin/moto_server")"
 . scripts/synth.sh
 moto=""
-trap '[ -n "$synth" ] && kill "$synth" 2>/dev/null; [ -n "$moto" ] && kill "$moto" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'for p in "$synth" "$moto"; do [ -n "$p" ] && { kill "$p" 2>/dev/null || true; }; done; rm -rf "$work"' EXIT
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$moto_server" -H 127.0.0.1 -p "$port" > "$work/moto.txt" 2>&1 &
 moto=$!

@@ -24,7 +24,7 @@ py="$venv/bin/python"
 . scripts/synth.sh
 moto=""
 poller=""
-trap 'for p in "$synth" "$moto" "$poller"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+trap 'for p in "$synth" "$moto" "$poller"; do [ -n "$p" ] && { kill "$p" 2>/dev/null || true; }; done; rm -rf "$work"' EXIT
 
 port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$work/moto.txt" 2>&1 &

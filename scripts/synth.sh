@@ -7,7 +7,7 @@
 
 work="$(mktemp -d)"
 synth=""
-trap '[ -n "$synth" ] && kill "$synth" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$synth" ] && { kill "$synth" 2>/dev/null || true; }; rm -rf "$work"' EXIT
 
 start_synth() {
     if [ -n "$synth" ]; then

@@ -102,13 +102,9 @@ pub async fn run_locked(
     let lease =
         crate::lake::lease::Lease::acquire(&lake, &date, run_id.as_str(), lake_settings.lease_ttl)
             .await?;
-    let outcome = run_in_lake(settings, cancel, lock, run_id, &lake, lake_settings).await;
-    let lost = lease.lost();
+    let outcome = run_in_lake(settings, cancel, lock, run_id, &lake, lake_settings, &lease).await;
     let released = lease.release().await;
     let outcome = outcome?;
-    if lost {
-        tracing::warn!(date = %date, "LakeLeaseLostDuringRun");
-    }
     if let Err(e) = released {
         tracing::warn!(date = %date, error = %e, "LakeLeaseNotReleased");
     }
@@ -123,6 +119,7 @@ async fn run_in_lake(
     run_id: RunId,
     lake: &crate::lake::Lake,
     lake_settings: &crate::lake::LakeSettings,
+    lease: &crate::lake::lease::Lease,
 ) -> Result<RunOutcome, RunError> {
     use crate::lake::sync;
     let date = settings.date.to_string();
@@ -138,6 +135,15 @@ async fn run_in_lake(
     let uploaded = uploading.finish().await;
     let mut outcome = ran?;
     uploaded?;
+    if lease.lost() {
+        // another writer took the date over while this run was stalled: it publishes, not us
+        return Err(crate::error::LakeError::Leased {
+            url: lake.url_of(&format!("locks/date={date}.json")),
+            holder: "another writer, which took it over while this run did not renew it".into(),
+            until: "its run ends".into(),
+        }
+        .into());
+    }
     let published = sync::publish(lake, &settings.out, &date, run_id.as_str()).await?;
     outcome.lake = Some(published);
     Ok(outcome)

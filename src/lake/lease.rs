@@ -6,7 +6,13 @@
 //! lease ends at once with exit 9, naming the holder and when its lease runs out. A lease not
 //! renewed for its time to live (`--lease-secs`, [`TTL`] by default: its holder was killed) is taken over. The Delta commits stay safe
 //! without it (create-only, retried), but two runs of one date at once could each win some of
-//! its tables; with the lease they do not run at once.
+//! its tables; with the lease they do not run at once. A run that finds its lease taken over
+//! (it was not renewed in time: the run stalled, or lost the store) stops before it publishes.
+//!
+//! What the lease cannot rule out: the store offers no conditional delete here (and a local
+//! lake no conditional replace), so a takeover is a re-read, a delete and a create-only put;
+//! two writers taking over one dead lease in the same instant can both believe they won, and
+//! expiry is judged by the readers' clocks. The Delta commits stay whole either way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,10 +77,10 @@ impl Lease {
             if lake.put_new(&key, body(&holder(run_id, ttl))).await? {
                 return Ok(Lease::held(lake, key, run_id, ttl));
             }
-            let Some(current) = lake.get(&key).await? else {
+            let Some(current_bytes) = lake.get(&key).await? else {
                 continue; // released in between
             };
-            let current: Option<Holder> = serde_json::from_slice(&current).ok();
+            let current: Option<Holder> = serde_json::from_slice(&current_bytes).ok();
             let now = chrono::Utc::now().timestamp_millis();
             match current {
                 Some(h) if h.expires_ms > now && h.run_id != run_id => {
@@ -87,10 +93,15 @@ impl Lease {
                         until,
                     });
                 }
-                // dead (or unreadable): take it over
+                // dead (or unreadable): take it over, unless it changed since it was read
+                // (another writer taking it over first: then it is that writer's)
                 _ => {
-                    tracing::warn!(lease = %lake.url_of(&key), "LakeLeaseTakenOver");
-                    lake.delete(&key).await?;
+                    let again = lake.get(&key).await?;
+                    let unchanged = again.as_deref() == Some(&current_bytes[..]);
+                    if unchanged {
+                        tracing::warn!(lease = %lake.url_of(&key), "LakeLeaseTakenOver");
+                        lake.delete(&key).await?;
+                    }
                 }
             }
         }
@@ -144,8 +155,11 @@ impl Lease {
     }
 
     /// Stops renewing and deletes the lease, if it is still ours.
-    pub async fn release(self) -> Result<(), LakeError> {
+    pub async fn release(mut self) -> Result<(), LakeError> {
+        // stop the renewer and wait for it: a renewal landing after the delete would keep
+        // other writers out for a lease's length
         self.renewer.abort();
+        let _ = (&mut self.renewer).await;
         let ours = match self.lake.get(&self.key).await? {
             Some(b) => serde_json::from_slice::<Holder>(&b).is_ok_and(|h| h.run_id == self.run_id),
             None => false,

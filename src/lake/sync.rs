@@ -168,11 +168,21 @@ pub async fn pull(
     date: &str,
     incremental: bool,
 ) -> Result<Pulled, LakeError> {
+    pull_as(lake, work, date, incremental, Access::Sync).await
+}
+
+async fn pull_as(
+    lake: &Lake,
+    work: &Path,
+    date: &str,
+    incremental: bool,
+    access: Access,
+) -> Result<Pulled, LakeError> {
     let mut pulled = Pulled::default();
     let dates = published_dates(lake).await?;
     drop_unpublished(work, &dates)?;
     let store = RawStore::for_date(work, date);
-    pull_store(lake, &raw_prefix(date), &store, Access::Sync, &mut pulled).await?;
+    pull_store(lake, &raw_prefix(date), &store, access, &mut pulled).await?;
     if dates.iter().any(|d| d == date) {
         pull_manifest(lake, work, date, &mut pulled).await?;
     }
@@ -217,8 +227,9 @@ pub async fn pull(
                 tracing::warn!(date = %d, "LakePullSkippedLocked");
                 continue;
             };
+            // read only: that date's store in the lake is its own runs' (under its lease)
             let store = RawStore::for_date(work, d);
-            pull_store(lake, &raw_prefix(d), &store, Access::Sync, &mut pulled).await?;
+            pull_store(lake, &raw_prefix(d), &store, Access::ReadOnly, &mut pulled).await?;
         }
     }
     if pulled != Pulled::default() {
@@ -320,7 +331,8 @@ pub async fn pull_shards(
         else {
             continue;
         };
-        let pulled = pull(&Lake::open(&part)?, &root, date, false).await?;
+        // read only: a shard's part of the lake is its own runs' (under their leases)
+        let pulled = pull_as(&Lake::open(&part)?, &root, date, false, Access::ReadOnly).await?;
         total.segments += pulled.segments;
         total.bytes += pulled.bytes;
         total.files += pulled.files;
@@ -554,8 +566,14 @@ async fn pull_store(
             })?;
         let mut tail = 0;
         if access == Access::Sync {
-            // under a name no other machine's segment has
-            let name = format!("{}-local", crate::lock::RunId::new(chrono::Utc::now()));
+            // named by when its first page was fetched (the run that fetched it was killed
+            // before it said), so that it sorts among the lake's segments where that run's
+            // would; "-local" and a random part keep it apart from any other machine's
+            let state = read_state(&dir, &url)?;
+            let when = first_fetch(&local_log, state.synced_to)
+                .unwrap_or_else(chrono::Utc::now)
+                .format("%Y%m%dT%H%M%SZ");
+            let name = format!("{when}-local");
             let mut uploader = RawUploader::new(lake.clone(), store.clone(), prefix, &name);
             tail = uploader.flush_segments().await?;
         }
@@ -577,7 +595,7 @@ async fn pull_store(
             let aside = dir.join(format!(
                 "{}.before-pull-{}",
                 crate::raw_store::log::LOG_FILE,
-                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+                chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
             ));
             std::fs::rename(&local_log, &aside).map_err(|e| local(&local_log, e))?;
             tracing::warn!(store = %dir.display(), kept = %aside.display(), "RawLogRebuiltInLakeOrder");
@@ -607,7 +625,17 @@ async fn pull_store(
                     .await
                     .map_err(|e| local(&local_log, e))?
                     .len();
-                let n = lake.append_to(key, &mut file, &local_log).await?;
+                let appended = lake.append_to(key, &mut file, &local_log).await;
+                let n = match appended {
+                    Ok(n) => n,
+                    Err(e) => {
+                        // half a segment is not a log's end: cut it off again
+                        file.set_len(before)
+                            .await
+                            .map_err(|e| local(&local_log, e))?;
+                        return Err(e);
+                    }
+                };
                 file.sync_all().await.map_err(|e| local(&local_log, e))?;
                 if n != *size {
                     // a short (or long) answer: cut it off again, and say which
@@ -634,6 +662,20 @@ async fn pull_store(
         pull_record(lake, &key_in(prefix, name), &dir.join(name), pulled).await?;
     }
     Ok(())
+}
+
+/// When the record at `offset` of the log was fetched (its header's `fetched_at`).
+fn first_fetch(log: &Path, offset: u64) -> Option<chrono::DateTime<chrono::Utc>> {
+    use std::io::{BufRead, Read, Seek};
+    let mut file = std::io::BufReader::new(std::fs::File::open(log).ok()?);
+    file.seek(std::io::SeekFrom::Start(offset)).ok()?;
+    let mut line = Vec::new();
+    file.take(1 << 20).read_until(b'\n', &mut line).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(line.strip_prefix(b"@page ")?).ok()?;
+    let at = header.get("fetched_at")?.as_str()?;
+    chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// Puts a raw store's new page-log records in the lake as segments, and its records.
@@ -716,8 +758,23 @@ impl RawUploader {
             return Ok(put);
         }
         if end < state.synced_to {
-            // the log is shorter than what was put (it was cut by hand): trust the log
-            state.synced_to = end;
+            // The log is shorter than what the lake has of it (gone, or cut by hand, or a
+            // rebuild killed half-way): which segments it still holds is unknown. Set it
+            // aside and forget them all; the pull brings them back in the lake's order.
+            if log.exists() {
+                let aside = dir.join(format!(
+                    "{}.short-{}",
+                    crate::raw_store::log::LOG_FILE,
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+                ));
+                std::fs::rename(&log, &aside).map_err(|e| LakeError::Local {
+                    path: log.clone(),
+                    message: e.to_string(),
+                })?;
+            }
+            tracing::warn!(store = %dir.display(), "RawLogShorterThanLake");
+            state.segments.clear();
+            state.synced_to = 0;
             write_state(&dir, &url, &mut state)?;
         }
         Ok(0)
