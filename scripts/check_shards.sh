@@ -49,3 +49,18 @@ command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet \
 python3 -m kubernetes_validate --strict --quiet deploy/k8s/*.yaml 2>/dev/null \
     || kubernetes-validate --strict --quiet deploy/k8s/*.yaml
 echo "deploy/k8s: valid against the Kubernetes 1.37 schemas"
+# the Jobs' config: lake.yaml's etl.toml with the Jobs' environment is a lake on S3, as etl reads it
+python3 - "$work/k8s-etl.toml" "$work/k8s-env.txt" <<'PY'
+import sys, yaml
+lake = list(yaml.safe_load_all(open("deploy/k8s/lake.yaml")))
+open(sys.argv[1], "w").write(next(d for d in lake if d["kind"] == "ConfigMap")["data"]["etl.toml"])
+job = yaml.safe_load(open("deploy/k8s/shards-job.yaml"))
+env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+open(sys.argv[2], "w").write("\n".join(f"{e['name']}={e['value']}" for e in env if e["name"] == "ETL_OUT"))
+PY
+env ETL_OUT=/data $(cat "$work/k8s-env.txt") "$etl" config --config "$work/k8s-etl.toml" --shard 1/4 \
+    > "$work/k8s-config.txt"
+grep -q '^lake (the shard.s part) = s3://.*/shards/shard=1-of-4' "$work/k8s-config.txt" \
+    && grep -q '^work_dir = "/work"' "$work/k8s-config.txt" \
+    || { cat "$work/k8s-config.txt"; echo "deploy/k8s: the Jobs' config is not a lake on S3"; exit 1; }
+echo "deploy/k8s: the Jobs' etl.toml and environment make each shard's part of the lake on S3"

@@ -15,12 +15,13 @@
 //!   ([`delta`]), then the CSV reports and, last, the manifest are put beside them.
 //!
 //! ```text
-//! <lake>/raw/date=D/pages/<run id>-<seq>.log       the page log, in segments (whole records)
+//! <lake>/raw/date=D/pages/<run id>-<seq>-<random>.log   the page log, in segments (whole records)
 //! <lake>/raw/date=D/_origin.json, _harvest.json
 //! <lake>/tables/<table>/                           Delta tables partitioned by date
 //! <lake>/reports/<report>/                         Delta tables partitioned by date
 //! <lake>/published/date=D/<report>.csv             the CSV reports
 //! <lake>/published/date=D/_manifest.json           put last: the date is published
+//! <lake>/locks/date=D.json                          the lease of the run writing D (lease.rs)
 //! ```
 //!
 //! The work directory is a cache: deleted, it is rebuilt from the lake by the next run.

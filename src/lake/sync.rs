@@ -825,6 +825,9 @@ pub struct LakePublished {
     pub versions: BTreeMap<String, u64>,
     /// Versions other writers took first, retried.
     pub conflicts: u32,
+    /// `tables/authors` → the data file committed, relative to the table.
+    #[serde(skip)]
+    pub files: BTreeMap<String, String>,
 }
 
 /// Publishes `date` from the work directory: one Delta commit a table and report, then the
@@ -863,7 +866,8 @@ pub async fn publish(
         match result {
             Ok((dir, committed)) => {
                 published.conflicts += committed.conflicts;
-                published.versions.insert(dir, committed.version);
+                published.versions.insert(dir.clone(), committed.version);
+                published.files.insert(dir, committed.path);
             }
             Err(e) => failed = failed.or(Some(e)),
         }
@@ -890,6 +894,17 @@ pub async fn publish(
             "lake".into(),
             serde_json::to_value(&published).unwrap_or_default(),
         );
+        // the files where they are in the lake, not in the work directory
+        if let Some(files) = m.get_mut("files").and_then(|f| f.as_array_mut()) {
+            for file in files {
+                let Some(path) = file.get("path").and_then(|p| p.as_str()) else {
+                    continue;
+                };
+                if let Some(lake_path) = lake_path_of(path, date, &published.files) {
+                    file["path"] = serde_json::Value::String(lake_path);
+                }
+            }
+        }
     }
     let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     lake.put(&manifest_key(date), Bytes::from(bytes.clone()))
@@ -897,6 +912,20 @@ pub async fn publish(
     write_local(&manifest_path, &bytes)?;
     tracing::info!(date, lake = %lake.url(), conflicts = published.conflicts, "LakePublished");
     Ok(published)
+}
+
+/// Where a file of the local layout (`tables/date=D/authors.parquet`, as the manifest names it)
+/// is in the lake: the Delta file committed, or the CSV beside the manifest.
+fn lake_path_of(path: &str, date: &str, committed: &BTreeMap<String, String>) -> Option<String> {
+    let (kind, rest) = path.split_once('/')?;
+    let name = rest.strip_prefix(&format!("{}/", date_dir_name(date)))?;
+    if let Some(table) = name.strip_suffix(".parquet") {
+        let dir = format!("{kind}/{table}");
+        let file = committed.get(&dir)?;
+        return Some(format!("{dir}/{file}"));
+    }
+    name.ends_with(".csv")
+        .then(|| format!("{PUBLISHED}/{}/{name}", date_dir_name(date)))
 }
 
 /// Refuses a store that does not honour create-only writes (some S3-compatible servers ignore

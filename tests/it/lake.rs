@@ -83,6 +83,11 @@ async fn a_delta_output_replaces_its_date_in_one_commit_a_table_and_keeps_histor
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
     assert_eq!(manifest["lake"]["versions"]["tables/authors"], 0);
+    // the manifest names every file where it is in the lake
+    for file in manifest["files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        assert!(out.path().join(path).is_file(), "the manifest names {path}");
+    }
     assert!(out
         .path()
         .join(format!("published/date={date}/author_metrics.csv"))
