@@ -84,6 +84,13 @@ done
 objects "m/published/date=$date/" | grep -q "_manifest.json$"
 echo "lake: a run killed after $segments uploaded segments resumed from a fresh work directory, fetching $resumed of $full pages, and published one run's reports"
 
+# --- rebuild from the lake (a fresh work directory: the raw store is pulled) ---------------------
+"$etl" rebuild --date "$date" --out s3://lake/m --work-dir "$work/rebuilt" --quiet
+cmp "$work/local/reports/date=$date/author_metrics.csv" "$work/rebuilt/reports/date=$date/author_metrics.csv"
+objects "m/tables/authors/_delta_log/" | grep -q '00000000000000000001.json$' \
+    || { echo "lake: the rebuild committed no new version"; exit 1; }
+echo "lake: etl rebuild of s3://lake/m from a fresh work directory committed the same author_metrics"
+
 # --- replay from the lake ------------------------------------------------------------------------
 "$etl" run --date 2026-11-28 --collection-id 5a17e71c0de5 --source "s3://lake/m/raw/date=$date" \
     --out "$work/replayed" --quiet

@@ -87,9 +87,13 @@ pub struct RebuildArgs {
     /// ...to this one (inclusive), oldest first.
     #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
     pub to: Option<String>,
-    /// The output root (as given to `etl run --out`).
-    #[arg(long, value_name = "DIR", default_value = defaults::OUT)]
+    /// The output root (as given to `etl run --out`): a directory, a local Delta output, or a
+    /// lake on object storage (s3://…, reached with the AWS_* variables).
+    #[arg(long, value_name = "DIR|URL", default_value = defaults::OUT)]
     pub out: PathBuf,
+    /// With a lake: the local directory the rebuild works in [default: as etl run's].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
     /// Print only warnings and errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -121,20 +121,53 @@ pub fn rebuild(args: &RebuildArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&e.into()),
     };
-    let dates = match medium_etl::rebuild::dates(&args.out, date, range) {
-        Ok(d) => d,
-        Err(e) => return fail(&e),
-    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
+    // a lake: its dates' raw stores are pulled into the work directory, rebuilt there, and
+    // committed to the lake as any run of theirs
+    let lake = match rebuild_lake(args) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    let out = match &lake {
+        Some((settings, work)) => {
+            let (from, to) = match (date, range) {
+                (Some(d), _) => (d, d),
+                (None, Some(r)) => r,
+                (None, None) => unreachable!("clap requires --date or --from"),
+            };
+            let iso = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+            let pulled = medium_etl::lake::Lake::open(settings).and_then(|l| {
+                rt.block_on(medium_etl::lake::sync::pull_for_rebuild(
+                    &l,
+                    work,
+                    &iso(from),
+                    &iso(to),
+                ))
+            });
+            if let Err(e) = pulled {
+                return fail(&e.into());
+            }
+            work.clone()
+        }
+        None => args.out.clone(),
+    };
+    let dates = match medium_etl::rebuild::dates(&out, date, range) {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
     let mut tracing_ready = false;
     for d in dates {
-        let settings = match medium_etl::rebuild::settings(&args.out, &d, args.quiet) {
+        let mut settings = match medium_etl::rebuild::settings(&out, &d, args.quiet) {
             Ok(s) => s,
             Err(e) => return fail(&e),
         };
+        if let Some((lake, _)) = &lake {
+            settings.lake = Some(lake.clone());
+            settings.table_format = medium_etl::lake::TableFormat::Delta;
+        }
         if !tracing_ready {
             init_tracing(&settings);
             tracing_ready = true;
@@ -154,6 +187,41 @@ pub fn rebuild(args: &RebuildArgs) -> u8 {
         }
     }
     exit::OK
+}
+
+/// The lake `etl rebuild --out` names, and its work directory: an object-storage URL, or a
+/// local Delta output (a directory with `published/` and its `.work`).
+fn rebuild_lake(
+    args: &RebuildArgs,
+) -> Result<Option<(medium_etl::lake::LakeSettings, std::path::PathBuf)>, RunError> {
+    let text = args.out.to_string_lossy().into_owned();
+    let settings = |url: url::Url| medium_etl::lake::LakeSettings {
+        url,
+        options: Vec::new(),
+        upload_every: Duration::from_secs(5),
+        lease_ttl: medium_etl::lake::lease::TTL,
+    };
+    let bad = |reason: String| {
+        RunError::Lake(medium_etl::error::LakeError::Open {
+            url: text.clone(),
+            reason,
+        })
+    };
+    if medium_etl::lake::is_url(&text) {
+        let url = url::Url::parse(&text).map_err(|e| bad(e.to_string()))?;
+        let work = args
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| medium_etl::lake::default_work_dir(&url));
+        return Ok(Some((settings(url), work)));
+    }
+    let work = args.out.join(medium_etl::layout::WORK_DIR);
+    if !args.out.join(medium_etl::lake::sync::PUBLISHED).is_dir() {
+        return Ok(None);
+    }
+    let dir = std::path::absolute(&args.out).map_err(|e| bad(e.to_string()))?;
+    let url = url::Url::from_directory_path(&dir).map_err(|()| bad("not a directory".into()))?;
+    Ok(Some((settings(url), args.work_dir.clone().unwrap_or(work))))
 }
 
 /// `etl probe`: exit 0 when the URL answers 2xx (a health check for `etl serve`).

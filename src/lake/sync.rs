@@ -303,6 +303,27 @@ fn manifest_versions(manifest: &[u8]) -> BTreeMap<String, u64> {
         .unwrap_or_default()
 }
 
+/// For `etl rebuild` of a lake: pulls the raw stores of the published dates from `from` to
+/// `to` (and those their incremental runs carried from), read only, into the work directory;
+/// the dates pulled.
+pub async fn pull_for_rebuild(
+    lake: &Lake,
+    work: &Path,
+    from: &str,
+    to: &str,
+) -> Result<Vec<String>, LakeError> {
+    let wanted: Vec<String> = published_dates(lake)
+        .await?
+        .into_iter()
+        .filter(|d| d.as_str() >= from && d.as_str() <= to)
+        .collect();
+    for d in &wanted {
+        // as a run of the date would, carry chain included
+        pull_as(lake, work, d, true, Access::ReadOnly).await?;
+    }
+    Ok(wanted)
+}
+
 /// Pulls what `etl publish --shards count` reads of each shard's part of the lake
 /// (`<lake>/shards/shard=K-of-N`): the date's raw store and manifest, into the shard's root
 /// under the work directory, where a shard run on this machine would have left them.
