@@ -60,8 +60,12 @@ pub fn date_dir_name(date: &str) -> String {
 /// of the tables, its manifests): `<out>/shards/shard=K-of-N`, an output root of its own, so a
 /// shard's incremental run finds the shard's earlier dates there.
 pub fn shard_root(out: &Path, index: u32, count: u32) -> PathBuf {
-    out.join(SHARDS_DIR)
-        .join(format!("shard={index}-of-{count}"))
+    out.join(SHARDS_DIR).join(shard_dir_name(index, count))
+}
+
+/// The directory name of shard `index` of `count`: `shard=K-of-N`.
+pub fn shard_dir_name(index: u32, count: u32) -> String {
+    format!("shard={index}-of-{count}")
 }
 
 /// A local Delta output's work directory, under its root (`--table-format delta`): the local

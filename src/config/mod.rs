@@ -890,18 +890,11 @@ impl Settings {
         client.http2 = http2;
         let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
         let (out, lake) = match lake {
-            Some((mut settings, work)) => {
-                if let Some(s) = shard {
-                    // the shard's part of the lake, as of a local root
-                    let mut path = settings.url.path().trim_end_matches('/').to_owned();
-                    path.push_str(&format!(
-                        "/{}/shard={}-of-{}",
-                        crate::layout::SHARDS_DIR,
-                        s.index,
-                        s.count
-                    ));
-                    settings.url.set_path(&path);
-                }
+            Some((settings, work)) => {
+                let settings = match shard {
+                    Some(s) => settings.shard_part(s.index, s.count),
+                    None => settings,
+                };
                 (work, Some(settings))
             }
             None => (out, None),

@@ -84,6 +84,22 @@ pub struct LakeSettings {
     pub lease_ttl: std::time::Duration,
 }
 
+impl LakeSettings {
+    /// Shard `index` of `count`'s part of the lake: `<url>/shards/shard=K-of-N`, as a shard's
+    /// root is under a local output root.
+    pub fn shard_part(&self, index: u32, count: u32) -> LakeSettings {
+        let mut part = self.clone();
+        let path = format!(
+            "{}/{}/{}",
+            self.url.path().trim_end_matches('/'),
+            crate::layout::SHARDS_DIR,
+            crate::layout::shard_dir_name(index, count)
+        );
+        part.url.set_path(&path);
+        part
+    }
+}
+
 /// Whether `--out` names object storage (a URL with a scheme) rather than a directory.
 pub fn is_url(out: &str) -> bool {
     out.split_once("://").is_some_and(|(scheme, _)| {
@@ -232,33 +248,14 @@ impl Lake {
 
     /// Uploads the local file `from` to `rel` (in parts when it is large).
     pub async fn upload(&self, from: &Path, rel: &str) -> Result<u64, LakeError> {
-        let io = |e: std::io::Error| LakeError::Local {
-            path: from.to_path_buf(),
-            message: e.to_string(),
-        };
-        let mut file = tokio::fs::File::open(from).await.map_err(io)?;
-        let mut writer = object_store::buffered::BufWriter::with_capacity(
-            self.store.clone(),
-            self.path(rel),
-            UPLOAD_PART,
-        );
-        let copied = tokio::io::copy(&mut file, &mut writer).await;
-        match copied {
-            Ok(n) => match writer.shutdown().await {
-                Ok(()) => Ok(n),
-                Err(e) => Err(LakeError::Store {
-                    url: self.url_of(rel),
-                    message: e.to_string(),
-                }),
-            },
-            Err(e) => {
-                let _ = writer.abort().await;
-                Err(LakeError::Store {
-                    url: self.url_of(rel),
-                    message: e.to_string(),
-                })
-            }
-        }
+        let len = tokio::fs::metadata(from)
+            .await
+            .map_err(|e| LakeError::Local {
+                path: from.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .len();
+        self.upload_range(from, 0, len, rel).await
     }
 
     /// Downloads `rel` to the local file `to`, atomically (streamed into a temporary file

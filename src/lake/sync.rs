@@ -141,18 +141,23 @@ pub struct Pulled {
 pub async fn published_dates(lake: &Lake) -> Result<Vec<String>, LakeError> {
     let mut dates = Vec::new();
     for (key, _) in lake.list(PUBLISHED).await? {
-        let mut parts = key.split('/');
-        if let (Some(_), Some(dir), Some(MANIFEST_FILE), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        {
-            if let Some(d) = crate::layout::date_of_dir_name(dir) {
-                if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok() {
-                    dates.push(d.to_owned());
-                }
-            }
+        if let Some(d) = manifest_date(&key) {
+            dates.push(d.to_owned());
         }
     }
     Ok(dates)
+}
+
+/// The date whose manifest `key` is (`published/date=D/_manifest.json`), if it is one.
+fn manifest_date(key: &str) -> Option<&str> {
+    let mut parts = key.split('/');
+    let (Some(PUBLISHED), Some(dir), Some(MANIFEST_FILE), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    crate::layout::date_of_dir_name(dir)
+        .filter(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
 }
 
 /// Pulls what a run of `date` reads into the work directory `work`:
@@ -335,13 +340,7 @@ pub async fn pull_shards(
 ) -> Result<Pulled, LakeError> {
     let mut total = Pulled::default();
     for index in 0..count {
-        let mut part = lake.clone();
-        let path = format!(
-            "{}/{}/shard={index}-of-{count}",
-            lake.url.path().trim_end_matches('/'),
-            crate::layout::SHARDS_DIR
-        );
-        part.url.set_path(&path);
+        let part = lake.shard_part(index, count);
         let root = crate::layout::shard_root(work, index, count);
         // a shard being written here is pulled by its own run, not under it
         let Some(_held) =
@@ -368,17 +367,10 @@ pub async fn mirror_published(lake: &Lake, work: &Path) -> Result<Pulled, LakeEr
     let mut pulled = Pulled::default();
     let mut snapshots = BTreeMap::new();
     for (key, _, version) in lake.list_versions(PUBLISHED).await? {
-        let mut parts = key.split('/');
-        let (Some(_), Some(dir), Some(MANIFEST_FILE), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let Some(date) = manifest_date(&key) else {
             continue;
         };
-        let Some(date) = crate::layout::date_of_dir_name(dir)
-            .filter(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
-        else {
-            continue;
-        };
+        let dir = date_dir_name(date);
         let reports = partition_dir(work, Kind::Reports, date);
         let marker = reports.join(".manifest.lake");
         if std::fs::read_to_string(&marker).ok().as_deref() == Some(version.as_str())

@@ -31,6 +31,17 @@ fn lake_at(dir: &Path) -> Lake {
     .unwrap()
 }
 
+/// A cancel flag that is set `after` from now (a run stopped mid-harvest).
+fn stopped_after(after: Duration) -> CancelFlag {
+    let cancel = CancelFlag::default();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        stopper.cancel();
+    });
+    cancel
+}
+
 /// The rows of a Parquet file, as Arrow batches concatenated.
 fn parquet_rows(path: &Path) -> arrow::record_batch::RecordBatch {
     let file = std::fs::File::open(path).unwrap();
@@ -185,12 +196,7 @@ async fn a_stopped_run_resumes_elsewhere_and_a_held_date_is_refused() {
             "2",
         ],
     );
-    let cancel = CancelFlag::default();
-    let stopper = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        stopper.cancel();
-    });
+    let cancel = stopped_after(Duration::from_millis(400));
     let before = site.requests();
     let err = pipeline::run_until(&settings, cancel).await.unwrap_err();
     assert!(matches!(err, medium_etl::RunError::Cancelled), "{err}");
@@ -348,12 +354,7 @@ async fn every_machine_reads_a_date_s_pages_in_the_lake_s_order() {
             ],
         )
     };
-    let cancel = CancelFlag::default();
-    let stopper = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        stopper.cancel();
-    });
+    let cancel = stopped_after(Duration::from_millis(400));
     let err = pipeline::run_until(&settings(&w("a")), cancel)
         .await
         .unwrap_err();
