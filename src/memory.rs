@@ -13,6 +13,8 @@
 //! - after the harvest, [`release_free`] hands back what the harvest freed before publishing
 //!   allocates anew.
 //!
+//! [`cpu_secs`] reads the CPU the process has used so far, for the manifest's `cpu_secs`.
+//!
 //! A `MALLOC_ARENA_MAX`, `MALLOC_TRIM_THRESHOLD_` or `MALLOC_MMAP_THRESHOLD_` in the
 //! environment wins (glibc's own tunables, for measuring). Elsewhere (musl, macOS) these are
 //! no-ops.
@@ -45,5 +47,28 @@ pub fn release_free() {
     // SAFETY: malloc_trim only returns free pages of glibc's arenas to the kernel.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// CPU seconds (user + system, every thread) the process has used so far; 0 where the
+/// system does not say.
+pub fn cpu_secs() -> f64 {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes one rusage into the pointer it is given, which points at
+        // zeroed memory of that type; it is read only when the call succeeded.
+        let usage = unsafe {
+            if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+                return 0.0;
+            }
+            usage.assume_init()
+        };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        secs(usage.ru_utime) + secs(usage.ru_stime)
+    }
+    #[cfg(not(unix))]
+    {
+        0.0
     }
 }

@@ -157,6 +157,7 @@ async fn run_local(
     run_id: RunId,
 ) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
+    let cpu_at_start = crate::memory::cpu_secs();
     let started_at = Utc::now();
     let date = settings.date.to_string();
     debug_assert_eq!(lock.date(), date);
@@ -219,6 +220,7 @@ async fn run_local(
         .harvest(&settings.publications, tables.sink())
         .await;
     let harvest_secs = started.elapsed().as_secs_f64();
+    let harvest_cpu = crate::memory::cpu_secs() - cpu_at_start;
     if cancel.is_cancelled() {
         reporter.finish().await;
         return Err(RunError::Cancelled);
@@ -280,6 +282,7 @@ async fn run_local(
         .as_ref()
         .map(|p| carried_summary(p, settings, &harvest));
     manifest.stages.insert("harvest".into(), harvest_secs);
+    manifest.cpu_secs.insert("harvest".into(), harvest_cpu.max(0.0));
     if !settings.shard_sources.is_empty() {
         manifest.shards = Some(crate::shards::summary(&settings.shard_sources, &date));
     }
@@ -604,6 +607,7 @@ fn publish(
     progress: &Progress,
 ) -> Result<Manifest, RunError> {
     let publish_started = Instant::now();
+    let publish_cpu = crate::memory::cpu_secs();
     let (written, normalized) = tables.finish(harvest)?;
     if !normalized.rejected.is_empty() {
         tracing::warn!(count = normalized.rejected.len(), "ValuesRejected");
@@ -664,6 +668,10 @@ fn publish(
     manifest
         .stages
         .insert("publish".into(), publish_started.elapsed().as_secs_f64());
+    manifest.cpu_secs.insert(
+        "publish".into(),
+        (crate::memory::cpu_secs() - publish_cpu).max(0.0),
+    );
     manifest.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     manifest.duration_secs = started.elapsed().as_secs_f64();
     date.commit(&manifest)?;

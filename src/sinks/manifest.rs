@@ -74,6 +74,11 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     /// Seconds per stage: `harvest` (fetching), `publish` (normalize, aggregate, write).
     pub stages: BTreeMap<String, f64>,
+    /// CPU seconds (user + system, all threads) per stage, as `stages` names them: what the
+    /// run cost the machine (a harvest is mostly waiting; its CPU over `requests_total` is
+    /// the cost of a request).
+    #[serde(default)]
+    pub cpu_secs: BTreeMap<String, f64>,
     /// The quality checks of the published tables ([`crate::transforms::checks`]).
     #[serde(default)]
     pub checks: Vec<crate::transforms::checks::Check>,
@@ -251,6 +256,7 @@ impl Manifest {
             rows: BTreeMap::new(),
             files: Vec::new(),
             stages: BTreeMap::new(),
+            cpu_secs: BTreeMap::new(),
             incremental: None,
             shards: None,
             checks: Vec::new(),
