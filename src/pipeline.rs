@@ -282,7 +282,9 @@ async fn run_local(
         .as_ref()
         .map(|p| carried_summary(p, settings, &harvest));
     manifest.stages.insert("harvest".into(), harvest_secs);
-    manifest.cpu_secs.insert("harvest".into(), harvest_cpu.max(0.0));
+    manifest
+        .cpu_secs
+        .insert("harvest".into(), harvest_cpu.max(0.0));
     if !settings.shard_sources.is_empty() {
         manifest.shards = Some(crate::shards::summary(&settings.shard_sources, &date));
     }
