@@ -124,22 +124,6 @@ pub fn shared(root: &Path) -> Arc<PageLog> {
     log
 }
 
-/// Writes `parts` one after another, in as few `writev` calls as the kernel takes them.
-fn write_all_vectored(mut file: &File, parts: &[&[u8]]) -> std::io::Result<()> {
-    let mut slices: Vec<std::io::IoSlice<'_>> =
-        parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
-    let mut slices = &mut slices[..];
-    while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => std::io::IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// `dir` with its existing part resolved (symlinks, `.`, `..`, relative to absolute), the rest
 /// as spelled: a store not created yet gets the key it will have once it is.
 fn canonical(dir: &Path) -> PathBuf {
@@ -259,32 +243,30 @@ impl PageLog {
                 ..meta.clone()
             },
         };
-        let mut head = Vec::with_capacity(512);
-        head.extend_from_slice(MARK);
-        serde_json::to_writer(&mut head, &header).map_err(|e| StoreError::Meta {
+        let mut record = Vec::with_capacity(body.len() + 512);
+        record.extend_from_slice(MARK);
+        serde_json::to_writer(&mut record, &header).map_err(|e| StoreError::Meta {
             path: self.describe(key),
             message: e.to_string(),
         })?;
-        let header_len = head.len() as u64;
+        let header_len = record.len() as u64;
         if header_len >= MAX_HEADER {
             return Err(StoreError::Meta {
                 path: self.describe(key),
                 message: format!("a header of {header_len} bytes (at most {MAX_HEADER})"),
             });
         }
-        head.push(b'\n');
-        // the record's three parts go out in one `writev` (the body is not copied into a
-        // record first: #18), appended whole unless the disk fills
-        let record = [&head[..], body, b"\n"];
-        let record_len = (head.len() + body.len() + 1) as u64;
+        record.push(b'\n');
+        record.extend_from_slice(body);
+        record.push(b'\n');
 
         let mut state = self.lock();
         let file = self.writer(&mut state)?;
         let start = state.end;
-        let written = write_all_vectored(&file, &record);
+        let written = (&*file).write_all(&record);
         let len = file.metadata().map(|m| m.len());
         match (written, len) {
-            (Ok(()), Ok(len)) if len == start + record_len => {}
+            (Ok(()), Ok(len)) if len == start + record.len() as u64 => {}
             (Err(e), _) => {
                 // a partial record (a full disk): the next append reads the file again from
                 // the last record known whole, and cuts what is not whole
@@ -302,7 +284,7 @@ impl PageLog {
                 return Ok(());
             }
         }
-        state.end = start + record_len;
+        state.end = start + record.len() as u64;
         state.index.insert(
             key.clone(),
             Entry {
