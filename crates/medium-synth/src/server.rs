@@ -178,8 +178,8 @@ async fn delay(latency: Duration) {
     }
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     if !left.is_zero() {
-        // a thread that cannot be spawned (the pool is full) leaves the response early by
-        // at most those 2 ms
+        // (fails only when the runtime is shutting down: the response then goes up to 2 ms
+        // early; a full pool queues the sleep, and the response goes late instead)
         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
     }
 }
