@@ -19,13 +19,7 @@ cd "$(dirname "$0")/.."
 authors="${1:-1000}"
 conc="${2:-32}"
 runs="${3:-3}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
-if [ -n "${ETL_BIN:-}" ]; then
-    etl="$ETL_BIN" # another build to compare, such as an older commit's
-else
-    cargo build --release --quiet --bin etl
-    etl="$CARGO_TARGET_DIR/release/etl"
-fi
+. benches/etl_bin.sh
 . scripts/synth.sh
 start_synth --authors "$authors" --latency-ms 20
 

@@ -14,13 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 authors="${1:-1000}"
 stories="${2:-20}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
-if [ -n "${ETL_BIN:-}" ]; then
-    etl="$ETL_BIN"
-else
-    cargo build --release --quiet --bin etl
-    etl="$CARGO_TARGET_DIR/release/etl"
-fi
+. benches/etl_bin.sh
 moto_server="$(command -v moto_server || echo "$HOME/.cache/medium-etl-lakevenv/bin/moto_server")"
 . scripts/synth.sh
 moto=""

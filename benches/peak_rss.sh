@@ -9,10 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 authors="${1:-1000}"
 stories="${2:-20}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)"; exit 2; }
-if [ -z "${ETL_BIN:-}" ]; then cargo build --release --quiet; fi
-etl="${ETL_BIN:-$CARGO_TARGET_DIR/release/etl}"
+. benches/etl_bin.sh
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 "$etl" synth --authors "$authors" --stories "$stories" --write-raw-store "$work/store"

@@ -13,13 +13,7 @@ cd "$(dirname "$0")/.."
 authors="${1:-1000}"
 shards="${2:-4}"
 conc="${3:-8}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medium-etl-target}"
-if [ -n "${ETL_BIN:-}" ]; then
-    etl="$ETL_BIN"
-else
-    cargo build --release --quiet --bin etl
-    etl="$CARGO_TARGET_DIR/release/etl"
-fi
+. benches/etl_bin.sh
 . scripts/synth.sh
 start_synth --authors "$authors" --latency-ms 20
 flags=(--date 2026-11-27 --collection-id 5a17e71c0de5 --base-url "$base" --max-rps 0 --quiet)
