@@ -333,30 +333,47 @@ impl Harvester {
     ) -> Result<StreamEnd, Unfinished> {
         let mut pager = StreamPager::new(stream.base_query_via(via), self.settings.max_pages)
             .with_rules(via.format().paging);
-        let mut query = pager.first_query();
+        let first = PageRequest {
+            stream,
+            via,
+            path,
+            index: 1,
+            query: &pager.first_query(),
+        };
+        let mut page: P = self.pages.page(first).await?;
+        turn.answered();
         for index in 1.. {
-            let request = PageRequest {
+            // carried, the stream must still fit today's --max-pages
+            let fits = |c: &Carry<P>| index + c.chain.len() <= self.settings.max_pages;
+            let next = match carry.is_some_and(|c| fits(c) && c.stops_after(index, &page)) {
+                true => Err(StreamEnd::Carried),
+                false => pager.after_page(page.item_ids(), page.paging()),
+            };
+            let query = match next {
+                Ok(query) => query,
+                Err(end) => {
+                    on_page(&page);
+                    pages.push(page);
+                    return Ok(end);
+                }
+            };
+            // The next page is asked for before `on_page` sees this one: a page that lists
+            // authors starts their requests, and the stream's own request, on the crawl's
+            // critical path, goes ahead of them (#18). `yield_now` lets the request reach the
+            // connection first.
+            let next = PageRequest {
                 stream,
                 via,
                 path,
-                index,
+                index: index + 1,
                 query: &query,
             };
-            let page: P = self.pages.page(request).await?;
-            turn.answered();
-            on_page(&page);
-            // carried, the stream must still fit today's --max-pages
-            let fits = |c: &Carry<P>| index + c.chain.len() <= self.settings.max_pages;
-            if carry.is_some_and(|c| fits(c) && c.stops_after(index, &page)) {
-                pages.push(page);
-                return Ok(StreamEnd::Carried);
-            }
-            let next = pager.after_page(page.item_ids(), page.paging());
+            let (next, ()) = tokio::join!(self.pages.page(next), async {
+                tokio::task::yield_now().await;
+                on_page(&page);
+            });
             pages.push(page);
-            match next {
-                Ok(q) => query = q,
-                Err(end) => return Ok(end),
-            }
+            page = next?;
         }
         unreachable!("the page cap ends every stream")
     }
