@@ -4,10 +4,11 @@
 # times how long each publication page took after the one before it (each names the next, so
 # they go one at a time: the crawl's critical path), when the first and the last page came, and
 # the harvest's wall time against that path, two ways:
-#   - nominal: the publication's pages in turn, then an author's longest stream in turn, 20 ms a
-#     page;
-#   - measured: the same pages at the pace this machine and server give a page when nothing
-#     else runs (the mean hop of a first crawl, with `--max-authors 1`).
+#   - nominal: the publication's pages in turn, then an author's story pages in turn (the
+#     crawl's profile or following requests, whichever are more, per author), 20 ms a page;
+#   - measured: the same pages at the pace this machine and server give a page when only the
+#     publication stream and one author run (the mean hop of a first crawl, `--max-authors 1`;
+#     with 10 authors or fewer it has no hop, and this line is left out).
 #
 #   benches/hops.sh [AUTHORS] [CONC] [etl run args...]   (defaults: 200 128)
 #
@@ -60,13 +61,15 @@ late = []
 for a, b in zip(pub, pub[1:]):
     burst = [t for t, s in pages if not s.startswith("collections/") and b - 0.005 < t <= b + 0.005]
     late.append(sum(1 for t in burst if t < b))
+if not pub:
+    sys.exit("no publication page in the page log")
 print(f"{m['requests_total']} requests; {len(pub)} publication pages, a hop {mean(hops):.1f} ms "
       f"on average ({min(hops, default=0):.0f}-{max(hops, default=0):.0f}), after "
-      f"{mean(late):.0f} authors' pages of the 10 ms around it; first page at {pub[0] * 1000:.0f} ms, "
+      f"{mean(late):.0f} authors' pages of those within 5 ms of it; first page at {pub[0] * 1000:.0f} ms, "
       f"last page at {max(t for t, _ in pages) * 1000:.0f} ms; harvest {harvest:.2f} s = "
       f"{harvest / (chain * 0.020):.2f} x the nominal critical path ({chain} pages in turn, 20 ms each)")
-if sys.argv[2]:
-    _, _, pub1, hops1 = read(sys.argv[2])
+_, _, pub1, hops1 = read(sys.argv[2]) if sys.argv[2] else (None, None, [], [])
+if hops1:
     path = chain * mean(hops1) / 1000
     print(f"alone (--max-authors 1): a hop {mean(hops1):.1f} ms, first page at {pub1[0] * 1000:.0f} ms; "
           f"measured critical path {path:.3f} s ({chain} pages at that hop); harvest = "

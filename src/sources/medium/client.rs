@@ -176,6 +176,17 @@ impl Pace {
     }
 }
 
+/// Whether `url` is plain HTTP to this machine (`localhost`, `127.0.0.0/8`, `::1`).
+fn is_plain_loopback(url: &Url) -> bool {
+    url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+}
+
 static CRYPTO: Once = Once::new();
 
 /// Installs the `ring` TLS provider once per process. reqwest is built without a provider of
@@ -225,9 +236,11 @@ impl MediumClient {
             // request over HTTP/1.1 (MEDIUM-GRAPHQL.md, "Transport"); --http2 opts back in.
             builder = builder.http1_only();
         }
-        if settings.base_url.scheme() == "http" {
-            // Plain HTTP (a local mirror, the tests' servers) needs no certificate roots, and
-            // loading the system's takes 10-40 ms of the run's start (#18).
+        if is_plain_loopback(&settings.base_url) {
+            // Plain HTTP on this machine (a local mirror, the tests' servers) needs no
+            // certificate roots, and loading the system's took 7 ms of every run's start
+            // (#18). Only on loopback: `http://medium.com` is redirected to https, which needs
+            // them.
             builder = builder.tls_certs_only([]);
         }
         let http = builder
@@ -611,6 +624,25 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
         h
+    }
+
+    /// Only plain HTTP to this machine skips the certificate roots: elsewhere an http URL may
+    /// be redirected to https (Medium's is).
+    #[test]
+    fn only_plain_http_to_this_machine_goes_without_roots() {
+        for (url, plain) in [
+            ("http://127.0.0.1:8080/", true),
+            ("http://127.9.9.9/", true),
+            ("http://[::1]:80/", true),
+            ("http://LOCALHOST:1/", true),
+            ("https://127.0.0.1/", false),
+            ("http://medium.com/", false),
+            ("http://10.0.0.1/", false),
+            ("http://localhost.example.com/", false),
+            ("https://medium.com/", false),
+        ] {
+            assert_eq!(is_plain_loopback(&Url::parse(url).unwrap()), plain, "{url}");
+        }
     }
 
     #[test]

@@ -359,8 +359,8 @@ impl Harvester {
             };
             // The next page is asked for before `on_page` sees this one: a page that lists
             // authors starts their requests, and the stream's own request, on the crawl's
-            // critical path, goes ahead of them (#18). `yield_now` lets the request reach the
-            // connection first.
+            // critical path, usually goes ahead of them (#18): `yield_now` gives the connection
+            // the request to write before the authors' tasks exist.
             let next = PageRequest {
                 stream,
                 via,
