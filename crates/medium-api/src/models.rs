@@ -23,98 +23,96 @@ pub const MALFORMED: i64 = i64::MIN;
 
 /// Reads an optional whole number leniently (see [`MALFORMED`]); `12.0` is 12.
 pub fn lenient_int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    struct IntVisitor;
-    impl<'de> Visitor<'de> for IntVisitor {
-        type Value = Option<i64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a number")
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(i64::try_from(v).unwrap_or(MALFORMED)))
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-            let whole = v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e18;
-            Ok(Some(if whole { v as i64 } else { MALFORMED }))
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Some(MALFORMED))
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Some(MALFORMED))
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(IntVisitor)
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(Some(MALFORMED))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(Some(MALFORMED))
-        }
-    }
-    deserializer.deserialize_any(IntVisitor)
+    deserializer.deserialize_any(LenientVisitor::<i64>(PhantomData))
 }
 
 /// Reads an optional number leniently: anything but a number reads as NaN, which the pipeline
 /// rejects as it rejects values out of range.
 pub fn lenient_float<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    struct FloatVisitor;
-    impl<'de> Visitor<'de> for FloatVisitor {
-        type Value = Option<f64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a number")
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v as f64))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v as f64))
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Some(f64::NAN))
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Some(f64::NAN))
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(FloatVisitor)
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(Some(f64::NAN))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(Some(f64::NAN))
+    deserializer.deserialize_any(LenientVisitor::<f64>(PhantomData))
+}
+
+/// A number type read leniently: what each kind of JSON number becomes, and what anything
+/// that is not a number becomes.
+trait Lenient: Sized {
+    const MALFORMED: Self;
+    fn from_i64(v: i64) -> Self;
+    fn from_u64(v: u64) -> Self;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Lenient for i64 {
+    const MALFORMED: i64 = MALFORMED;
+    fn from_i64(v: i64) -> i64 {
+        v
+    }
+    fn from_u64(v: u64) -> i64 {
+        i64::try_from(v).unwrap_or(MALFORMED)
+    }
+    fn from_f64(v: f64) -> i64 {
+        let whole = v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e18;
+        if whole {
+            v as i64
+        } else {
+            MALFORMED
         }
     }
-    deserializer.deserialize_any(FloatVisitor)
+}
+
+impl Lenient for f64 {
+    const MALFORMED: f64 = f64::NAN;
+    fn from_i64(v: i64) -> f64 {
+        v as f64
+    }
+    fn from_u64(v: u64) -> f64 {
+        v as f64
+    }
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+}
+
+/// Reads a [`Lenient`] number without building a `serde_json::Value`: null and a missing
+/// value are `None`, a string, a bool, an array or an object is `T::MALFORMED`.
+struct LenientVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Lenient> Visitor<'de> for LenientVisitor<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(T::from_i64(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(T::from_u64(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(T::from_f64(v)))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Some(T::MALFORMED))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Some(T::MALFORMED))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Some(T::MALFORMED))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Some(T::MALFORMED))
+    }
 }
 
 /// The values of a JSON object keyed by id, in document order (keys are ignored: every entity
@@ -464,6 +462,43 @@ mod tests {
         assert_eq!(post.link_count(), Some(0));
         assert!(post.virtuals.tags.is_empty());
         assert!(!post.is_response());
+    }
+
+    /// Every kind of JSON value a count or a reading time may hold, read leniently.
+    #[test]
+    fn reads_numbers_leniently() {
+        #[derive(Deserialize)]
+        struct N {
+            #[serde(default, deserialize_with = "lenient_int")]
+            i: Option<i64>,
+            #[serde(default, deserialize_with = "lenient_float")]
+            f: Option<f64>,
+        }
+        let read =
+            |v: &str| -> N { serde_json::from_str(&format!("{{\"i\":{v},\"f\":{v}}}")).unwrap() };
+        for (v, i, f) in [
+            ("12", Some(12), Some(12.0)),
+            ("-3", Some(-3), Some(-3.0)),
+            ("12.0", Some(12), Some(12.0)),
+            ("12.5", Some(MALFORMED), Some(12.5)),
+            (
+                "18446744073709551615",
+                Some(MALFORMED),
+                Some(18446744073709551615.0),
+            ),
+            ("1e30", Some(MALFORMED), Some(1e30)),
+            ("null", None, None),
+        ] {
+            let n = read(v);
+            assert_eq!((n.i, n.f), (i, f), "{v}");
+        }
+        for v in ["\"many\"", "true", "[1,[2]]", "{\"a\":{}}"] {
+            let n = read(v);
+            assert_eq!(n.i, Some(MALFORMED), "{v}");
+            assert!(n.f.is_some_and(f64::is_nan), "{v}");
+        }
+        let missing: N = serde_json::from_str("{}").unwrap();
+        assert_eq!((missing.i, missing.f), (None, None));
     }
 
     #[test]
