@@ -128,7 +128,7 @@ podman rm etl-sched-$$ >/dev/null
 podman_run -d --name etl-sched-$$ -v "$volume:/data" "$image" schedule --every 24h \
     --base-url "$slow_base" --collection-id 5a17e71c0de5 --max-rps 0 --out /data/slow >/dev/null
 wait_log etl-sched-$$ RunStarted
-run_day="$(podman logs etl-sched-$$ 2>&1 | grep '"RunStarted"' | head -1 | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["date"])')"
+run_day="$(podman logs etl-sched-$$ 2>&1 | grep -m1 '"RunStarted"' | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["date"])')"
 sleep 1.5
 stopped_with etl-sched-$$ 0
 podman rm etl-sched-$$ >/dev/null

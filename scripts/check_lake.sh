@@ -73,7 +73,9 @@ set -e
     || { cat "$work/early.txt"; echo "lake: a run during the killed run's lease exited $code, not 9"; exit 1; }
 segments="$(objects "m/raw/date=$date/pages/" | wc -l)"
 [ "$segments" -ge 3 ] || { echo "lake: the killed run uploaded $segments segment(s)"; exit 1; }
-objects "m/published/" | grep -q . && { echo "lake: the killed run published something"; exit 1; }
+# (keys are listed first, then searched: `objects | grep -q` fails under pipefail when grep
+# stops reading before the listing ends)
+[ -z "$(objects "m/published/")" ] || { echo "lake: the killed run published something"; exit 1; }
 sleep 5
 "$etl" run "${flags[@]}" --out s3://lake/m --work-dir "$work/resumed"
 resumed="$(fetched "$work/resumed/reports/date=$date/_manifest.json")"
@@ -81,13 +83,13 @@ resumed="$(fetched "$work/resumed/reports/date=$date/_manifest.json")"
 for f in author_metrics.csv publication_summary.csv author_changes.csv; do
     cmp "$work/local/reports/date=$date/$f" "$work/resumed/reports/date=$date/$f"
 done
-objects "m/published/date=$date/" | grep -q "_manifest.json$"
+grep -q "_manifest.json$" <<<"$(objects "m/published/date=$date/")"
 echo "lake: a run killed after $segments uploaded segments resumed from a fresh work directory, fetching $resumed of $full pages, and published one run's reports"
 
 # --- rebuild from the lake (a fresh work directory: the raw store is pulled) ---------------------
 "$etl" rebuild --date "$date" --out s3://lake/m --work-dir "$work/rebuilt" --quiet
 cmp "$work/local/reports/date=$date/author_metrics.csv" "$work/rebuilt/reports/date=$date/author_metrics.csv"
-objects "m/tables/authors/_delta_log/" | grep -q '00000000000000000001.json$' \
+grep -q '00000000000000000001.json$' <<<"$(objects "m/tables/authors/_delta_log/")" \
     || { echo "lake: the rebuild committed no new version"; exit 1; }
 echo "lake: etl rebuild of s3://lake/m from a fresh work directory committed the same author_metrics"
 
