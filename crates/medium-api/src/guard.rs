@@ -75,7 +75,11 @@ pub fn parse_payload<P: DeserializeOwned>(body: &[u8]) -> Result<P, BodyError> {
     // parser need not check each string again (#18); anything else is parsed as bytes, for
     // the same errors
     let parsed = match std::str::from_utf8(json) {
-        Ok(text) => serde_json::from_str::<Envelope<P>>(text),
+        // the fast path first; where it declines, serde_json's value or error stands
+        Ok(text) => match crate::json::from_str::<Envelope<P>>(text) {
+            Ok(envelope) => Ok(envelope),
+            Err(crate::json::Declined) => serde_json::from_str::<Envelope<P>>(text),
+        },
         Err(_) => serde_json::from_slice::<Envelope<P>>(json),
     };
     match parsed {
@@ -129,6 +133,29 @@ mod tests {
     fn a_body_that_is_not_utf8_parses_as_it_did() {
         let body = b"{\"success\":true,\"payload\":{\"n\":7,\"skipped\":\"\xff\"}}";
         assert_eq!(parse_payload::<P>(body).unwrap(), P { n: 7 });
+    }
+
+    /// What the fast path (`crate::json`) declines, serde_json reads: a surrogate pair in a
+    /// string read, a body with an error gives serde_json's error.
+    #[test]
+    fn what_the_fast_path_declines_serde_json_reads() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        struct Named {
+            name: String,
+        }
+        let body = "{\"success\":true,\"payload\":{\"name\":\"\\ud83d\\ude00 \\u00e9\"}}";
+        assert_eq!(
+            crate::json::from_str::<serde_json::Value>(body),
+            Err(crate::json::Declined)
+        );
+        let page: Named = parse_payload(body.as_bytes()).unwrap();
+        assert_eq!(page.name, "\u{1f600} \u{e9}");
+        let err = parse_payload::<Named>(b"{\"success\":true,\"payload\":{\"name\":\"x\",}}")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            BodyError::NotJson("trailing comma at line 1 column 39".into())
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod guard;
 pub mod html;
 pub mod interstitial;
+pub mod json;
 pub mod models;
 pub mod paging;
 pub mod rss;
