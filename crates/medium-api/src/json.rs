@@ -233,6 +233,15 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// Reads the rest of a string whose opening quote is consumed and hands it to `visitor`:
+    /// borrowed from the input when it has no escape, as serde_json does.
+    fn visit_str_rest<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
+        match self.read_str()? {
+            Text::Borrowed(s) => visitor.visit_borrowed_str(s),
+            Text::Scratch => visitor.visit_str(&self.scratch),
+        }
+    }
+
     /// Unescapes a string into the scratch buffer from an escape at `self.at` to its quote.
     fn unescape_rest(&mut self) -> Result<()> {
         loop {
@@ -418,6 +427,29 @@ impl<'de> Reader<'de> {
     }
 }
 
+/// The methods both deserializers decline: an enum and bytes, which the models never read and
+/// whose rules are serde_json's own.
+macro_rules! declined_enum_and_bytes {
+    () => {
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            _: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value> {
+            Err(Declined)
+        }
+
+        fn deserialize_bytes<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
+            Err(Declined)
+        }
+
+        fn deserialize_byte_buf<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
+            Err(Declined)
+        }
+    };
+}
+
 impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     type Error = Declined;
 
@@ -437,10 +469,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
             }
             b'"' => {
                 self.at += 1;
-                match self.read_str()? {
-                    Text::Borrowed(s) => visitor.visit_borrowed_str(s),
-                    Text::Scratch => visitor.visit_str(&self.scratch),
-                }
+                self.visit_str_rest(visitor)
             }
             b'[' => {
                 self.at += 1;
@@ -494,22 +523,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
         visitor.visit_newtype_struct(self)
     }
 
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value> {
-        Err(Declined)
-    }
-
-    fn deserialize_bytes<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
-        Err(Declined)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
-        Err(Declined)
-    }
+    declined_enum_and_bytes!();
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
@@ -590,10 +604,7 @@ impl<'de> de::Deserializer<'de> for Key<'_, 'de> {
     type Error = Declined;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        match self.reader.read_str()? {
-            Text::Borrowed(s) => visitor.visit_borrowed_str(s),
-            Text::Scratch => visitor.visit_str(&self.reader.scratch),
-        }
+        self.reader.visit_str_rest(visitor)
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -613,22 +624,7 @@ impl<'de> de::Deserializer<'de> for Key<'_, 'de> {
         visitor.visit_newtype_struct(self)
     }
 
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value> {
-        Err(Declined)
-    }
-
-    fn deserialize_bytes<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
-        Err(Declined)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, _: V) -> Result<V::Value> {
-        Err(Declined)
-    }
+    declined_enum_and_bytes!();
 
     // serde_json also reads a number or a bool from a key's text; here such a key is a
     // string, which the number's visitor refuses, and so declines (the models have none)
