@@ -232,7 +232,19 @@ async fn kill_9_at_any_point_leaves_nothing_partial_and_a_rerun_completes() {
         assert_nothing_partial(out.path());
         // a page counts as stored once its record is whole (a torn last one is not)
         let stored = stored_pages(&out.path().join("raw/date=2026-11-27")).len() as u64;
-        let sent_before = server.stats.requests.load(Ordering::SeqCst);
+        // A request the killed process wrote just before it died can reach the server's
+        // counter after the kill (under load, the server reads its socket later): wait until
+        // the count is quiet, so the re-run is not charged for it.
+        let mut sent_before = server.stats.requests.load(Ordering::SeqCst);
+        let quiet_since = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = server.stats.requests.load(Ordering::SeqCst);
+            if now == sent_before || quiet_since.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            sent_before = now;
+        }
         let staged = std::fs::read_dir(out.path().join(".staging"))
             .map(|d| d.count())
             .unwrap_or(0);
