@@ -73,48 +73,59 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
     let followings = scan(tables_dir, schema::FOLLOWINGS)?;
     let publications = scan(tables_dir, schema::PUBLICATIONS)?;
 
-    let stories = posts.filter(col("is_story"));
-    let per_author = stories.clone().group_by([col("creator_id")]).agg([
-        len().cast(DataType::Int64).alias("story_count"),
-        col("total_clap_count").count().alias("_clap_n"),
-        col("total_clap_count").sum().alias("_clap_sum"),
-        col("total_clap_count").mean().alias("mean_claps"),
-        col("total_clap_count").median().alias("median_claps"),
-        col("total_clap_count").max().alias("max_claps"),
-        col("headline_words").mean().alias("mean_headline_words"),
-        col("headline_chars").mean().alias("mean_headline_chars"),
-        col("word_count").mean().alias("mean_word_count"),
-        col("reading_time_min")
-            .mean()
-            .alias("mean_reading_time_min"),
-        col("tag_count").mean().alias("mean_tag_count"),
-        col("link_count").mean().alias("mean_link_count"),
-        col("first_published_at").min().alias("first_published_at"),
-        col("first_published_at").max().alias("last_published_at"),
-    ]);
-    let publications_of_author = stories
-        .select([col("creator_id"), col("home_collection_id")])
-        .filter(col("home_collection_id").is_not_null())
-        .unique_stable(None, UniqueKeepStrategy::First)
+    // One pass over the stories: the publications of an author are a list aggregate of the
+    // same group-by (a second group-by of the (author, publication) pairs cost a second pass
+    // and its own hash table: benchmarks.md, session 12).
+    let per_author = posts
+        .filter(col("is_story"))
+        .group_by([col("creator_id")])
+        .agg([
+            len().cast(DataType::Int64).alias("story_count"),
+            col("total_clap_count").count().alias("_clap_n"),
+            col("total_clap_count").sum().alias("_clap_sum"),
+            col("total_clap_count").mean().alias("mean_claps"),
+            col("total_clap_count").median().alias("median_claps"),
+            col("total_clap_count").max().alias("max_claps"),
+            col("headline_words").mean().alias("mean_headline_words"),
+            col("headline_chars").mean().alias("mean_headline_chars"),
+            col("word_count").mean().alias("mean_word_count"),
+            col("reading_time_min")
+                .mean()
+                .alias("mean_reading_time_min"),
+            col("tag_count").mean().alias("mean_tag_count"),
+            col("link_count").mean().alias("mean_link_count"),
+            col("first_published_at").min().alias("first_published_at"),
+            col("first_published_at").max().alias("last_published_at"),
+            col("home_collection_id")
+                .drop_nulls()
+                .unique()
+                .sort(SortOptions::default())
+                .alias("publications"),
+        ]);
+    // Names for those ids, over the (author, publication) pairs: a few per author, not a row
+    // per story. The query reads `per_author` twice; polars computes it once (its common
+    // subplan elimination).
+    let publication_names = per_author
+        .clone()
+        .select([col("creator_id"), col("publications")])
+        .explode(
+            cols(["publications"]),
+            ExplodeOptions {
+                empty_as_null: false,
+                keep_nulls: false,
+            },
+        )
         .left_join(
             publications.select([col("collection_id"), col("name").alias("_pub_name")]),
-            col("home_collection_id"),
+            col("publications"),
             col("collection_id"),
         )
-        .sort(
-            ["creator_id", "home_collection_id"],
-            SortMultipleOptions::default(),
-        )
-        .group_by_stable([col("creator_id")])
+        .group_by([col("creator_id")])
         .agg([
-            // sorted within the group too: the streaming engine does not keep the rows' order
-            col("home_collection_id")
-                .sort_by([col("home_collection_id")], SortMultipleOptions::default())
-                .alias("publications"),
-            coalesce(&[col("_pub_name"), col("home_collection_id")])
-                .sort_by([col("home_collection_id")], SortMultipleOptions::default())
+            // sorted within the group: the streaming engine does not keep the rows' order
+            coalesce(&[col("_pub_name"), col("publications")])
+                .sort_by([col("publications")], SortMultipleOptions::default())
                 .alias("publication_names"),
-            len().cast(DataType::Int64).alias("publication_count"),
         ]);
     let following = followings
         .group_by([col("follower_id")])
@@ -136,7 +147,7 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
             (col("profile_complete").and(col("following_complete"))).alias("harvest_complete"),
         ])
         .left_join(per_author, col("user_id"), col("creator_id"))
-        .left_join(publications_of_author, col("user_id"), col("creator_id"))
+        .left_join(publication_names, col("user_id"), col("creator_id"))
         .left_join(following, col("user_id"), col("follower_id"))
         .with_columns([
             col("story_count").fill_null(lit(0i64)),
@@ -150,7 +161,13 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
                 "home_collection_id",
             ))
             .then(lit(Null {}).cast(DataType::Int64))
-            .otherwise(col("publication_count").fill_null(lit(0i64)))
+            .otherwise(
+                col("publications")
+                    .list()
+                    .len()
+                    .cast(DataType::Int64)
+                    .fill_null(lit(0i64)),
+            )
             .alias("publication_count"),
             col("publications").fill_null(empty_string_list()),
             col("publication_names").fill_null(empty_string_list()),
