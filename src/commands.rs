@@ -74,7 +74,7 @@ pub fn publish(args: &PublishArgs) -> u8 {
 
 fn run_with(settings: Settings) -> u8 {
     init_tracing(&settings);
-    let outcome = runtime().and_then(|rt| rt.block_on(pipeline::run(&settings)));
+    let outcome = crawl_runtime().and_then(|rt| rt.block_on(pipeline::run(&settings)));
     match outcome {
         Ok(outcome) => {
             let failed_checks = outcome.manifest.failed_checks().count();
@@ -121,7 +121,7 @@ pub fn rebuild(args: &RebuildArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&e.into()),
     };
-    let rt = match runtime() {
+    let rt = match crawl_runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
@@ -266,7 +266,7 @@ pub fn schedule(args: &ScheduleArgs) -> u8 {
         Err(e) => return fail(&e.into()),
     };
     init_tracing(&settings);
-    let rt = match runtime() {
+    let rt = match crawl_runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
@@ -504,6 +504,22 @@ fn fail(e: &RunError) -> u8 {
 /// The multi-threaded tokio runtime every subcommand runs on.
 fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
     tokio::runtime::Runtime::new().map_err(|e| RunError::Runtime(e.to_string()))
+}
+
+/// The runtime a run crawls on (`run`, `publish`, `schedule`, `rebuild`): one thread. A crawl waits on the
+/// network, and its CPU-bound stages have threads of their own (publishing on the blocking
+/// pool, the table writer, polars' pool), so a second async worker only adds hand-offs
+/// between threads: one thread costs 12 % less CPU a request at the same wall time, and
+/// replays a raw store as fast (docs/benchmarks.md, session 12). `TOKIO_WORKER_THREADS=N`
+/// asks for tokio's multi-threaded runtime with N workers instead.
+fn crawl_runtime() -> Result<tokio::runtime::Runtime, RunError> {
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        return runtime();
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Runtime(e.to_string()))
 }
 
 /// The validated settings of a run or schedule, with the command line recorded; or the exit.
