@@ -15,6 +15,9 @@
 //! A crawl's `etl run` costs these, plus storing each page, the crawl's bookkeeping,
 //! normalizing and publishing (`benches/cost.sh` measures the whole).
 //!
+//! The clients run on the runtime `etl run` uses: one thread (`TOKIO_WORKER_THREADS=N` for
+//! tokio's multi-threaded one, with N workers).
+//!
 //! `cargo bench --bench http_floor` (1,000 authors: 5,100 requests, three rounds);
 //! `cargo test --bench http_floor` runs it once on 20 authors.
 
@@ -219,7 +222,16 @@ fn main() {
         })
         .collect();
     let synth = Synth::start(authors);
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    // the runtime `etl run` crawls on (src/commands.rs): one thread, unless
+    // TOKIO_WORKER_THREADS asks for tokio's multi-threaded one
+    let rt = if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        tokio::runtime::Runtime::new()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a runtime");
     let ideal = pages.len() as f64 * LATENCY_MS as f64 / 1000.0 / CONCURRENCY as f64;
     println!(
         "http_floor: {} requests ({authors} authors), {LATENCY_MS} ms a response, {CONCURRENCY} in flight, ideal {ideal:.2} s",
