@@ -501,25 +501,53 @@ fn fail(e: &RunError) -> u8 {
     exit_code(e)
 }
 
-/// The multi-threaded tokio runtime every subcommand runs on.
+/// The multi-threaded tokio runtime the subcommands that serve run on (`TOKIO_WORKER_THREADS`
+/// workers when set, else one a core).
 fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
-    tokio::runtime::Runtime::new().map_err(|e| RunError::Runtime(e.to_string()))
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads()? {
+        builder.worker_threads(n);
+    }
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Runtime(e.to_string()))
 }
 
-/// The runtime a run crawls on (`run`, `publish`, `schedule`, `rebuild`): one thread. A crawl waits on the
-/// network, and its CPU-bound stages have threads of their own (publishing on the blocking
-/// pool, the table writer, polars' pool), so a second async worker only adds hand-offs
-/// between threads: one thread costs 12 % less CPU a request at the same wall time, and
-/// replays a raw store as fast (docs/benchmarks.md, session 12). `TOKIO_WORKER_THREADS=N`
-/// asks for tokio's multi-threaded runtime with N workers instead.
+/// The runtime a run crawls on (`run`, `publish`, `schedule`, `rebuild`): one thread. A crawl
+/// waits on the network; publishing runs on the blocking pool, the Parquet writer is a
+/// thread of its own and polars has its pool, so a second async worker mostly added hand-offs
+/// between threads: one thread costs 15-25 % less CPU a request at the same wall time, and
+/// replays a raw store as fast (docs/benchmarks.md, #18 session 12). An author's
+/// normalization does run on this thread, between pages. `TOKIO_WORKER_THREADS=N` asks for
+/// tokio's multi-threaded runtime with N workers instead.
 fn crawl_runtime() -> Result<tokio::runtime::Runtime, RunError> {
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+    if worker_threads()?.is_some() {
         return runtime();
     }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| RunError::Runtime(e.to_string()))
+}
+
+/// `TOKIO_WORKER_THREADS`, read here rather than by tokio (which panics on a bad value).
+fn worker_threads() -> Result<Option<usize>, RunError> {
+    const VAR: &str = "TOKIO_WORKER_THREADS";
+    let value = match std::env::var(VAR) {
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => v.to_string_lossy().into_owned(),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => return Ok(Some(n)),
+            _ => v,
+        },
+    };
+    Err(medium_etl::error::ConfigError::EnvValue {
+        var: VAR.into(),
+        value,
+        reason: "expected a number of worker threads, 1 to 1024".into(),
+    }
+    .into())
 }
 
 /// The validated settings of a run or schedule, with the command line recorded; or the exit.

@@ -116,7 +116,11 @@ pub fn author_metrics_lazy(tables_dir: &Path) -> PolarsResult<LazyFrame> {
             },
         )
         .left_join(
-            publications.select([col("collection_id"), col("name").alias("_pub_name")]),
+            // one name an id (normalize writes one row a collection id; a table that did not
+            // would otherwise lengthen the names past the ids)
+            publications
+                .select([col("collection_id"), col("name").alias("_pub_name")])
+                .unique_stable(Some(cols(["collection_id"])), UniqueKeepStrategy::First),
             col("publications"),
             col("collection_id"),
         )

@@ -484,3 +484,41 @@ fn etl_rebuild_derives_a_date_again_and_names_what_is_missing() {
     let o = etl(&["rebuild", "--out", dir], &repo());
     assert_eq!(o.status.code(), Some(2), "needs --date or --from/--to");
 }
+
+#[test]
+fn a_run_on_one_thread_or_on_n_workers_and_a_bad_worker_count_is_a_config_error() {
+    let sample = repo().join("data/sample");
+    for threads in [None, Some("2")] {
+        let out = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_etl"));
+        cmd.args(["run", "--date", "2026-11-27", "-q", "--source"])
+            .arg(&sample)
+            .arg("--out")
+            .arg(out.path());
+        if let Some(n) = threads {
+            cmd.env("TOKIO_WORKER_THREADS", n);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{threads:?}: {}", text(&o.stderr));
+        assert!(out
+            .path()
+            .join("reports/date=2026-11-27/author_metrics.csv")
+            .exists());
+    }
+    for bad in ["0", "many", "", "-1"] {
+        let out = tempfile::tempdir().unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_etl"))
+            .args(["run", "--date", "2026-11-27", "-q", "--source"])
+            .arg(&sample)
+            .arg("--out")
+            .arg(out.path())
+            .env("TOKIO_WORKER_THREADS", bad)
+            .output()
+            .unwrap();
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(7), "{bad:?}: {err}");
+        assert!(err.contains("TOKIO_WORKER_THREADS"), "{bad:?}: {err}");
+        assert!(!err.contains("panicked"), "{bad:?}: {err}");
+        assert!(!out.path().join("reports").exists(), "{bad:?}");
+    }
+}
