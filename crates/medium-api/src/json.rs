@@ -172,6 +172,26 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// Steps to a container's next member, for the array and the object being deserialized:
+    /// false at its `close` byte, else past the comma that must come between two members
+    /// (`first` says none has been read yet). A comma right before `close` (`[1,]`,
+    /// `{"a":1,}`) is not JSON.
+    fn next_member(&mut self, close: u8, first: &mut bool) -> Result<bool> {
+        match self.peek()? {
+            b if b == close => return Ok(false),
+            b',' if !*first => {
+                self.at += 1;
+                if self.peek()? == close {
+                    return Err(Declined);
+                }
+            }
+            _ if *first => {}
+            _ => return Err(Declined),
+        }
+        *first = false;
+        Ok(true)
+    }
+
     fn literal(&mut self, word: &[u8]) -> Result<()> {
         if self.bytes.get(self.at..self.at + word.len()) == Some(word) {
             self.at += word.len();
@@ -541,19 +561,9 @@ impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
     type Error = Declined;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        match self.reader.peek()? {
-            b']' => return Ok(None),
-            b',' if !self.first => {
-                self.reader.at += 1;
-                // `[1,]` is not JSON
-                if self.reader.peek()? == b']' {
-                    return Err(Declined);
-                }
-            }
-            _ if self.first => {}
-            _ => return Err(Declined),
+        if !self.reader.next_member(b']', &mut self.first)? {
+            return Ok(None);
         }
-        self.first = false;
         seed.deserialize(&mut *self.reader).map(Some)
     }
 }
@@ -568,17 +578,9 @@ impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
     type Error = Declined;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        match self.reader.peek()? {
-            b'}' => return Ok(None),
-            b',' if !self.first => {
-                self.reader.at += 1;
-                // the key's quote is checked below: `{"a":1,}` is not JSON
-                self.reader.peek()?;
-            }
-            _ if self.first => {}
-            _ => return Err(Declined),
+        if !self.reader.next_member(b'}', &mut self.first)? {
+            return Ok(None);
         }
-        self.first = false;
         if self.reader.bytes.get(self.reader.at) != Some(&b'"') {
             return Err(Declined);
         }
