@@ -222,16 +222,9 @@ fn main() {
         })
         .collect();
     let synth = Synth::start(authors);
-    // the runtime `etl run` crawls on (src/commands.rs): one thread, unless
-    // TOKIO_WORKER_THREADS asks for tokio's multi-threaded one
-    let rt = if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
-        tokio::runtime::Runtime::new()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    }
-    .expect("a runtime");
+    // the runtime `etl run` crawls on: one thread, unless TOKIO_WORKER_THREADS asks for
+    // tokio's multi-threaded one
+    let rt = medium_etl::runtime::crawl_runtime().expect("a runtime");
     let ideal = pages.len() as f64 * LATENCY_MS as f64 / 1000.0 / CONCURRENCY as f64;
     println!(
         "http_floor: {} requests ({authors} authors), {LATENCY_MS} ms a response, {CONCURRENCY} in flight, ideal {ideal:.2} s",

@@ -32,6 +32,7 @@ pub mod progress;
 pub mod raw_store;
 pub mod rebuild;
 pub mod run;
+pub mod runtime;
 pub mod schedule;
 pub mod schema;
 pub mod serve;
