@@ -172,6 +172,16 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// The code of the `\uXXXX` escape at `at` (its backslash): exactly four hex digits, as
+    /// serde_json reads them (no sign: `u32::from_str_radix` would take a leading `+`).
+    fn escaped_code(&self) -> Result<u32> {
+        let hex = self.bytes.get(self.at + 2..self.at + 6).ok_or(Declined)?;
+        hex.iter().try_fold(0u32, |code, &b| {
+            let digit = char::from(b).to_digit(16).ok_or(Declined)?;
+            Ok(code << 4 | digit)
+        })
+    }
+
     /// Steps to a container's next member, for the array and the object being deserialized:
     /// false at its `close` byte, else past the comma that must come between two members
     /// (`first` says none has been read yet). A comma right before `close` (`[1,]`,
@@ -215,10 +225,7 @@ impl<'de> Reader<'de> {
                 Some(b'\\') => match self.bytes.get(self.at + 1) {
                     Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.at += 2,
                     Some(b'u') => {
-                        let hex = self.bytes.get(self.at + 2..self.at + 6).ok_or(Declined)?;
-                        if !hex.iter().all(u8::is_ascii_hexdigit) {
-                            return Err(Declined);
-                        }
+                        self.escaped_code()?;
                         self.at += 6;
                     }
                     _ => return Err(Declined),
@@ -281,8 +288,7 @@ impl<'de> Reader<'de> {
                         Some(b'r') => '\r',
                         Some(b't') => '\t',
                         Some(b'u') => {
-                            let hex = self.text.get(self.at + 2..self.at + 6).ok_or(Declined)?;
-                            let code = u32::from_str_radix(hex, 16).map_err(|_| Declined)?;
+                            let code = self.escaped_code()?;
                             // a surrogate (half of a pair, or a lone one): serde_json's rules
                             // for those are its own, so it decides
                             let c = char::from_u32(code).ok_or(Declined)?;
@@ -772,6 +778,10 @@ mod tests {
             r#""\ude00x""#,
             r#""\u12""#,
             r#""\u12g4""#,
+            // a sign is no hex digit (`from_str_radix` takes a leading `+`)
+            r#""\u+012""#,
+            r#""\u-012""#,
+            r#""a\u+0018b""#,
             r#""\x""#,
             "\"tab\there\"",
             "\"nl\nhere\"",
