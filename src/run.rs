@@ -273,7 +273,7 @@ impl<S, F> Harvest<S, F> {
             .filter_map(|(stream, failure, user)| {
                 failure.map(|e| Failure {
                     endpoint: stream.endpoint(),
-                    user_id: user.cloned(),
+                    user_id: user.map(|u| u.to_string()),
                     url: e.url(),
                     error: e.to_string(),
                 })

@@ -40,8 +40,8 @@ pub fn harvest(
         .into_iter()
         .map(|(user, profile, following)| AuthorHarvest {
             found_in: vec![pub_ref.clone()],
-            profile: stream(StreamId::Profile(user.user_id.clone()), profile),
-            following: stream(StreamId::Following(user.user_id.clone()), following),
+            profile: stream(StreamId::Profile(user.user_id.to_string()), profile),
+            following: stream(StreamId::Following(user.user_id.to_string()), following),
             user,
         })
         .collect();

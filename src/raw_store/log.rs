@@ -91,7 +91,7 @@ struct State {
     /// The file's length when it was last read: unchanged, there is nothing new to read (a
     /// damaged end is not searched again on every miss).
     seen_len: u64,
-    index: HashMap<PageKey, Entry>,
+    index: medium_api::FastHashMap<PageKey, Entry>,
 }
 
 /// The log of one raw store directory.

@@ -269,10 +269,7 @@ impl RawStore {
 
     /// The key of a stream in [`HarvestRecord::streams`]: its directory under the store.
     pub fn stream_key(&self, stream: &StreamId) -> String {
-        self.stream_dir(stream)
-            .strip_prefix(&self.root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        stream_rel(stream)
     }
 
     /// How this date's streams were read, if it says.
@@ -325,14 +322,7 @@ impl RawStore {
 
     /// The directory of a stream's pages.
     pub fn stream_dir(&self, stream: &StreamId) -> PathBuf {
-        let rel = match stream {
-            StreamId::Publication(PublicationRef::Id(id)) => format!("collections/{id}/stream"),
-            StreamId::Publication(PublicationRef::Slug(s)) => format!("publications/{s}/latest"),
-            StreamId::Profile(id) => format!("users/{id}/profile_stream"),
-            StreamId::Following(id) => format!("users/{id}/following"),
-            StreamId::PostBodies(id) => format!("users/{id}/post_bodies"),
-        };
-        self.root.join(rel)
+        self.root.join(stream_rel(stream))
     }
 
     /// The body and metadata paths of page `index` (1-based) of a stream in a format, in a
@@ -513,6 +503,18 @@ impl RawStore {
         meta: &PageMeta,
     ) -> Result<(), StoreError> {
         self.log().append(&self.key(stream, via, index), meta, body)
+    }
+}
+
+/// A stream's directory under a store (`users/{id}/following`, ...): its key in the page log
+/// and in [`HarvestRecord::streams`].
+fn stream_rel(stream: &StreamId) -> String {
+    match stream {
+        StreamId::Publication(PublicationRef::Id(id)) => format!("collections/{id}/stream"),
+        StreamId::Publication(PublicationRef::Slug(s)) => format!("publications/{s}/latest"),
+        StreamId::Profile(id) => format!("users/{id}/profile_stream"),
+        StreamId::Following(id) => format!("users/{id}/following"),
+        StreamId::PostBodies(id) => format!("users/{id}/post_bodies"),
     }
 }
 

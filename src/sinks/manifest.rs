@@ -292,7 +292,7 @@ impl AuthorCounts {
             .authors
             .iter()
             .filter(|a| !a.is_complete())
-            .map(|a| a.user.user_id.clone())
+            .map(|a| a.user.user_id.to_string())
             .collect();
         AuthorCounts {
             found: harvest.authors_found,

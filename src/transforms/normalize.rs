@@ -39,7 +39,8 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 
 use medium_api::endpoints::PublicationRef;
-use medium_api::models::{Collection, Post, SocialStats};
+use medium_api::models::{Collection, CompactString, Post, SocialStats};
+use medium_api::{FastHashMap, FastHashSet};
 
 use crate::error::TransformError;
 use crate::run::{AuthorHarvest, Harvest, RejectedValue, StreamHarvest};
@@ -249,15 +250,15 @@ pub struct Normalizer {
     posts: PostRows,
     followings: FollowingRows,
     /// Ids of the posts whose rows are built.
-    written: HashSet<Box<str>>,
-    pending: HashMap<Box<str>, Pending>,
+    written: FastHashSet<CompactString>,
+    pending: FastHashMap<CompactString, Pending>,
     seq: u64,
     /// Publications referenced by authors' stream pages, first copy of each, in order.
     referenced: Vec<Collection>,
-    referenced_ids: HashSet<Box<str>>,
+    referenced_ids: FastHashSet<CompactString>,
     /// Each author's `SocialStats` counts (followers, followed), by user id (an author lost to
     /// a panic leaves the first-seen indexes and the spent harvest's positions apart).
-    social: HashMap<String, (Option<i64>, Option<i64>)>,
+    social: FastHashMap<CompactString, (Option<i64>, Option<i64>)>,
     counts: Normalized,
 }
 
@@ -276,12 +277,12 @@ impl Normalizer {
             checked: Checked::default(),
             posts: PostRows::new(),
             followings: FollowingRows::default(),
-            written: HashSet::new(),
-            pending: HashMap::new(),
+            written: FastHashSet::default(),
+            pending: FastHashMap::default(),
             seq: 0,
             referenced: Vec::new(),
-            referenced_ids: HashSet::new(),
-            social: HashMap::new(),
+            referenced_ids: FastHashSet::default(),
+            social: FastHashMap::default(),
             counts: Normalized::default(),
         }
     }
@@ -310,7 +311,7 @@ impl Normalizer {
         for (page, d) in dated(date, &a.profile) {
             let observed = date32(d);
             for c in &page.references.collections.0 {
-                if !c.id.is_empty() && self.referenced_ids.insert(c.id.as_str().into()) {
+                if !c.id.is_empty() && self.referenced_ids.insert(c.id.clone()) {
                     self.referenced.push(c.clone());
                 }
             }
@@ -331,11 +332,11 @@ impl Normalizer {
                         post: post.clone(),
                         observed,
                     };
-                    self.pending.insert(post.id.as_str().into(), pending);
+                    self.pending.insert(post.id.clone(), pending);
                 }
             }
         }
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: FastHashSet<&str> = FastHashSet::default();
         for (page, d) in dated(date, &a.following) {
             let observed = date32(d);
             for u in &page.value {
@@ -394,7 +395,7 @@ impl Normalizer {
     }
 
     fn write_post(&mut self, post: &Post, own_profile: bool, observed: Option<i32>) {
-        self.written.insert(post.id.as_str().into());
+        self.written.insert(post.id.clone());
         self.posts
             .push(post, own_profile, observed, &mut self.checked);
         match observed == self.today {
@@ -424,7 +425,7 @@ impl Normalizer {
 
 fn authors<S, F>(
     h: &Harvest<S, F>,
-    social: &HashMap<String, (Option<i64>, Option<i64>)>,
+    social: &FastHashMap<CompactString, (Option<i64>, Option<i64>)>,
     checked: &mut Checked,
 ) -> Result<RecordBatch, TransformError> {
     // found_in holds collection ids; a publication named by slug whose id never became known

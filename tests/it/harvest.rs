@@ -313,7 +313,7 @@ async fn several_publications_share_authors_once_with_where_each_was_found() {
         .iter()
         .map(|a| {
             (
-                a.user.user_id.clone(),
+                a.user.user_id.to_string(),
                 a.found_in.iter().map(|p| p.key().to_owned()).collect(),
             )
         })
@@ -419,7 +419,7 @@ async fn authors_reach_the_normalizer_in_first_seen_order_whatever_order_they_fi
             self.0
                 .lock()
                 .unwrap()
-                .push((index, a.user.user_id.clone(), pages));
+                .push((index, a.user.user_id.to_string(), pages));
         }
     }
     let spec = SyntheticSpec {

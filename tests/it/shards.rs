@@ -52,7 +52,7 @@ async fn four_shards_and_a_publish_give_the_tables_and_reports_of_one_run() {
         .harvest
         .authors
         .iter()
-        .map(|a| a.user.user_id.clone())
+        .map(|a| a.user.user_id.to_string())
         .collect();
     all.sort();
     assert_eq!(

@@ -43,8 +43,8 @@ use serde_json::{json, Map, Value};
 
 use crate::endpoints::{PublicationRef, StreamId};
 use crate::models::{
-    Collection, FollowingPayload, IdMap, Links, Post, References, SocialStats, StreamPayload, Tag,
-    User, Virtuals,
+    Collection, CompactString, FollowingPayload, IdMap, Links, Post, References, SocialStats,
+    StreamPayload, Tag, User, Virtuals,
 };
 use crate::paging::Paging;
 use crate::via::Via;
@@ -376,23 +376,23 @@ fn ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
 
 #[derive(Debug, Deserialize)]
 struct Id {
-    id: String,
+    id: CompactString,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GUser {
-    id: String,
+    id: CompactString,
     #[serde(default)]
-    username: Option<String>,
+    username: Option<CompactString>,
     #[serde(default)]
-    name: Option<String>,
+    name: Option<CompactString>,
     #[serde(default)]
-    bio: Option<String>,
+    bio: Option<CompactString>,
     #[serde(default)]
-    image_id: Option<String>,
+    image_id: Option<CompactString>,
     #[serde(default)]
-    twitter_screen_name: Option<String>,
+    twitter_screen_name: Option<CompactString>,
     #[serde(default, deserialize_with = "ms")]
     created_at: Option<i64>,
     #[serde(default, deserialize_with = "ms")]
@@ -425,15 +425,15 @@ struct GSocialStats {
 
 #[derive(Debug, Deserialize)]
 struct GCollection {
-    id: String,
+    id: CompactString,
     #[serde(default)]
-    name: Option<String>,
+    name: Option<CompactString>,
     #[serde(default)]
-    slug: Option<String>,
+    slug: Option<CompactString>,
     #[serde(default)]
-    domain: Option<String>,
+    domain: Option<CompactString>,
     #[serde(default)]
-    description: Option<String>,
+    description: Option<CompactString>,
     #[serde(default)]
     creator: Option<Id>,
 }
@@ -454,7 +454,7 @@ impl From<GCollection> for Collection {
 #[derive(Debug, Deserialize)]
 struct GTag {
     #[serde(rename = "normalizedTagSlug", default)]
-    slug: Option<String>,
+    slug: Option<CompactString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -468,17 +468,17 @@ struct GPostResult {
     #[serde(rename = "__typename", default)]
     typename: Option<String>,
     #[serde(default)]
-    id: Option<String>,
+    id: Option<CompactString>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GPost {
-    id: String,
+    id: CompactString,
     #[serde(default)]
-    title: Option<String>,
+    title: Option<CompactString>,
     #[serde(default)]
-    unique_slug: Option<String>,
+    unique_slug: Option<CompactString>,
     #[serde(default)]
     creator: Option<GUser>,
     #[serde(default)]
@@ -592,17 +592,17 @@ struct GUserResult {
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
-    id: Option<String>,
+    id: Option<CompactString>,
     #[serde(default)]
-    username: Option<String>,
+    username: Option<CompactString>,
     #[serde(default)]
-    name: Option<String>,
+    name: Option<CompactString>,
     #[serde(default)]
-    bio: Option<String>,
+    bio: Option<CompactString>,
     #[serde(default)]
-    image_id: Option<String>,
+    image_id: Option<CompactString>,
     #[serde(default)]
-    twitter_screen_name: Option<String>,
+    twitter_screen_name: Option<CompactString>,
     #[serde(default, deserialize_with = "ms")]
     created_at: Option<i64>,
     #[serde(default, deserialize_with = "ms")]

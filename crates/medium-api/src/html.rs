@@ -17,7 +17,9 @@ use scraper::{Html, Selector};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::models::{Collection, IdMap, Post, References, StreamPayload, Tag, User, Virtuals};
+use crate::models::{
+    Collection, CompactString, IdMap, Post, References, StreamPayload, Tag, User, Virtuals,
+};
 use crate::via::{PageOf, Via};
 use crate::BodyError;
 
@@ -198,8 +200,8 @@ fn parse_state(json: &str) -> Result<Entities, BodyError> {
     Ok(entities)
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.trim().is_empty())
+fn non_empty(s: Option<String>) -> Option<CompactString> {
+    s.filter(|s| !s.trim().is_empty()).map(Into::into)
 }
 
 fn map(entities: Entities, page: PageOf<'_>) -> Result<StreamPayload, BodyError> {
@@ -209,7 +211,7 @@ fn map(entities: Entities, page: PageOf<'_>) -> Result<StreamPayload, BodyError>
     for (_, entity) in entities.0 {
         match entity {
             Entity::User(u) => users.push(User {
-                user_id: u.id,
+                user_id: u.id.into(),
                 username: non_empty(u.username),
                 name: non_empty(u.name),
                 bio: non_empty(u.bio),
@@ -219,21 +221,21 @@ fn map(entities: Entities, page: PageOf<'_>) -> Result<StreamPayload, BodyError>
                 image_id: non_empty(u.image_id),
             }),
             Entity::Post(p) => posts.push(Post {
-                id: p.id,
+                id: p.id.into(),
                 creator_id: p
                     .creator
                     .as_ref()
-                    .map(|r| r.id().to_owned())
+                    .map(|r| r.id().into())
                     .unwrap_or_default(),
-                title: p.title,
-                unique_slug: p.unique_slug,
-                home_collection_id: p.collection.as_ref().map(|r| r.id().to_owned()),
+                title: p.title.map(Into::into),
+                unique_slug: p.unique_slug.map(Into::into),
+                home_collection_id: p.collection.as_ref().map(|r| r.id().into()),
                 first_published_at: p.first_published_at,
                 latest_published_at: p.latest_published_at,
                 in_response_to_post_id: p
                     .in_response_to_post_result
                     .as_ref()
-                    .map(|r| r.id().to_owned()),
+                    .map(|r| r.id().into()),
                 responds_to_unknown: false,
                 virtuals: Virtuals {
                     word_count: p.word_count,
@@ -246,7 +248,7 @@ fn map(entities: Entities, page: PageOf<'_>) -> Result<StreamPayload, BodyError>
                         .unwrap_or_default()
                         .iter()
                         .map(|t| Tag {
-                            slug: t.id().to_owned(),
+                            slug: t.id().into(),
                         })
                         .filter(|t| !t.slug.is_empty())
                         .collect(),
@@ -255,11 +257,11 @@ fn map(entities: Entities, page: PageOf<'_>) -> Result<StreamPayload, BodyError>
                 source: Via::Html,
             }),
             Entity::Collection(c) => collections.push(Collection {
-                id: c.id,
+                id: c.id.into(),
                 name: non_empty(c.name),
                 slug: non_empty(c.slug),
                 description: non_empty(c.description),
-                creator_id: c.creator.as_ref().map(|r| r.id().to_owned()),
+                creator_id: c.creator.as_ref().map(|r| r.id().into()),
                 domain: non_empty(c.domain),
             }),
             Entity::Other => {}

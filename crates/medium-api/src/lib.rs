@@ -182,3 +182,10 @@ impl StreamPage for graphql::BodiesPayload {
         }
     }
 }
+
+/// A hash set with foldhash's randomly seeded hasher: the id sets of paging and normalizing,
+/// which SipHash made 4 % of a crawl's instructions (#18).
+pub type FastHashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
+/// A hash map with the hasher of [`FastHashSet`].
+pub type FastHashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -12,6 +12,8 @@ use std::marker::PhantomData;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
+pub use compact_str::CompactString;
+
 use super::paging::Paging;
 use super::via::Via;
 
@@ -169,7 +171,7 @@ pub struct References {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SocialStats {
-    pub user_id: String,
+    pub user_id: CompactString,
     /// How many users the user follows, as Medium counts them (can exceed the list it returns).
     #[serde(default)]
     pub users_followed_count: Option<i64>,
@@ -182,13 +184,13 @@ pub struct SocialStats {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    pub user_id: String,
+    pub user_id: CompactString,
     #[serde(default)]
-    pub username: Option<String>,
+    pub username: Option<CompactString>,
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
     #[serde(default)]
-    pub bio: Option<String>,
+    pub bio: Option<CompactString>,
     /// Epoch milliseconds.
     #[serde(default, deserialize_with = "lenient_int")]
     pub created_at: Option<i64>,
@@ -196,42 +198,42 @@ pub struct User {
     #[serde(default, deserialize_with = "lenient_int")]
     pub medium_member_at: Option<i64>,
     #[serde(default)]
-    pub twitter_screen_name: Option<String>,
+    pub twitter_screen_name: Option<CompactString>,
     #[serde(default)]
-    pub image_id: Option<String>,
+    pub image_id: Option<CompactString>,
 }
 
 /// A publication.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Collection {
-    pub id: String,
+    pub id: CompactString,
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
     #[serde(default)]
-    pub slug: Option<String>,
+    pub slug: Option<CompactString>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub description: Option<CompactString>,
     #[serde(default)]
-    pub creator_id: Option<String>,
+    pub creator_id: Option<CompactString>,
     #[serde(default)]
-    pub domain: Option<String>,
+    pub domain: Option<CompactString>,
 }
 
 /// A post: a story, or a response when `in_response_to_post_id` is non-empty.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Post {
-    pub id: String,
+    pub id: CompactString,
     #[serde(default)]
-    pub creator_id: String,
+    pub creator_id: CompactString,
     #[serde(default)]
-    pub title: Option<String>,
+    pub title: Option<CompactString>,
     #[serde(default)]
-    pub unique_slug: Option<String>,
+    pub unique_slug: Option<CompactString>,
     /// Empty string (or missing) = published in no publication.
     #[serde(default)]
-    pub home_collection_id: Option<String>,
+    pub home_collection_id: Option<CompactString>,
     /// Epoch milliseconds.
     #[serde(default, deserialize_with = "lenient_int")]
     pub first_published_at: Option<i64>,
@@ -240,7 +242,7 @@ pub struct Post {
     pub latest_published_at: Option<i64>,
     /// Non-empty = this post is a response, not a story.
     #[serde(default)]
-    pub in_response_to_post_id: Option<String>,
+    pub in_response_to_post_id: Option<CompactString>,
     /// A response whose parent's id the source does not give (GraphQL's
     /// `inResponseToPostResult` is a `NotFound`): a response, with `in_response_to_post_id`
     /// null.
@@ -305,7 +307,7 @@ pub struct Virtuals {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Tag {
-    pub slug: String,
+    pub slug: CompactString,
 }
 
 /// `virtuals.links`: an object whose `entries` are the links in the story.

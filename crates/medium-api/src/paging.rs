@@ -11,11 +11,13 @@
 //! string (`source: ""`) is left out like a null, and a page of items seen already (pinned
 //! posts listed again at their own date) does not end the stream: only an empty page does.
 
-use std::collections::HashSet;
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+
+use crate::FastHashSet;
 
 /// `payload.paging`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -225,8 +227,8 @@ pub fn encode_query(pairs: &[(String, String)]) -> String {
 #[derive(Debug)]
 pub struct StreamPager {
     base: Vec<(String, String)>,
-    seen_items: HashSet<String>,
-    requested: HashSet<String>,
+    seen_items: FastHashSet<CompactString>,
+    requested: FastHashSet<String>,
     pages: usize,
     max_pages: usize,
     rules: PagingRules,
@@ -240,8 +242,8 @@ impl StreamPager {
     pub fn new(base: Vec<(String, String)>, max_pages: usize) -> Self {
         StreamPager {
             base,
-            seen_items: HashSet::new(),
-            requested: HashSet::new(),
+            seen_items: FastHashSet::default(),
+            requested: FastHashSet::default(),
             pages: 0,
             max_pages: max_pages.max(1),
             rules: PagingRules::LEGACY,
@@ -278,7 +280,7 @@ impl StreamPager {
         for id in item_ids {
             items += 1;
             if !self.seen_items.contains(id) {
-                self.seen_items.insert(id.to_owned());
+                self.seen_items.insert(id.into());
                 new_items += 1;
             }
         }

@@ -25,7 +25,8 @@
 use chrono::DateTime;
 
 use crate::models::{
-    Collection, IdMap, IgnoredEntry, Links, Post, References, StreamPayload, Tag, User, Virtuals,
+    Collection, CompactString, IdMap, IgnoredEntry, Links, Post, References, StreamPayload, Tag,
+    User, Virtuals,
 };
 use crate::story::count_story;
 use crate::via::{PageOf, Via};
@@ -84,9 +85,9 @@ fn publication(channel: &rss::Channel, slug: &str) -> Result<StreamPayload, Body
     let name = channel.title().trim();
     let name = name.strip_suffix(" - Medium").unwrap_or(name);
     let collection = Collection {
-        id: id.to_owned(),
+        id: id.into(),
         name: non_empty(name),
-        slug: Some(slug.to_owned()),
+        slug: Some(slug.into()),
         description: non_empty(channel.description()),
         creator_id: None,
         domain: None,
@@ -140,7 +141,7 @@ fn author(channel: &rss::Channel, expected: &str) -> Result<StreamPayload, BodyE
         .and_then(|t| t.strip_suffix(" on Medium"))
         .and_then(non_empty);
     let user = User {
-        user_id: user_id.to_owned(),
+        user_id: user_id.into(),
         username,
         name,
         bio: None,
@@ -213,15 +214,13 @@ fn post(item: &rss::Item, creator: &str) -> Result<Post, String> {
         .iter()
         .map(|c| c.name().trim())
         .filter(|c| !c.is_empty())
-        .map(|slug| Tag {
-            slug: slug.to_owned(),
-        })
+        .map(|slug| Tag { slug: slug.into() })
         .collect();
     Ok(Post {
-        id: id.to_owned(),
-        creator_id: creator.to_owned(),
+        id: id.into(),
+        creator_id: creator.into(),
         // an empty <title> comes back as no title; Medium's JSON has "" for it
-        title: Some(item.title().unwrap_or_default().to_owned()),
+        title: Some(item.title().unwrap_or_default().into()),
         unique_slug: slug,
         home_collection_id: None,
         first_published_at,
@@ -243,9 +242,9 @@ fn post(item: &rss::Item, creator: &str) -> Result<Post, String> {
     })
 }
 
-fn non_empty(s: &str) -> Option<String> {
+fn non_empty(s: &str) -> Option<CompactString> {
     let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
+    (!s.is_empty()).then(|| s.into())
 }
 
 #[cfg(test)]

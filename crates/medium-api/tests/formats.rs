@@ -4,7 +4,7 @@
 
 use medium_api::endpoints::{PublicationRef, StreamId};
 use medium_api::guard::parse_payload;
-use medium_api::models::{Post, StreamPayload, User};
+use medium_api::models::{CompactString, Post, StreamPayload, User};
 use medium_api::via::Via;
 use medium_api::{BodyError, StreamPage};
 
@@ -20,13 +20,13 @@ fn posts(p: &StreamPayload) -> &[Post] {
     &p.references.posts.as_ref().expect("posts").0
 }
 
-fn non_empty(s: &Option<String>) -> Option<&str> {
+fn non_empty(s: &Option<CompactString>) -> Option<&str> {
     s.as_deref().filter(|s| !s.is_empty())
 }
 
 /// A user as the tables see it: `""` is missing.
 fn norm(u: &User) -> User {
-    let e = |s: &Option<String>| non_empty(s).map(str::to_owned);
+    let e = |s: &Option<CompactString>| non_empty(s).map(CompactString::from);
     User {
         username: e(&u.username),
         name: e(&u.name),
@@ -166,7 +166,7 @@ fn the_profile_page_and_the_feed_agree_with_the_profile_stream() {
 fn the_publication_page_agrees_and_the_feed_names_authors_only() {
     let json: StreamPayload = parse_payload(&fixture("collection_stream.json")).unwrap();
     let slug = json.collection.as_ref().unwrap().slug.clone().unwrap();
-    let stream = StreamId::Publication(PublicationRef::Slug(slug.clone()));
+    let stream = StreamId::Publication(PublicationRef::Slug(slug.to_string()));
     let html =
         StreamPayload::decode(Via::Html, &stream, "", &fixture("collection_page.html")).unwrap();
     assert_eq!(
@@ -193,7 +193,7 @@ fn the_publication_page_agrees_and_the_feed_names_authors_only() {
         .users
         .0
         .iter()
-        .filter_map(|u| u.name.clone())
+        .filter_map(|u| u.name.as_ref().map(|n| n.to_string()))
         .collect();
     names.sort();
     let mut got = rss.unresolved_creators.clone();

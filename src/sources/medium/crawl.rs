@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use medium_api::endpoints::{is_safe_segment, PublicationRef, StreamId};
 use medium_api::graphql;
-use medium_api::models::{FollowingPayload, StreamPayload, User};
+use medium_api::models::{CompactString, FollowingPayload, StreamPayload, User};
 use medium_api::paging::{StreamEnd, StreamPager};
 use medium_api::via::{Via, ViaMode};
 use medium_api::StreamPage;
@@ -148,7 +148,7 @@ impl Harvester {
                         .collections
                         .0
                         .iter()
-                        .find(|c| &c.id == cid)
+                        .find(|c| c.id == cid)
                         .cloned()
                 })
             });
@@ -477,7 +477,7 @@ fn fresh_user(page: &StreamPayload, listed: &User) -> Option<User> {
         .as_ref()
         .filter(|u| u.user_id == id)
         .or_else(|| page.references.users.0.iter().find(|u| u.user_id == id))?;
-    let pick = |a: &Option<String>, b: &Option<String>| {
+    let pick = |a: &Option<CompactString>, b: &Option<CompactString>| {
         a.clone().filter(|s| !s.is_empty()).or_else(|| b.clone())
     };
     Some(User {
@@ -546,12 +546,12 @@ struct AuthorQueue {
     /// Authors within the cap, this shard's or not.
     listed: usize,
     /// Every distinct author listed so far (beyond the cap too), with where.
-    found_in: HashMap<String, Vec<PublicationRef>>,
+    found_in: HashMap<CompactString, Vec<PublicationRef>>,
     capped: bool,
     skipped_ids: Vec<String>,
     /// Authors first found on publication pages carried from an earlier date: their profile
     /// fields are refreshed from today's first page of their stories.
-    listed_earlier: std::collections::HashSet<String>,
+    listed_earlier: std::collections::HashSet<CompactString>,
     shared: Arc<Shared>,
     delivered: tokio::sync::watch::Receiver<usize>,
 }
@@ -629,7 +629,7 @@ impl Shared {
             let username = listed.username.as_deref();
             let profile = async {
                 let profile = this
-                    .stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username)
+                    .stream::<StreamPayload>(StreamId::Profile(user_id.to_string()), username)
                     .await;
                 this.with_link_counts(profile, username).await
             };
@@ -640,8 +640,10 @@ impl Shared {
                     let profile = profile.await;
                     let now = following_count(&user_id, profile.pages.first());
                     let before = profile.via.and_then(|via| {
-                        let first = previous
-                            .first_page::<StreamPayload>(&StreamId::Profile(user_id.clone()), via);
+                        let first = previous.first_page::<StreamPayload>(
+                            &StreamId::Profile(user_id.to_string()),
+                            via,
+                        );
                         following_count(&user_id, first.as_ref())
                     });
                     let following = this
@@ -809,9 +811,9 @@ impl AuthorQueue {
             self.capped = true;
             return;
         }
-        if !StreamId::Profile(user.user_id.clone()).is_valid() {
+        if !StreamId::Profile(user.user_id.to_string()).is_valid() {
             tracing::warn!(user_id = %user.user_id, "AuthorSkipped");
-            self.skipped_ids.push(user.user_id.clone());
+            self.skipped_ids.push(user.user_id.to_string());
             return;
         }
         self.listed += 1;
