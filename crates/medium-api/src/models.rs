@@ -5,6 +5,9 @@
 //! `None` (null in the tables, never 0), missing `virtuals.tags` / `virtuals.links` are empty.
 //! `references.User`, `.Post` and `.Collection` are maps keyed by id; [`IdMap`] keeps their
 //! values in document order, which defines "first seen" for authors (SPEC §1).
+//!
+//! Text fields are [`CompactString`]s: the ids, usernames, slugs and most names fit in its 24
+//! bytes, so a page's many short strings cost no allocation (#18: 9 % of a crawl's instructions).
 
 use std::fmt;
 use std::marker::PhantomData;
