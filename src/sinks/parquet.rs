@@ -13,29 +13,40 @@ use parquet::schema::types::ColumnPath;
 
 use crate::error::SinkError;
 use crate::lock::{RunId, RUN_ID_KEY};
+use crate::schema;
 
-/// Writer settings shared by every table: zstd level 1, statistics per page, and
-/// dictionary-encoded pages (the Parquet encoding; columns stay plain strings), except for the
-/// columns whose every value is new (a post's id, title and slug), where a dictionary only
-/// costs: #18 measured level 3 and those dictionaries at 3.5 % of a 1,000-author crawl's
-/// instructions, for a posts file 10 % larger.
+/// Writer settings for `table`: zstd level 1, statistics per page, and dictionary-encoded
+/// pages (the Parquet encoding; columns stay plain strings), except for the columns of
+/// [`UNIQUE_COLUMNS`], where a dictionary only costs. #18 measured level 3 and those
+/// dictionaries at 3.6 % of a 1,000-author crawl's instructions; without them the synthetic
+/// posts file is 10 % smaller, and level 1 left every table within 2 KB of its size.
 /// With a run id, it is recorded in the file's key-value metadata ([`RUN_ID_KEY`]).
-pub fn writer_properties(run_id: Option<&RunId>) -> WriterProperties {
-    WriterProperties::builder()
+pub fn writer_properties(run_id: Option<&RunId>, table: &str) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
         .set_key_value_metadata(
             run_id.map(|id| vec![KeyValue::new(RUN_ID_KEY.to_owned(), id.to_string())]),
         )
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by(concat!("medium-etl ", env!("CARGO_PKG_VERSION")).to_owned())
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_column_dictionary_enabled(ColumnPath::from("post_id"), false)
-        .set_column_dictionary_enabled(ColumnPath::from("title"), false)
-        .set_column_dictionary_enabled(ColumnPath::from("unique_slug"), false)
-        .build()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for (t, column) in UNIQUE_COLUMNS {
+        if t == table {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+        }
+    }
+    builder.build()
 }
 
-/// Writes `batch` to `path` (a file in a staging directory) and returns its size in bytes.
+/// The tables' columns in which (almost) every value is new: a post's id, title and slug.
+pub const UNIQUE_COLUMNS: [(&str, &str); 3] = [
+    (schema::POSTS, "post_id"),
+    (schema::POSTS, "title"),
+    (schema::POSTS, "unique_slug"),
+];
+
+/// Writes `batch` to `path` (a file in a staging directory, named as its table:
+/// `posts.parquet`) and returns its size in bytes.
 pub fn write_batch(
     path: &Path,
     batch: &RecordBatch,
@@ -46,8 +57,13 @@ pub fn write_batch(
         source,
     };
     let file = File::create(path).map_err(|e| SinkError::io(path, e))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties(run_id)))
-        .map_err(parquet_err)?;
+    let table = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let props = writer_properties(run_id, table);
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(parquet_err)?;
     writer.write(batch).map_err(parquet_err)?;
     let file = writer.into_inner().map_err(parquet_err)?;
     file.sync_all().map_err(|e| SinkError::io(path, e))?;
@@ -93,7 +109,7 @@ impl TableFiles {
             None => {
                 let path = self.dir.join(crate::layout::parquet_file(name));
                 let file = File::create(&path).map_err(|e| SinkError::io(&path, e))?;
-                let props = writer_properties(self.run_id.as_ref());
+                let props = writer_properties(self.run_id.as_ref(), name);
                 let writer =
                     ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|source| {
                         SinkError::Parquet {
@@ -148,4 +164,62 @@ pub fn run_id_of(path: &Path) -> Option<String> {
         .iter()
         .find(|kv| kv.key == RUN_ID_KEY)
         .and_then(|kv| kv.value.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::StringArray;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    /// Whether each column chunk of the file at `path` has a dictionary page, by column name.
+    fn dictionaries(path: &Path) -> Vec<(String, bool)> {
+        let reader = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0).clone();
+        group
+            .columns()
+            .iter()
+            .map(|c| {
+                (
+                    c.column_path().string(),
+                    c.dictionary_page_offset().is_some(),
+                )
+            })
+            .collect()
+    }
+
+    /// #18: the posts' unique columns are written without a dictionary, the posts' other
+    /// columns and another table's column of the same name with one.
+    #[test]
+    fn only_the_posts_unique_columns_go_without_a_dictionary() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("post_id", DataType::Utf8, false),
+            Field::new("creator_id", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["p1", "p2", "p3"])),
+                Arc::new(StringArray::from(vec!["a", "a", "b"])),
+            ],
+        )
+        .unwrap();
+        let posts = dir.path().join(crate::layout::parquet_file(schema::POSTS));
+        write_batch(&posts, &batch, None).unwrap();
+        let other = dir
+            .path()
+            .join(crate::layout::parquet_file(schema::AUTHORS));
+        write_batch(&other, &batch, None).unwrap();
+        let no = |n: &str| (n.to_owned(), false);
+        let yes = |n: &str| (n.to_owned(), true);
+        assert_eq!(dictionaries(&posts), vec![no("post_id"), yes("creator_id")]);
+        assert_eq!(
+            dictionaries(&other),
+            vec![yes("post_id"), yes("creator_id")]
+        );
+    }
 }

@@ -7,7 +7,7 @@
 //! text as it is.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use polars::prelude::*;
@@ -104,10 +104,11 @@ fn buffered(path: &Path) -> Result<BufWriter<File>, SinkError> {
 }
 
 /// Flushes `file` (written at `path`) and syncs it; returns its size in bytes.
-fn size_after_sync(path: &Path, file: BufWriter<File>) -> Result<u64, SinkError> {
-    let file = file
-        .into_inner()
-        .map_err(|e| SinkError::io(path, e.into_error()))?;
+fn size_after_sync(path: &Path, mut file: BufWriter<File>) -> Result<u64, SinkError> {
+    let flushed = file.flush();
+    // taken apart, not dropped: a failed flush is not tried again by the buffer's drop
+    let (file, _) = file.into_parts();
+    flushed.map_err(|e| SinkError::io(path, e))?;
     file.sync_all().map_err(|e| SinkError::io(path, e))?;
     Ok(file.metadata().map_err(|e| SinkError::io(path, e))?.len())
 }
