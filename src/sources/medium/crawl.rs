@@ -625,11 +625,11 @@ impl Shared {
             };
             let _slot = shared.slots.clone().acquire_owned().await;
             let this = &shared.harvester;
-            let user_id = listed.user_id.clone();
+            let user_id = listed.user_id.to_string();
             let username = listed.username.as_deref();
             let profile = async {
                 let profile = this
-                    .stream::<StreamPayload>(StreamId::Profile(user_id.to_string()), username)
+                    .stream::<StreamPayload>(StreamId::Profile(user_id.clone()), username)
                     .await;
                 this.with_link_counts(profile, username).await
             };
@@ -640,10 +640,8 @@ impl Shared {
                     let profile = profile.await;
                     let now = following_count(&user_id, profile.pages.first());
                     let before = profile.via.and_then(|via| {
-                        let first = previous.first_page::<StreamPayload>(
-                            &StreamId::Profile(user_id.to_string()),
-                            via,
-                        );
+                        let first = previous
+                            .first_page::<StreamPayload>(&StreamId::Profile(user_id.clone()), via);
                         following_count(&user_id, first.as_ref())
                     });
                     let following = this
